@@ -1,0 +1,207 @@
+//! Step 2, build: `cargo build --tests --bins --offline` on the staged crate with a target
+//! folder shared by every grading of the lab, so dependencies compile once per machine.
+//!
+//! The built binaries are copied out under a lock, so that two graders building the same lab
+//! at once never run each other's programs. A compile error is a graded outcome
+//! ([`Built::CompileError`]); only a failure that is not the submission's fault is an `Error`.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::sandbox::{self, Ending, Spec};
+
+/// The programs a build produced, copied into the run's folder.
+#[derive(Debug, Clone, Default)]
+pub struct Artifacts {
+    /// Binary targets by name.
+    pub bins: BTreeMap<String, PathBuf>,
+    /// Integration-test executables by test file stem.
+    pub tests: BTreeMap<String, PathBuf>,
+}
+
+/// What building a submission gave.
+#[derive(Debug)]
+pub enum Built {
+    /// It compiled.
+    Ok(Artifacts),
+    /// It did not compile; the compiler's first errors.
+    CompileError(String),
+}
+
+/// The cargo to use: the one running us (`$CARGO`) or the one on PATH.
+pub fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+fn cargo_spec(args: &[&str], cwd: &Path) -> Spec {
+    let mut spec = Spec::new(cargo(), cwd).args(args);
+    // Cargo needs the caller's environment (CARGO_HOME, RUSTUP_TOOLCHAIN, proxies).
+    spec.env = std::env::vars_os()
+        .filter(|(k, _)| k != "CARGO_TARGET_DIR" && k != "CARGO_BUILD_TARGET_DIR")
+        .collect();
+    spec.cap = 8 << 20;
+    spec.env.push(("CARGO_TERM_COLOR".into(), "never".into()));
+    spec
+}
+
+/// Builds the crate staged in `staged` with `target_dir`, copying the programs into `out`.
+pub fn build(staged: &Path, package: &str, target_dir: &Path, out: &Path) -> Result<Built> {
+    let manifest = staged.join("Cargo.toml");
+    let manifest = manifest.to_string_lossy();
+    std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
+
+    // Dependencies first, online if the network allows, else from the local cache: a fresh
+    // machine (as CI starts) has downloaded nothing the labs need.
+    let fetch = |offline: bool| -> Result<sandbox::Outcome> {
+        let mut args = vec!["fetch", "--quiet", "--manifest-path", &manifest];
+        if offline {
+            args.push("--offline");
+        }
+        sandbox::run(&cargo_spec(&args, staged), Duration::from_secs(900))
+            .map_err(|e| Error::Infrastructure(format!("cannot run cargo ({e}): is Rust installed?")))
+    };
+    let fetched = fetch(false)?;
+    if fetched.ending != Ending::Exited(0) {
+        let offline = fetch(true)?;
+        if offline.ending != Ending::Exited(0) {
+            return Err(Error::Infrastructure(format!(
+                "cannot get the lab's dependencies (online: {}; offline: {}):\n{}",
+                fetched.ending.describe(),
+                offline.ending.describe(),
+                String::from_utf8_lossy(&offline.stderr)
+            )));
+        }
+    }
+
+    let lock_path = target_dir.join(".grader.lock");
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::io(&lock_path, e))?;
+    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::io(&lock_path, e.into()))?;
+
+    let target = target_dir.to_string_lossy();
+    let args = [
+        "build",
+        "--tests",
+        "--bins",
+        "--offline",
+        "--message-format=json-render-diagnostics",
+        "--manifest-path",
+        &manifest,
+        "--target-dir",
+        &target,
+    ];
+    let built = sandbox::run(&cargo_spec(&args, staged), Duration::from_secs(900))
+        .map_err(|e| Error::Infrastructure(format!("cannot run cargo: {e}")))?;
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    if built.ending != Ending::Exited(0) {
+        if built.ending == Ending::TimedOut {
+            return Err(Error::Infrastructure("cargo build did not finish in 15 minutes".into()));
+        }
+        if stderr.contains(&format!("could not compile `{package}`")) {
+            return Ok(Built::CompileError(compiler_errors(&stderr)));
+        }
+        return Err(Error::Infrastructure(format!("cargo build failed:\n{}", tail(&stderr, 40))));
+    }
+
+    let artifacts = parse_artifacts(&String::from_utf8_lossy(&built.stdout), package);
+    let mut copied = Artifacts::default();
+    for (kind, map, into) in [("bin", &artifacts.bins, &mut copied.bins), ("tests", &artifacts.tests, &mut copied.tests)] {
+        let dir = out.join(kind);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        for (name, from) in map {
+            let to = dir.join(name);
+            std::fs::copy(from, &to).map_err(|e| Error::io(&to, e))?;
+            into.insert(name.clone(), to);
+        }
+    }
+    Ok(Built::Ok(copied))
+}
+
+/// The executables of `package` named in cargo's JSON messages.
+fn parse_artifacts(json_lines: &str, package: &str) -> Artifacts {
+    let mut a = Artifacts::default();
+    for line in json_lines.lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let Some(exe) = msg["executable"].as_str() else { continue };
+        let pkg_ok = msg["package_id"].as_str().is_some_and(|id| {
+            id.contains(&format!("#{package}@")) || id.starts_with(&format!("{package} ")) || id.contains(&format!("/{package}#"))
+        });
+        if !pkg_ok {
+            continue;
+        }
+        let name = msg["target"]["name"].as_str().unwrap_or_default().to_owned();
+        let kinds: Vec<&str> = msg["target"]["kind"]
+            .as_array()
+            .map(|k| k.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let test = msg["profile"]["test"].as_bool().unwrap_or(false);
+        if kinds.contains(&"bin") && !test {
+            a.bins.insert(name, PathBuf::from(exe));
+        } else if kinds.contains(&"test") && test {
+            a.tests.insert(name, PathBuf::from(exe));
+        }
+    }
+    a
+}
+
+/// The error blocks of rustc's output (warnings left out), at most ~60 lines.
+pub fn compiler_errors(stderr: &str) -> String {
+    let mut out = Vec::new();
+    for block in stderr.split("\n\n") {
+        let head = block.trim_start();
+        if head.starts_with("error") && !head.starts_with("error: could not compile") {
+            out.extend(block.lines().map(str::to_owned));
+            out.push(String::new());
+        }
+        if out.len() > 60 {
+            out.truncate(60);
+            out.push("... (more errors: run `cargo build` yourself to see them all)".into());
+            break;
+        }
+    }
+    if out.is_empty() {
+        return tail(stderr, 30);
+    }
+    out.join("\n").trim_end().to_owned()
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_kept_and_warnings_dropped() {
+        let stderr = "warning: unused variable: `x`\n --> src/lib.rs:1:5\n\n\
+                      error[E0308]: mismatched types\n --> src/run.rs:3:9\n  |\n3 |     1u8\n\n\
+                      error: could not compile `pipes` (lib) due to 1 previous error\n";
+        let e = compiler_errors(stderr);
+        assert!(e.starts_with("error[E0308]: mismatched types"), "{e}");
+        assert!(!e.contains("unused variable") && !e.contains("could not compile"), "{e}");
+    }
+
+    #[test]
+    fn artifacts_of_the_package_are_found() {
+        let lines = r#"{"reason":"compiler-artifact","package_id":"path+file:///tmp/x#pipes@0.1.0","target":{"kind":["bin"],"name":"pipeline"},"profile":{"test":false},"executable":"/t/debug/pipeline"}
+{"reason":"compiler-artifact","package_id":"path+file:///tmp/x#pipes@0.1.0","target":{"kind":["test"],"name":"stages"},"profile":{"test":true},"executable":"/t/debug/deps/stages-1"}
+{"reason":"compiler-artifact","package_id":"registry+https://github.com/rust-lang/crates.io-index#libc@0.2.1","target":{"kind":["lib"],"name":"libc"},"profile":{"test":false},"executable":null}"#;
+        let a = parse_artifacts(lines, "pipes");
+        assert_eq!(a.bins["pipeline"], PathBuf::from("/t/debug/pipeline"));
+        assert_eq!(a.tests["stages"], PathBuf::from("/t/debug/deps/stages-1"));
+    }
+}

@@ -1,0 +1,272 @@
+//! Step 4, checks: a lab's multi-process scenarios, written against [`Ctx`].
+//!
+//! Each check runs in a child process of the grader (`grader __check ...`) that is itself a
+//! child subreaper, under the item's timeout. The scenario starts the student's binaries
+//! with [`Ctx::bin`] and [`Ctx::spawn`]/[`Ctx::run`], waits on conditions with deadlines,
+//! and judges the outcome. When the scenario returns, every process it started is killed
+//! and reaped; if it overruns, the grader kills the whole tree and reports what each process
+//! was waiting for.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::sandbox::{self, Ending, Input, Proc, Rlimits, Spec};
+
+/// A failed check: the message is what the student reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fail(pub String);
+
+impl<E: std::fmt::Display> From<E> for Fail {
+    fn from(e: E) -> Fail {
+        Fail(format!("the grader could not run this check: {e}"))
+    }
+}
+
+/// What a check returns.
+pub type CheckResult = Result<(), Fail>;
+
+/// Fails the check with a formatted message.
+#[macro_export]
+macro_rules! fail {
+    ($($arg:tt)*) => { return Err($crate::check::Fail(format!($($arg)*))) };
+}
+
+/// Fails the check with the message unless the condition holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => { if !$cond { $crate::fail!($($arg)*); } };
+}
+
+/// One scenario of a lab.
+#[derive(Clone, Copy)]
+pub struct Check {
+    /// Its name, as lab.toml's items refer to it.
+    pub name: &'static str,
+    /// The scenario.
+    pub run: fn(&mut Ctx) -> CheckResult,
+}
+
+/// What a check can use: the student's binaries, a scratch folder, a seed.
+pub struct Ctx {
+    /// The student's binaries by name.
+    pub bins: BTreeMap<String, PathBuf>,
+    /// A fresh folder, the cwd of every process the check starts; removed afterwards.
+    pub scratch: PathBuf,
+    /// The seed for every random choice of the check (printed in the report).
+    pub seed: u64,
+    rng: u64,
+}
+
+/// The captured result of [`Ctx::run`].
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// How the process ended.
+    pub ending: Ending,
+    /// Its stdout.
+    pub stdout: Vec<u8>,
+    /// Its stderr.
+    pub stderr: Vec<u8>,
+    /// How long it ran.
+    pub elapsed: Duration,
+}
+
+impl Output {
+    /// The status as bash shows it.
+    pub fn status(&self) -> i32 {
+        self.ending.bash_status()
+    }
+    /// Stdout as text (lossy).
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    /// Stderr as text (lossy).
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+impl Ctx {
+    /// A context over `bins` and `scratch`.
+    pub fn new(bins: BTreeMap<String, PathBuf>, scratch: PathBuf, seed: u64) -> Ctx {
+        Ctx { bins, scratch, seed, rng: seed ^ 0x9E37_79B9_7F4A_7C15 }
+    }
+
+    /// A spec for the student's binary `name` (sandboxed, cwd in scratch).
+    pub fn bin(&self, name: &str) -> Spec {
+        let path = self.bins.get(name).cloned().unwrap_or_else(|| PathBuf::from(name));
+        let mut spec = Spec::new(path.into_os_string(), &self.scratch);
+        spec.rlimits = Rlimits::untrusted(Duration::from_secs(60));
+        spec.cap = 16 << 20;
+        spec
+    }
+
+    /// A spec for `bash -c script`: the reference the student's programs are compared to.
+    pub fn bash(&self, script: &str) -> Spec {
+        let mut spec = Spec::new("bash", &self.scratch).args(["-c", script]);
+        spec.cap = 16 << 20;
+        spec
+    }
+
+    /// Starts `spec`; the process is killed when the check ends, whatever happens.
+    pub fn spawn(&mut self, spec: &Spec) -> Result<Proc, Fail> {
+        sandbox::spawn(spec).map_err(|e| Fail(format!("could not start `{}`: {e}", spec.program.to_string_lossy())))
+    }
+
+    /// Runs `spec` to completion within `limit`. Past it, the check fails with what every
+    /// process was waiting for; `what` names the command for the student.
+    pub fn run(&mut self, what: &str, spec: &Spec, limit: Duration) -> Result<Output, Fail> {
+        let mut p = self.spawn(spec)?;
+        self.finish(what, &mut p, limit)
+    }
+
+    /// Waits for `p` to end within `limit`, then collects its output.
+    pub fn finish(&mut self, what: &str, p: &mut Proc, limit: Duration) -> Result<Output, Fail> {
+        let deadline = Instant::now() + limit;
+        match p.wait_until(deadline) {
+            Some(ending) => {
+                // Output may still be in flight from processes that inherited the pipes.
+                let until = Instant::now() + Duration::from_secs(2);
+                p.wait_stdout(until, |_| false);
+                p.wait_stderr(until, |_| false);
+                Ok(Output { ending, stdout: p.stdout().0, stderr: p.stderr().0, elapsed: p.elapsed() })
+            }
+            None => {
+                let diagnosis = sandbox::diagnose_tree();
+                p.kill();
+                Err(Fail(format!(
+                    "{what} did not finish within {:.0} s. What its processes were waiting for:\n{}",
+                    limit.as_secs_f64(),
+                    diagnosis.trim_end()
+                )))
+            }
+        }
+    }
+
+    /// Feeds `spec` the bytes `input` on stdin.
+    pub fn with_input(spec: Spec, input: impl Into<Vec<u8>>) -> Spec {
+        Spec { input: Input::Bytes(input.into()), ..spec }
+    }
+
+    /// A pseudo-random number from the check's seed (xorshift64*).
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// `n` pseudo-random bytes.
+    pub fn random_bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(n + 8);
+        while v.len() < n {
+            v.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        v.truncate(n);
+        v
+    }
+}
+
+/// A check's verdict, as the check process hands it to the grader.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Whether it passed.
+    pub passed: bool,
+    /// What the student reads (empty on a pass).
+    pub message: String,
+}
+
+/// Entry point of `grader __check`: runs one check and writes its verdict to `result`.
+pub fn child_main(check: &Check, bins: BTreeMap<String, PathBuf>, scratch: &Path, seed: u64, result: &Path) -> std::io::Result<()> {
+    sandbox::become_subreaper()?;
+    let mut ctx = Ctx::new(bins, scratch.to_owned(), seed);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&mut ctx)));
+    let leftovers = sandbox::kill_descendants();
+    let verdict = match outcome {
+        Ok(Ok(())) => Verdict { passed: true, message: String::new() },
+        Ok(Err(Fail(message))) => Verdict { passed: false, message },
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Verdict { passed: false, message: format!("the check itself failed (a grader bug; tell your course staff): {what}") }
+        }
+    };
+    let _ = leftovers;
+    let tmp = result.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&verdict)?)?;
+    std::fs::rename(&tmp, result)
+}
+
+/// Runs check `name` of `slug` in a child grader process with `timeout`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_in_child(
+    root: &Path,
+    slug: &str,
+    name: &str,
+    bins_dir: &Path,
+    scratch: &Path,
+    results_dir: &Path,
+    seed: u64,
+    timeout: Duration,
+) -> Verdict {
+    let result = results_dir.join(format!("{name}.json"));
+    let _ = std::fs::remove_file(&result);
+    if let Err(e) = std::fs::create_dir_all(scratch) {
+        return Verdict { passed: false, message: format!("the grader could not make a scratch folder: {e}") };
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return Verdict { passed: false, message: format!("the grader cannot find itself: {e}") },
+    };
+    let mut spec = Spec::new(exe.into_os_string(), scratch).args([
+        "__check".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        "--lab".as_ref(),
+        slug.as_ref(),
+        "--check".as_ref(),
+        name.as_ref(),
+        "--bins".as_ref(),
+        bins_dir.as_os_str(),
+        "--scratch".as_ref(),
+        scratch.as_os_str(),
+        "--seed".as_ref(),
+        seed.to_string().as_ref(),
+        "--result".as_ref(),
+        result.as_os_str(),
+    ] as [&std::ffi::OsStr; 15]);
+    spec.cap = 64 << 10;
+    let out = match sandbox::run(&spec, timeout) {
+        Ok(o) => o,
+        Err(e) => return Verdict { passed: false, message: format!("the grader could not start the check: {e}") },
+    };
+    let _ = std::fs::remove_dir_all(scratch);
+    if out.ending == Ending::TimedOut {
+        return Verdict {
+            passed: false,
+            message: format!(
+                "did not finish within {} s. What its processes were waiting for:\n{}",
+                timeout.as_secs(),
+                out.diagnosis.as_deref().unwrap_or("(nothing left running)").trim_end()
+            ),
+        };
+    }
+    match std::fs::read(&result).ok().and_then(|b| serde_json::from_slice::<Verdict>(&b).ok()) {
+        Some(v) => v,
+        None => Verdict {
+            passed: false,
+            message: format!(
+                "the check process {} without a verdict (a grader bug; tell your course staff): {}",
+                out.ending.describe(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        },
+    }
+}

@@ -1,0 +1,214 @@
+//! The whole pipeline for one submission: stage, build, run tests, run checks, score.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::build::{self, Built};
+use crate::check;
+use crate::error::{Error, Result};
+use crate::labfile::{Kind, Lab, Tree};
+use crate::report::{Report, SCHEMA};
+use crate::run::{self, RunEnv};
+use crate::score::{self, ItemResult};
+use crate::stage;
+use crate::submission;
+
+/// How to grade.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The seed of every random choice; drawn from the clock when absent.
+    pub seed: Option<u64>,
+    /// The shared cargo target folder for the lab (default: `<root>/target/grader/<slug>`).
+    pub target_dir: Option<PathBuf>,
+    /// Grade only these items (all when empty); the others score 0, marked "not run".
+    pub only: Vec<String>,
+    /// Print progress on stderr.
+    pub progress: bool,
+}
+
+/// Grades `submission` for lab `slug`.
+///
+/// `Err` only for a bad request (unknown lab, unreadable submission). When the grader
+/// itself fails, the report says so (`gradable: false`) and carries the reason.
+pub fn grade(tree: &Tree, slug: &str, submission: &Path, opts: &Options) -> Result<Report> {
+    let started = Instant::now();
+    let seed = opts.seed.unwrap_or_else(clock_seed);
+    let lab = match tree.lab(slug) {
+        Ok(lab) => lab,
+        Err(e) if e.is_usage() => return Err(e),
+        Err(e) => return Ok(not_gradable_bare(slug, submission, seed, &e.to_string())),
+    };
+    let sub = submission::load(submission)?;
+    let mut report = Report {
+        schema: SCHEMA,
+        lab: lab.file.slug.clone(),
+        title: lab.file.title.clone(),
+        submission: submission.display().to_string(),
+        gradable: true,
+        error: None,
+        score: 0.0,
+        max_score: lab.file.max_score(),
+        compiled: false,
+        compile_errors: None,
+        items: Vec::new(),
+        ignored: Vec::new(),
+        notes: Vec::new(),
+        seed,
+        elapsed_s: 0.0,
+    };
+    if let Err(e) = grade_into(tree, &lab, &sub, opts, &mut report) {
+        report.gradable = false;
+        report.error = Some(e.to_string());
+        report.items = ItemResult::all_failed(&lab.file, &format!("not graded: {e}"));
+    }
+    report.score = report.items.iter().map(|i| i.score).sum();
+    report.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn grade_into(tree: &Tree, lab: &Lab, sub: &submission::Submission, opts: &Options, report: &mut Report) -> Result<()> {
+    let say = |msg: &str| {
+        if opts.progress {
+            eprintln!("grader: {msg}");
+        }
+    };
+    let work = tempfile::Builder::new()
+        .prefix(&format!("grader-{}-", lab.file.slug))
+        .tempdir()
+        .map_err(|e| Error::io(&std::env::temp_dir(), e))?;
+    let staged_dir = work.path().join("stage");
+    let out_dir = work.path().join("run");
+    std::fs::create_dir_all(&staged_dir).map_err(|e| Error::io(&staged_dir, e))?;
+
+    say("staging");
+    let staged = stage::stage(tree, lab, sub, &staged_dir, true)?;
+    report.ignored = staged.ignored;
+    report.notes = staged.notes;
+    if staged.taken.is_empty() {
+        report.notes.push(format!(
+            "the submission has no file matching {}: the skeleton was graded",
+            lab.file.editable.join(", ")
+        ));
+    }
+
+    say("building");
+    let target = opts
+        .target_dir
+        .clone()
+        .unwrap_or_else(|| tree.root.join("target").join("grader").join(&lab.file.slug));
+    let built = build::build(&staged_dir, &lab.file.slug, &target, &out_dir)?;
+    // The hidden tests' sources go as soon as they are compiled.
+    let _ = std::fs::remove_dir_all(&staged_dir);
+    let artifacts = match built {
+        Built::Ok(a) => a,
+        Built::CompileError(errors) => {
+            report.items = ItemResult::all_failed(&lab.file, "the submission does not compile (see the compiler's errors above)");
+            report.compile_errors = Some(errors);
+            return Ok(());
+        }
+    };
+    report.compiled = true;
+
+    let wanted = |id: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == id);
+    let env = RunEnv { bins: artifacts.bins.clone(), scratch_root: work.path().join("scratch") };
+    let mut test_results = Vec::new();
+    for (stem, exe) in &artifacts.tests {
+        let names = match run::list(&env, exe) {
+            Ok(n) => n,
+            Err(why) => {
+                test_results.push(run::TestResult {
+                    id: format!("{stem}::"),
+                    passed: false,
+                    message: format!("the test program `{stem}` could not list its tests: {why}"),
+                    elapsed_ms: 0,
+                });
+                continue;
+            }
+        };
+        for name in names {
+            let id = format!("{stem}::{name}");
+            let Some(item) = lab.file.items.iter().find(|i| i.matches_test(&id)) else { continue };
+            if !wanted(&item.id) {
+                continue;
+            }
+            say(&format!("test {id}"));
+            let timeout = lab.file.limits_for(item).timeout();
+            test_results.push(run::run_one(&env, exe, stem, &name, timeout));
+        }
+    }
+    let mut by_item = score::group_tests(&lab.file, test_results);
+
+    let bins_dir = out_dir.join("bin");
+    for item in &lab.file.items {
+        if !wanted(&item.id) {
+            report.items.push(ItemResult::new(item, false, "not run (--only)".into(), 0));
+            continue;
+        }
+        let result = match item.kind {
+            Kind::Test => score::test_item(item, by_item.remove(&item.id).unwrap_or_default()),
+            Kind::Check => {
+                if crate::labs::find(&lab.file.slug, &item.name).is_none() {
+                    return Err(Error::LabFile {
+                        path: lab.dir.join("lab.toml"),
+                        message: format!("item `{}` names the check `{}`, which does not exist", item.id, item.name),
+                    });
+                }
+                say(&format!("check {}", item.name));
+                let t0 = Instant::now();
+                let v = check::run_in_child(
+                    &tree.root,
+                    &lab.file.slug,
+                    &item.name,
+                    &bins_dir,
+                    &work.path().join("scratch").join(&item.name),
+                    &work.path().join("results"),
+                    report.seed,
+                    lab.file.limits_for(item).timeout(),
+                );
+                let msg = if v.passed { "passed".to_string() } else { v.message };
+                ItemResult::new(item, v.passed, msg, t0.elapsed().as_millis() as u64)
+            }
+        };
+        report.items.push(result);
+    }
+    Ok(())
+}
+
+fn not_gradable_bare(slug: &str, submission: &Path, seed: u64, why: &str) -> Report {
+    Report {
+        schema: SCHEMA,
+        lab: slug.to_owned(),
+        title: slug.to_owned(),
+        submission: submission.display().to_string(),
+        gradable: false,
+        error: Some(why.to_owned()),
+        score: 0.0,
+        max_score: 0.0,
+        compiled: false,
+        compile_errors: None,
+        items: Vec::new(),
+        ignored: Vec::new(),
+        notes: Vec::new(),
+        seed,
+        elapsed_s: 0.0,
+    }
+}
+
+fn clock_seed() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (t.as_nanos() as u64 ^ (std::process::id() as u64).rotate_left(32)) % 1_000_000_007
+}
+
+/// Reports a failure to write results as "not gradable", never as a silent success.
+pub fn write_outputs(report: &Report, json: Option<&Path>, gradescope: Option<&Path>, junit: Option<&Path>) -> std::io::Result<()> {
+    if let Some(p) = json {
+        Report::write_atomic(p, &report.to_json())?;
+    }
+    if let Some(p) = gradescope {
+        Report::write_atomic(p, &report.to_gradescope())?;
+    }
+    if let Some(p) = junit {
+        Report::write_atomic(p, &report.to_junit())?;
+    }
+    Ok(())
+}

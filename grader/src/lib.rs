@@ -1,0 +1,34 @@
+//! Grades IPC lab submissions: stage, build, run tests, run checks, score and report.
+//!
+//! # Layout
+//! - [`labfile`]: `lab.toml`, parsed into one documented struct; finding labs in the tree.
+//! - [`submission`]: reading a folder, .zip or .tar.gz safely into memory.
+//! - [`stage`] (step 1): template + editable files + hidden tests + standalone manifest.
+//! - [`build`] (step 2): `cargo build` into a shared per-lab target folder.
+//! - [`run`] (step 3): one process per libtest test, with a timeout.
+//! - [`check`] (step 4): the check API ([`check::Ctx`]) and the check child process.
+//! - [`labs`]: each lab's multi-process checks (`labs/<slug>.rs`).
+//! - [`score`], [`report`] (step 5): items, points, and the four report formats.
+//! - [`grade`]: the five steps in order for one submission.
+//! - [`sandbox`]: process groups, limits, deadlines, subreaper clean-up.
+//! - [`procinfo`]: /proc snapshots and the hang diagnosis.
+//! - [`manifest`]: a lab's Cargo.toml made standalone (shared with handouts).
+//! - [`mutants`]: known-wrong solutions as patches, and what must catch them.
+
+pub mod build;
+pub mod check;
+pub mod error;
+pub mod grade;
+pub mod labfile;
+pub mod labs;
+pub mod manifest;
+pub mod mutants;
+pub mod procinfo;
+pub mod report;
+pub mod run;
+pub mod sandbox;
+pub mod score;
+pub mod stage;
+pub mod submission;
+
+pub use error::{Error, Result};

@@ -1,0 +1,155 @@
+//! The `grader` command: parses arguments and calls the library.
+//!
+//! Exit status: 0 graded (whatever the score), 2 usage error, 3 not gradable.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use grader::grade::{self, Options};
+use grader::labfile::Tree;
+
+#[derive(Parser)]
+#[command(name = "grader", version, about = "Grade IPC lab submissions")]
+struct Cli {
+    /// The lab tree (with labs/ and solutions/); default: $GRADER_ROOT or this workspace.
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the labs and their rubrics.
+    List,
+    /// Grade one submission (a folder, .zip or .tar.gz) and print the report.
+    Grade {
+        /// The lab's slug, e.g. `pipes`.
+        slug: String,
+        /// The submission.
+        submission: PathBuf,
+        /// Also write our JSON report here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Also write Gradescope's results.json here.
+        #[arg(long)]
+        gradescope: Option<PathBuf>,
+        /// Also write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Replay the random choices of an earlier run.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Grade only this item (repeatable).
+        #[arg(long)]
+        only: Vec<String>,
+        /// The shared cargo target folder for the lab.
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
+        /// Print no progress and no report (the exit status and the files still tell).
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Internal: run one check in this process (the grader starts it as a child).
+    #[command(name = "__check", hide = true)]
+    Check {
+        #[arg(long)]
+        lab: String,
+        #[arg(long)]
+        check: String,
+        #[arg(long)]
+        bins: PathBuf,
+        #[arg(long)]
+        scratch: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        result: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    if let Err(e) = grader::sandbox::become_subreaper() {
+        eprintln!("grader: cannot become a child subreaper ({e}): processes that escape may survive");
+    }
+    match cli.cmd {
+        Cmd::Check { lab, check, bins, scratch, seed, result } => {
+            let Some(c) = grader::labs::find(&lab, &check) else {
+                eprintln!("grader: no check `{check}` in lab `{lab}`");
+                return ExitCode::from(2);
+            };
+            let bins = std::fs::read_dir(&bins)
+                .map(|rd| rd.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e.path())).collect())
+                .unwrap_or_default();
+            match grader::check::child_main(c, bins, &scratch, seed, &result) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("grader: check {check}: {e}");
+                    ExitCode::from(3)
+                }
+            }
+        }
+        Cmd::List => match Tree::locate(cli.root.as_deref()).and_then(|t| list(&t)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("grader: {e}");
+                ExitCode::from(if e.is_usage() { 2 } else { 3 })
+            }
+        },
+        Cmd::Grade { slug, submission, json, gradescope, junit, seed, only, target_dir, quiet } => {
+            let tree = match Tree::locate(cli.root.as_deref()) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("grader: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = Options { seed, target_dir, only, progress: !quiet };
+            let report = match grade::grade(&tree, &slug, &submission, &opts) {
+                Ok(r) => r,
+                Err(e) if e.is_usage() => {
+                    eprintln!("grader: {e}");
+                    return ExitCode::from(2);
+                }
+                Err(e) => {
+                    eprintln!("grader: not gradable: {e}");
+                    return ExitCode::from(3);
+                }
+            };
+            if let Err(e) = grade::write_outputs(&report, json.as_deref(), gradescope.as_deref(), junit.as_deref()) {
+                eprintln!("grader: not gradable: cannot write the results: {e}");
+                return ExitCode::from(3);
+            }
+            if !quiet {
+                print!("{}", report.to_text());
+            }
+            if report.gradable { ExitCode::SUCCESS } else { ExitCode::from(3) }
+        }
+    }
+}
+
+fn list(tree: &Tree) -> grader::Result<()> {
+    for slug in tree.slugs()? {
+        let lab = tree.lab(&slug)?;
+        println!("{slug}: {} ({} points)", lab.file.title, grader::report::fmt_points(lab.file.max_score()));
+        for item in &lab.file.items {
+            println!(
+                "    {:>4}  {:<24} {:?}/{:?}  {}",
+                grader::report::fmt_points(item.points),
+                item.id,
+                item.kind,
+                item.visibility,
+                item.title
+            );
+        }
+    }
+    Ok(())
+}

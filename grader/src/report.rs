@@ -1,0 +1,234 @@
+//! Step 5b, report: one [`Report`] per grading, rendered as a terminal table, as our own
+//! JSON (versioned by `schema`), as Gradescope's results.json, or as JUnit XML.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::labfile::Visibility;
+use crate::score::ItemResult;
+use crate::submission::Skipped;
+
+/// The version of the JSON report's layout.
+pub const SCHEMA: u32 = 1;
+
+/// Everything a grading produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// The lab's slug.
+    pub lab: String,
+    /// The lab's title.
+    pub title: String,
+    /// The submission as given on the command line.
+    pub submission: String,
+    /// False when the grader itself failed: the score then means nothing.
+    pub gradable: bool,
+    /// Why it was not gradable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Points awarded.
+    pub score: f64,
+    /// Points possible.
+    pub max_score: f64,
+    /// Whether the submission compiled.
+    pub compiled: bool,
+    /// The compiler's errors when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile_errors: Option<String>,
+    /// Per rubric item.
+    pub items: Vec<ItemResult>,
+    /// Submission files that were not used, with why.
+    pub ignored: Vec<Skipped>,
+    /// Other remarks.
+    pub notes: Vec<String>,
+    /// The seed of every random choice (replay with `--seed`).
+    pub seed: u64,
+    /// Wall time of the whole grading, seconds.
+    pub elapsed_s: f64,
+}
+
+impl Report {
+    /// Writes `contents` to `path` atomically: a reader never sees half a file.
+    pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+        let tmp = path.with_file_name(format!(
+            ".{}.tmp{}",
+            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+            std::process::id()
+        ));
+        std::fs::write(&tmp, contents)?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Our JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// The text a person reads in a terminal.
+    pub fn to_text(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "{} ({}): {}", self.title, self.lab, self.submission);
+        if let Some(e) = &self.error {
+            let _ = writeln!(o, "\nNOT GRADABLE: {e}\nThis is a problem with the grader or the machine, not with the submission.");
+        }
+        if let Some(errors) = &self.compile_errors {
+            let _ = writeln!(o, "\nThe submission does not compile, so no item can pass. The compiler says:\n");
+            let _ = writeln!(o, "{}", indent(errors, "    "));
+        }
+        let _ = writeln!(o);
+        let width = self.items.iter().map(|i| i.id.len()).max().unwrap_or(0);
+        for item in &self.items {
+            let _ = writeln!(
+                o,
+                "  {}  {:>5}/{:<5} {:width$}  {}",
+                if item.passed { "PASS" } else { "FAIL" },
+                fmt_points(item.score),
+                fmt_points(item.max_score),
+                item.id,
+                item.title,
+            );
+            if !item.passed && self.compile_errors.is_none() && self.error.is_none() {
+                let _ = writeln!(o, "{}", indent(&item.message, "          "));
+            }
+        }
+        let _ = writeln!(o, "\nScore: {}/{}", fmt_points(self.score), fmt_points(self.max_score));
+        if !self.ignored.is_empty() {
+            let _ = writeln!(o, "\nNot graded (ignored) from the submission:");
+            for s in &self.ignored {
+                let _ = writeln!(o, "  {}: {}", s.entry, s.reason);
+            }
+        }
+        for n in &self.notes {
+            let _ = writeln!(o, "Note: {n}");
+        }
+        let _ = writeln!(o, "Seed: {} (replay with --seed {}); graded in {:.1} s", self.seed, self.seed, self.elapsed_s);
+        o
+    }
+
+    /// Gradescope's results.json.
+    pub fn to_gradescope(&self) -> String {
+        let mut tests = Vec::new();
+        let mut header = String::new();
+        if let Some(e) = &self.error {
+            let _ = writeln!(header, "NOT GRADABLE: {e}. This is the grader's problem, not yours: tell your course staff.");
+        }
+        if let Some(errors) = &self.compile_errors {
+            let _ = writeln!(header, "Your submission does not compile:\n\n{errors}");
+        }
+        if !self.ignored.is_empty() {
+            let _ = writeln!(header, "Ignored files:");
+            for s in &self.ignored {
+                let _ = writeln!(header, "- {}: {}", s.entry, s.reason);
+            }
+        }
+        for (n, item) in self.items.iter().enumerate() {
+            tests.push(serde_json::json!({
+                "name": format!("{} ({})", item.title, item.id),
+                "number": (n + 1).to_string(),
+                "score": item.score,
+                "max_score": item.max_score,
+                "status": if item.passed { "passed" } else { "failed" },
+                "output": item.message,
+                "visibility": gradescope_visibility(item.visibility),
+            }));
+        }
+        let doc = serde_json::json!({
+            "score": self.score,
+            "execution_time": self.elapsed_s.round() as u64,
+            "output": header,
+            "visibility": "visible",
+            "stdout_visibility": "hidden",
+            "tests": tests,
+        });
+        serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+    }
+
+    /// JUnit XML, one test case per item.
+    pub fn to_junit(&self) -> String {
+        let failures = self.items.iter().filter(|i| !i.passed).count();
+        let mut o = String::new();
+        let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+        let _ = writeln!(
+            o,
+            r#"<testsuites name="{}" tests="{}" failures="{failures}" time="{:.3}">"#,
+            xml(&self.lab),
+            self.items.len(),
+            self.elapsed_s
+        );
+        let _ = writeln!(
+            o,
+            r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="{}">"#,
+            xml(&self.lab),
+            self.items.len(),
+            u8::from(!self.gradable)
+        );
+        for item in &self.items {
+            let _ = write!(
+                o,
+                r#"    <testcase classname="{}" name="{}" time="{:.3}""#,
+                xml(&self.lab),
+                xml(&item.id),
+                item.elapsed_ms as f64 / 1000.0
+            );
+            if item.passed {
+                let _ = writeln!(o, "/>");
+            } else {
+                let _ = writeln!(
+                    o,
+                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                    xml(&item.title),
+                    xml(&item.message)
+                );
+            }
+        }
+        let _ = writeln!(o, "  </testsuite>\n</testsuites>");
+        o
+    }
+}
+
+fn gradescope_visibility(v: Visibility) -> &'static str {
+    match v {
+        Visibility::Visible => "visible",
+        Visibility::Hidden => "hidden",
+        Visibility::AfterDueDate => "after_due_date",
+        Visibility::AfterPublished => "after_published",
+    }
+}
+
+/// Points without a needless `.0`.
+pub fn fmt_points(p: f64) -> String {
+    if p.fract() == 0.0 { format!("{p:.0}") } else { format!("{p:.1}") }
+}
+
+fn indent(s: &str, pad: &str) -> String {
+    s.lines().map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn xml(s: &str) -> String {
+    s.chars()
+        .filter(|c| matches!(c, '\t' | '\n' | '\r') || (*c as u32) >= 0x20)
+        .collect::<String>()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_escapes_and_drops_control_characters() {
+        assert_eq!(xml("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+    }
+
+    #[test]
+    fn points_print_without_noise() {
+        assert_eq!(fmt_points(10.0), "10");
+        assert_eq!(fmt_points(2.5), "2.5");
+    }
+}

@@ -1,0 +1,189 @@
+//! Step 3, run tests: every libtest test in its own process (listed with `--list`, run with
+//! `--exact`), its own scratch folder, a timeout, and the sandbox's limits.
+//!
+//! A test passes only if its process exited 0 *and* the harness printed its `ok` and a
+//! one-passed summary: a crash, an `exit(0)` from inside the test or a timeout is a failure
+//! with the reason.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sandbox::{self, Ending, Rlimits, Spec};
+
+/// The result of one test.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TestResult {
+    /// `stem::name`.
+    pub id: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// For a failure: what happened, in a student's terms.
+    pub message: String,
+    /// Milliseconds it took.
+    pub elapsed_ms: u64,
+}
+
+/// Where and how tests run.
+#[derive(Debug, Clone)]
+pub struct RunEnv {
+    /// The lab's binaries, exported as `CARGO_BIN_EXE_<name>` so assert_cmd finds them.
+    pub bins: BTreeMap<String, PathBuf>,
+    /// A folder under which each test gets a fresh scratch folder.
+    pub scratch_root: PathBuf,
+}
+
+impl RunEnv {
+    fn spec(&self, exe: &Path, scratch: &Path, timeout: Duration) -> Spec {
+        let mut spec = Spec::new(exe.as_os_str(), scratch);
+        for (name, path) in &self.bins {
+            spec = spec.env(format!("CARGO_BIN_EXE_{name}"), path);
+        }
+        spec.rlimits = Rlimits::untrusted(timeout);
+        spec.cap = 64 << 10;
+        spec
+    }
+
+    fn fresh_scratch(&self, label: &str) -> std::io::Result<PathBuf> {
+        let safe: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let dir = self.scratch_root.join(safe);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+}
+
+/// The tests in the test executable `exe` (names within that executable).
+pub fn list(env: &RunEnv, exe: &Path) -> Result<Vec<String>, String> {
+    let scratch = env.fresh_scratch("list").map_err(|e| e.to_string())?;
+    let spec = env.spec(exe, &scratch, Duration::from_secs(30)).args(["--list", "--format", "terse"]);
+    let out = sandbox::run(&spec, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    if out.ending != Ending::Exited(0) {
+        return Err(format!("listing its tests {}", out.ending.describe()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Runs the test `name` of `exe` (reported as `stem::name`) with `timeout`.
+pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Duration) -> TestResult {
+    let id = format!("{stem}::{name}");
+    let fail = |message: String, ms| TestResult { id: id.clone(), passed: false, message, elapsed_ms: ms };
+    let scratch = match env.fresh_scratch(&id) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("the grader could not make a scratch folder: {e}"), 0),
+    };
+    let spec = env.spec(exe, &scratch, timeout).args(["--exact", name, "--test-threads", "1"]);
+    let out = match sandbox::run(&spec, timeout) {
+        Ok(o) => o,
+        Err(e) => return fail(format!("the grader could not start the test: {e}"), 0),
+    };
+    let _ = std::fs::remove_dir_all(&scratch);
+    let ms = out.elapsed.as_millis() as u64;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let ok_line = stdout.lines().any(|l| l == format!("test {name} ... ok"));
+    let summary = stdout.lines().any(|l| l.starts_with("test result: ok. 1 passed; 0 failed"));
+    let mut message = match out.ending {
+        Ending::Exited(0) if ok_line && summary => String::new(),
+        Ending::Exited(0) => "the test process exited with status 0 before the test harness reported \
+                              a result: does the code call std::process::exit?"
+            .to_string(),
+        Ending::TimedOut => format!(
+            "did not finish within {} s. What its processes were doing when it was stopped:\n{}",
+            timeout.as_secs(),
+            out.diagnosis.as_deref().unwrap_or("(no process left)\n").trim_end()
+        ),
+        Ending::Signaled(_) => format!(
+            "the test process {} (a crash in the code under test, or a signal it did not expect){}",
+            out.ending.describe(),
+            tail_section(&out.stderr)
+        ),
+        Ending::Exited(_) => match panic_section(&stdout, name) {
+            Some(p) => p,
+            None => format!("the test process {}{}", out.ending.describe(), tail_section(&out.stderr)),
+        },
+    };
+    let alive: Vec<String> = out
+        .leftovers
+        .iter()
+        .filter(|s| out.ending != Ending::TimedOut && s.state != 'Z')
+        .map(|s| format!("`{}` (pid {})", s.comm, s.pid))
+        .collect();
+    if !alive.is_empty() {
+        if !message.is_empty() {
+            message.push('\n');
+        }
+        message.push_str(&format!(
+            "note: processes still running after the test ended were killed by the grader: {}",
+            alive.join(", ")
+        ));
+    }
+    TestResult { id, passed: out.ending == Ending::Exited(0) && ok_line && summary, message, elapsed_ms: ms }
+}
+
+/// The harness's `---- name stdout ----` section: the panic message and what the test printed.
+fn panic_section(stdout: &str, name: &str) -> Option<String> {
+    let start_marker = format!("---- {name} stdout ----\n");
+    let start = stdout.find(&start_marker)? + start_marker.len();
+    let rest = &stdout[start..];
+    let end = rest.find("\nfailures:\n").unwrap_or(rest.len());
+    let text = rest[..end].trim();
+    let text = text.replace("note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace", "");
+    Some(clip(text.trim(), 3000))
+}
+
+fn tail_section(stderr: &[u8]) -> String {
+    let s = String::from_utf8_lossy(stderr);
+    let s = s.trim();
+    if s.is_empty() { String::new() } else { format!("; its stderr ends with:\n{}", clip_tail(s, 1500)) }
+}
+
+/// At most `max` bytes of `s`, cut at a char boundary, with a mark when cut.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\n... (cut)", &s[..end])
+}
+
+fn clip_tail(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("(...) {}", &s[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_panic_message_is_extracted() {
+        let out = "running 1 test\ntest two ... FAILED\n\nfailures:\n\n---- two stdout ----\n\
+                   thread 'two' panicked at tests/stages.rs:9:5:\nexpected \"a\", got \"\"\n\
+                   note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\n\
+                   failures:\n    two\n";
+        let p = panic_section(out, "two").unwrap();
+        assert_eq!(p, "thread 'two' panicked at tests/stages.rs:9:5:\nexpected \"a\", got \"\"");
+    }
+
+    #[test]
+    fn clip_keeps_char_boundaries() {
+        assert_eq!(clip("héllo", 2), "h\n... (cut)");
+        assert_eq!(clip("abc", 5), "abc");
+    }
+}

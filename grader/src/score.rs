@@ -1,0 +1,93 @@
+//! Step 5a, score: every rubric item gets pass or fail, its points, and a message.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::labfile::{Item, Kind, LabFile, Visibility};
+use crate::run::TestResult;
+
+/// The graded outcome of one rubric item.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ItemResult {
+    /// The item's id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// test or check.
+    pub kind: Kind,
+    /// Who sees it.
+    pub visibility: Visibility,
+    /// Points awarded.
+    pub score: f64,
+    /// Points possible.
+    pub max_score: f64,
+    /// Whether it passed.
+    pub passed: bool,
+    /// What the student reads: why it failed, or what passed.
+    pub message: String,
+    /// The item's tests, for test items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestResult>,
+    /// Milliseconds spent on it.
+    pub elapsed_ms: u64,
+}
+
+impl ItemResult {
+    /// A result for `item`.
+    pub fn new(item: &Item, passed: bool, message: String, elapsed_ms: u64) -> ItemResult {
+        ItemResult {
+            id: item.id.clone(),
+            title: item.title.clone(),
+            kind: item.kind,
+            visibility: item.visibility,
+            score: if passed { item.points } else { 0.0 },
+            max_score: item.points,
+            passed,
+            message,
+            tests: Vec::new(),
+            elapsed_ms,
+        }
+    }
+
+    /// The same failure for every item of `lab` (a compile error, an ungradable run).
+    pub fn all_failed(lab: &LabFile, message: &str) -> Vec<ItemResult> {
+        lab.items.iter().map(|i| ItemResult::new(i, false, message.to_owned(), 0)).collect()
+    }
+}
+
+/// Scores a test item from the results of its tests.
+pub fn test_item(item: &Item, results: Vec<TestResult>) -> ItemResult {
+    let elapsed = results.iter().map(|r| r.elapsed_ms).sum();
+    if results.is_empty() {
+        let msg = format!("no test matches `{}`: the lab is misconfigured (tell your course staff)", item.name);
+        return ItemResult::new(item, false, msg, 0);
+    }
+    let failed: Vec<&TestResult> = results.iter().filter(|r| !r.passed).collect();
+    let message = if failed.is_empty() {
+        format!("all {} tests passed", results.len())
+    } else {
+        let mut m = format!("{} of {} tests failed:", failed.len(), results.len());
+        for r in failed.iter().take(5) {
+            m.push_str(&format!("\n\n[{}]\n{}", r.id, r.message.trim_end()));
+        }
+        if failed.len() > 5 {
+            m.push_str(&format!("\n\n... and {} more failing tests", failed.len() - 5));
+        }
+        m
+    };
+    let mut r = ItemResult::new(item, failed.is_empty(), message, elapsed);
+    r.tests = results;
+    r
+}
+
+/// Groups test results by the item they belong to (first matching item wins).
+pub fn group_tests(lab: &LabFile, results: Vec<TestResult>) -> BTreeMap<String, Vec<TestResult>> {
+    let mut by_item: BTreeMap<String, Vec<TestResult>> = BTreeMap::new();
+    for r in results {
+        if let Some(item) = lab.items.iter().find(|i| i.matches_test(&r.id)) {
+            by_item.entry(item.id.clone()).or_default().push(r);
+        }
+    }
+    by_item
+}

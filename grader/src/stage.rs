@@ -1,0 +1,100 @@
+//! Step 1, stage: the lab's template, the submission's editable files laid over it, the
+//! hidden tests copied into `tests/`, and a standalone manifest and lock file.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::labfile::{Lab, Tree};
+use crate::submission::{Skipped, Submission};
+
+/// What staging did with a submission.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Staged {
+    /// Files taken from the submission (relative paths).
+    pub taken: Vec<PathBuf>,
+    /// Files of the submission that were not used, with the reason.
+    pub ignored: Vec<Skipped>,
+    /// Remarks for the report (e.g. files moved under `src/`).
+    pub notes: Vec<String>,
+}
+
+/// Stages `sub` for `lab` into the empty folder `dir`. With `with_hidden` the hidden tests
+/// are copied into `tests/` (grading); without, the crate is what a student has.
+pub fn stage(tree: &Tree, lab: &Lab, sub: &Submission, dir: &Path, with_hidden: bool) -> Result<Staged> {
+    copy_template(&lab.dir, dir)?;
+    let editable = lab.file.editable_set()?;
+    let mut staged = Staged { ignored: sub.skipped.clone(), ..Staged::default() };
+
+    // A student who zipped the *contents* of src/ gets them put back where they belong.
+    let none_match = !sub.files.iter().any(|f| editable.is_match(&f.path));
+    let under_src = sub.files.iter().any(|f| editable.is_match(Path::new("src").join(&f.path)));
+    let prefix = if none_match && under_src {
+        staged.notes.push("no file sat under src/; the submission's files were taken as src/".into());
+        Some(PathBuf::from("src"))
+    } else {
+        None
+    };
+
+    for f in &sub.files {
+        let rel = match &prefix {
+            Some(p) => p.join(&f.path),
+            None => f.path.clone(),
+        };
+        if !editable.is_match(&rel) {
+            staged.ignored.push(Skipped {
+                entry: f.path.display().to_string(),
+                reason: format!("not an editable file (graded: {})", lab.file.editable.join(", ")),
+            });
+            continue;
+        }
+        let dest = dir.join(&rel);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        std::fs::write(&dest, &f.data).map_err(|e| Error::io(&dest, e))?;
+        staged.taken.push(rel);
+    }
+
+    if with_hidden {
+        let hidden = lab.dir.join("hidden");
+        if hidden.is_dir() {
+            let tests = dir.join("tests");
+            std::fs::create_dir_all(&tests).map_err(|e| Error::io(&tests, e))?;
+            for entry in std::fs::read_dir(&hidden).map_err(|e| Error::io(&hidden, e))? {
+                let src = entry.map_err(|e| Error::io(&hidden, e))?.path();
+                if src.extension().is_some_and(|e| e == "rs") {
+                    let dest = tests.join(src.file_name().unwrap_or_default());
+                    std::fs::copy(&src, &dest).map_err(|e| Error::io(&dest, e))?;
+                }
+            }
+        }
+    }
+
+    let manifest = crate::manifest::standalone(&lab.dir.join("Cargo.toml"), &tree.manifest())?;
+    let dest = dir.join("Cargo.toml");
+    std::fs::write(&dest, manifest).map_err(|e| Error::io(&dest, e))?;
+    let lock = dir.join("Cargo.lock");
+    std::fs::copy(tree.lockfile(), &lock).map_err(|e| Error::io(&lock, e))?;
+    Ok(staged)
+}
+
+/// Copies the lab's crate, leaving out what a student never receives.
+fn copy_template(from: &Path, to: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(from).map_err(|e| Error::io(from, e))? {
+        let entry = entry.map_err(|e| Error::io(from, e))?;
+        let name = entry.file_name();
+        if name == "hidden" || name == "target" || name == "lab.toml" || name == "Cargo.lock" {
+            continue;
+        }
+        let src = entry.path();
+        let dest = to.join(&name);
+        let ft = entry.file_type().map_err(|e| Error::io(&src, e))?;
+        if ft.is_dir() {
+            std::fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
+            copy_template(&src, &dest)?;
+        } else if ft.is_file() {
+            std::fs::copy(&src, &dest).map_err(|e| Error::io(&dest, e))?;
+        }
+    }
+    Ok(())
+}
