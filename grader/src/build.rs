@@ -60,8 +60,9 @@ pub fn build(staged: &Path, package: &str, target_dir: &Path, out: &Path) -> Res
         if offline {
             args.push("--offline");
         }
-        sandbox::run(&cargo_spec(&args, staged), Duration::from_secs(900))
-            .map_err(|e| Error::Infrastructure(format!("cannot run cargo ({e}): is Rust installed?")))
+        sandbox::run(&cargo_spec(&args, staged), Duration::from_secs(900)).map_err(|e| {
+            Error::Infrastructure(format!("cannot run cargo ({e}): is Rust installed?"))
+        })
     };
     let fetched = fetch(false)?;
     if fetched.ending != Ending::Exited(0) {
@@ -103,17 +104,25 @@ pub fn build(staged: &Path, package: &str, target_dir: &Path, out: &Path) -> Res
     let stderr = String::from_utf8_lossy(&built.stderr);
     if built.ending != Ending::Exited(0) {
         if built.ending == Ending::TimedOut {
-            return Err(Error::Infrastructure("cargo build did not finish in 15 minutes".into()));
+            return Err(Error::Infrastructure(
+                "cargo build did not finish in 15 minutes".into(),
+            ));
         }
         if stderr.contains(&format!("could not compile `{package}`")) {
             return Ok(Built::CompileError(compiler_errors(&stderr)));
         }
-        return Err(Error::Infrastructure(format!("cargo build failed:\n{}", tail(&stderr, 40))));
+        return Err(Error::Infrastructure(format!(
+            "cargo build failed:\n{}",
+            tail(&stderr, 40)
+        )));
     }
 
     let artifacts = parse_artifacts(&String::from_utf8_lossy(&built.stdout), package);
     let mut copied = Artifacts::default();
-    for (kind, map, into) in [("bin", &artifacts.bins, &mut copied.bins), ("tests", &artifacts.tests, &mut copied.tests)] {
+    for (kind, map, into) in [
+        ("bin", &artifacts.bins, &mut copied.bins),
+        ("tests", &artifacts.tests, &mut copied.tests),
+    ] {
         let dir = out.join(kind);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         for (name, from) in map {
@@ -129,18 +138,27 @@ pub fn build(staged: &Path, package: &str, target_dir: &Path, out: &Path) -> Res
 fn parse_artifacts(json_lines: &str, package: &str) -> Artifacts {
     let mut a = Artifacts::default();
     for line in json_lines.lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         if msg["reason"] != "compiler-artifact" {
             continue;
         }
-        let Some(exe) = msg["executable"].as_str() else { continue };
+        let Some(exe) = msg["executable"].as_str() else {
+            continue;
+        };
         let pkg_ok = msg["package_id"].as_str().is_some_and(|id| {
-            id.contains(&format!("#{package}@")) || id.starts_with(&format!("{package} ")) || id.contains(&format!("/{package}#"))
+            id.contains(&format!("#{package}@"))
+                || id.starts_with(&format!("{package} "))
+                || id.contains(&format!("/{package}#"))
         });
         if !pkg_ok {
             continue;
         }
-        let name = msg["target"]["name"].as_str().unwrap_or_default().to_owned();
+        let name = msg["target"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let kinds: Vec<&str> = msg["target"]["kind"]
             .as_array()
             .map(|k| k.iter().filter_map(|v| v.as_str()).collect())
@@ -192,7 +210,10 @@ mod tests {
                       error: could not compile `pipes` (lib) due to 1 previous error\n";
         let e = compiler_errors(stderr);
         assert!(e.starts_with("error[E0308]: mismatched types"), "{e}");
-        assert!(!e.contains("unused variable") && !e.contains("could not compile"), "{e}");
+        assert!(
+            !e.contains("unused variable") && !e.contains("could not compile"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -91,12 +91,21 @@ impl Output {
 impl Ctx {
     /// A context over `bins` and `scratch`.
     pub fn new(bins: BTreeMap<String, PathBuf>, scratch: PathBuf, seed: u64) -> Ctx {
-        Ctx { bins, scratch, seed, rng: seed ^ 0x9E37_79B9_7F4A_7C15 }
+        Ctx {
+            bins,
+            scratch,
+            seed,
+            rng: seed ^ 0x9E37_79B9_7F4A_7C15,
+        }
     }
 
     /// A spec for the student's binary `name` (sandboxed, cwd in scratch).
     pub fn bin(&self, name: &str) -> Spec {
-        let path = self.bins.get(name).cloned().unwrap_or_else(|| PathBuf::from(name));
+        let path = self
+            .bins
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(name));
         let mut spec = Spec::new(path.into_os_string(), &self.scratch);
         spec.rlimits = Rlimits::untrusted(Duration::from_secs(60));
         spec.cap = 16 << 20;
@@ -112,7 +121,12 @@ impl Ctx {
 
     /// Starts `spec`; the process is killed when the check ends, whatever happens.
     pub fn spawn(&mut self, spec: &Spec) -> Result<Proc, Fail> {
-        sandbox::spawn(spec).map_err(|e| Fail(format!("could not start `{}`: {e}", spec.program.to_string_lossy())))
+        sandbox::spawn(spec).map_err(|e| {
+            Fail(format!(
+                "could not start `{}`: {e}",
+                spec.program.to_string_lossy()
+            ))
+        })
     }
 
     /// Runs `spec` to completion within `limit`. Past it, the check fails with what every
@@ -131,7 +145,12 @@ impl Ctx {
                 let until = Instant::now() + Duration::from_secs(2);
                 p.wait_stdout(until, |_| false);
                 p.wait_stderr(until, |_| false);
-                Ok(Output { ending, stdout: p.stdout().0, stderr: p.stderr().0, elapsed: p.elapsed() })
+                Ok(Output {
+                    ending,
+                    stdout: p.stdout().0,
+                    stderr: p.stderr().0,
+                    elapsed: p.elapsed(),
+                })
             }
             None => {
                 let diagnosis = sandbox::diagnose_tree();
@@ -147,7 +166,10 @@ impl Ctx {
 
     /// Feeds `spec` the bytes `input` on stdin.
     pub fn with_input(spec: Spec, input: impl Into<Vec<u8>>) -> Spec {
-        Spec { input: Input::Bytes(input.into()), ..spec }
+        Spec {
+            input: Input::Bytes(input.into()),
+            ..spec
+        }
     }
 
     /// A pseudo-random number from the check's seed (xorshift64*).
@@ -181,21 +203,38 @@ pub struct Verdict {
 }
 
 /// Entry point of `grader __check`: runs one check and writes its verdict to `result`.
-pub fn child_main(check: &Check, bins: BTreeMap<String, PathBuf>, scratch: &Path, seed: u64, result: &Path) -> std::io::Result<()> {
+pub fn child_main(
+    check: &Check,
+    bins: BTreeMap<String, PathBuf>,
+    scratch: &Path,
+    seed: u64,
+    result: &Path,
+) -> std::io::Result<()> {
     sandbox::become_subreaper()?;
     let mut ctx = Ctx::new(bins, scratch.to_owned(), seed);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&mut ctx)));
     let leftovers = sandbox::kill_descendants();
     let verdict = match outcome {
-        Ok(Ok(())) => Verdict { passed: true, message: String::new() },
-        Ok(Err(Fail(message))) => Verdict { passed: false, message },
+        Ok(Ok(())) => Verdict {
+            passed: true,
+            message: String::new(),
+        },
+        Ok(Err(Fail(message))) => Verdict {
+            passed: false,
+            message,
+        },
         Err(panic) => {
             let what = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            Verdict { passed: false, message: format!("the check itself failed (a grader bug; tell your course staff): {what}") }
+            Verdict {
+                passed: false,
+                message: format!(
+                    "the check itself failed (a grader bug; tell your course staff): {what}"
+                ),
+            }
         }
     };
     let _ = leftovers;
@@ -218,12 +257,22 @@ pub fn run_in_child(
 ) -> Verdict {
     let result = results_dir.join(format!("{name}.json"));
     let _ = std::fs::remove_file(&result);
-    if let Err(e) = std::fs::create_dir_all(scratch) {
-        return Verdict { passed: false, message: format!("the grader could not make a scratch folder: {e}") };
+    if let Err(e) =
+        std::fs::create_dir_all(scratch).and_then(|()| std::fs::create_dir_all(results_dir))
+    {
+        return Verdict {
+            passed: false,
+            message: format!("the grader could not make a scratch folder: {e}"),
+        };
     }
     let exe = match std::env::current_exe() {
         Ok(e) => e,
-        Err(e) => return Verdict { passed: false, message: format!("the grader cannot find itself: {e}") },
+        Err(e) => {
+            return Verdict {
+                passed: false,
+                message: format!("the grader cannot find itself: {e}"),
+            };
+        }
     };
     let mut spec = Spec::new(exe.into_os_string(), scratch).args([
         "__check".as_ref(),
@@ -245,7 +294,12 @@ pub fn run_in_child(
     spec.cap = 64 << 10;
     let out = match sandbox::run(&spec, timeout) {
         Ok(o) => o,
-        Err(e) => return Verdict { passed: false, message: format!("the grader could not start the check: {e}") },
+        Err(e) => {
+            return Verdict {
+                passed: false,
+                message: format!("the grader could not start the check: {e}"),
+            };
+        }
     };
     let _ = std::fs::remove_dir_all(scratch);
     if out.ending == Ending::TimedOut {
@@ -254,11 +308,17 @@ pub fn run_in_child(
             message: format!(
                 "did not finish within {} s. What its processes were waiting for:\n{}",
                 timeout.as_secs(),
-                out.diagnosis.as_deref().unwrap_or("(nothing left running)").trim_end()
+                out.diagnosis
+                    .as_deref()
+                    .unwrap_or("(nothing left running)")
+                    .trim_end()
             ),
         };
     }
-    match std::fs::read(&result).ok().and_then(|b| serde_json::from_slice::<Verdict>(&b).ok()) {
+    match std::fs::read(&result)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Verdict>(&b).ok())
+    {
         Some(v) => v,
         None => Verdict {
             passed: false,

@@ -60,18 +60,28 @@ pub enum Error {
 }
 
 fn show_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: &Path, source: std::io::Error) -> Error {
-        Error::Io { path: path.to_owned(), source }
+        Error::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 
     /// Whether the caller asked for something wrong (exit 2) rather than the grader failing.
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::UnknownLab { .. } | Error::Submission { .. } | Error::NoTree(_))
+        matches!(
+            self,
+            Error::UnknownLab { .. } | Error::Submission { .. } | Error::NoTree(_)
+        )
     }
 }
 

@@ -53,6 +53,7 @@ pub fn grade(tree: &Tree, slug: &str, submission: &Path, opts: &Options) -> Resu
         items: Vec::new(),
         ignored: Vec::new(),
         notes: Vec::new(),
+        unassigned_tests: Vec::new(),
         seed,
         elapsed_s: 0.0,
     };
@@ -66,7 +67,13 @@ pub fn grade(tree: &Tree, slug: &str, submission: &Path, opts: &Options) -> Resu
     Ok(report)
 }
 
-fn grade_into(tree: &Tree, lab: &Lab, sub: &submission::Submission, opts: &Options, report: &mut Report) -> Result<()> {
+fn grade_into(
+    tree: &Tree,
+    lab: &Lab,
+    sub: &submission::Submission,
+    opts: &Options,
+    report: &mut Report,
+) -> Result<()> {
     let say = |msg: &str| {
         if opts.progress {
             eprintln!("grader: {msg}");
@@ -102,7 +109,10 @@ fn grade_into(tree: &Tree, lab: &Lab, sub: &submission::Submission, opts: &Optio
     let artifacts = match built {
         Built::Ok(a) => a,
         Built::CompileError(errors) => {
-            report.items = ItemResult::all_failed(&lab.file, "the submission does not compile (see the compiler's errors above)");
+            report.items = ItemResult::all_failed(
+                &lab.file,
+                "the submission does not compile (see the compiler's errors above)",
+            );
             report.compile_errors = Some(errors);
             return Ok(());
         }
@@ -110,7 +120,10 @@ fn grade_into(tree: &Tree, lab: &Lab, sub: &submission::Submission, opts: &Optio
     report.compiled = true;
 
     let wanted = |id: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == id);
-    let env = RunEnv { bins: artifacts.bins.clone(), scratch_root: work.path().join("scratch") };
+    let env = RunEnv {
+        bins: artifacts.bins.clone(),
+        scratch_root: work.path().join("scratch"),
+    };
     let mut test_results = Vec::new();
     for (stem, exe) in &artifacts.tests {
         let names = match run::list(&env, exe) {
@@ -127,7 +140,10 @@ fn grade_into(tree: &Tree, lab: &Lab, sub: &submission::Submission, opts: &Optio
         };
         for name in names {
             let id = format!("{stem}::{name}");
-            let Some(item) = lab.file.items.iter().find(|i| i.matches_test(&id)) else { continue };
+            let Some(item) = lab.file.items.iter().find(|i| i.matches_test(&id)) else {
+                report.unassigned_tests.push(id);
+                continue;
+            };
             if !wanted(&item.id) {
                 continue;
             }
@@ -141,7 +157,9 @@ fn grade_into(tree: &Tree, lab: &Lab, sub: &submission::Submission, opts: &Optio
     let bins_dir = out_dir.join("bin");
     for item in &lab.file.items {
         if !wanted(&item.id) {
-            report.items.push(ItemResult::new(item, false, "not run (--only)".into(), 0));
+            report
+                .items
+                .push(ItemResult::new(item, false, "not run (--only)".into(), 0));
             continue;
         }
         let result = match item.kind {
@@ -150,7 +168,10 @@ fn grade_into(tree: &Tree, lab: &Lab, sub: &submission::Submission, opts: &Optio
                 if crate::labs::find(&lab.file.slug, &item.name).is_none() {
                     return Err(Error::LabFile {
                         path: lab.dir.join("lab.toml"),
-                        message: format!("item `{}` names the check `{}`, which does not exist", item.id, item.name),
+                        message: format!(
+                            "item `{}` names the check `{}`, which does not exist",
+                            item.id, item.name
+                        ),
                     });
                 }
                 say(&format!("check {}", item.name));
@@ -165,7 +186,11 @@ fn grade_into(tree: &Tree, lab: &Lab, sub: &submission::Submission, opts: &Optio
                     report.seed,
                     lab.file.limits_for(item).timeout(),
                 );
-                let msg = if v.passed { "passed".to_string() } else { v.message };
+                let msg = if v.passed {
+                    "passed".to_string()
+                } else {
+                    v.message
+                };
                 ItemResult::new(item, v.passed, msg, t0.elapsed().as_millis() as u64)
             }
         };
@@ -189,18 +214,26 @@ fn not_gradable_bare(slug: &str, submission: &Path, seed: u64, why: &str) -> Rep
         items: Vec::new(),
         ignored: Vec::new(),
         notes: Vec::new(),
+        unassigned_tests: Vec::new(),
         seed,
         elapsed_s: 0.0,
     }
 }
 
 fn clock_seed() -> u64 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     (t.as_nanos() as u64 ^ (std::process::id() as u64).rotate_left(32)) % 1_000_000_007
 }
 
 /// Reports a failure to write results as "not gradable", never as a silent success.
-pub fn write_outputs(report: &Report, json: Option<&Path>, gradescope: Option<&Path>, junit: Option<&Path>) -> std::io::Result<()> {
+pub fn write_outputs(
+    report: &Report,
+    json: Option<&Path>,
+    gradescope: Option<&Path>,
+    junit: Option<&Path>,
+) -> std::io::Result<()> {
     if let Some(p) = json {
         Report::write_atomic(p, &report.to_json())?;
     }

@@ -126,8 +126,10 @@ impl LabFile {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        lab.validate()
-            .map_err(|message| Error::LabFile { path: path.to_owned(), message })?;
+        lab.validate().map_err(|message| Error::LabFile {
+            path: path.to_owned(),
+            message,
+        })?;
         Ok(lab)
     }
 
@@ -138,7 +140,10 @@ impl LabFile {
                 return Err(format!("item id `{}` appears twice", item.id));
             }
             let kebab = !item.id.is_empty()
-                && item.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                && item
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             if !kebab {
                 return Err(format!("item id `{}` is not kebab-case", item.id));
             }
@@ -217,7 +222,11 @@ impl Tree {
             None => std::env::var_os("GRADER_ROOT")
                 .map(PathBuf::from)
                 .into_iter()
-                .chain(Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_owned))
+                .chain(
+                    Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .parent()
+                        .map(Path::to_owned),
+                )
                 .collect(),
         };
         for root in &candidates {
@@ -245,7 +254,9 @@ impl Tree {
     /// Loads the lab `slug`.
     pub fn lab(&self, slug: &str) -> Result<Lab> {
         let valid = !slug.is_empty()
-            && slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && slug
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         let dir = self.root.join("labs").join(slug);
         if !valid || !dir.join("lab.toml").is_file() {
             return Err(Error::UnknownLab {
@@ -338,6 +349,9 @@ mod tests {
     fn unknown_lab_names_the_known_ones() {
         let tree = Tree::locate(None).unwrap();
         let err = tree.lab("../etc").unwrap_err().to_string();
-        assert!(err.contains("unknown lab `../etc`") && err.contains("pipes"), "{err}");
+        assert!(
+            err.contains("unknown lab `../etc`") && err.contains("pipes"),
+            "{err}"
+        );
     }
 }

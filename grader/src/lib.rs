@@ -30,5 +30,6 @@ pub mod sandbox;
 pub mod score;
 pub mod stage;
 pub mod submission;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -78,16 +78,29 @@ fn main() -> ExitCode {
         }
     };
     if let Err(e) = grader::sandbox::become_subreaper() {
-        eprintln!("grader: cannot become a child subreaper ({e}): processes that escape may survive");
+        eprintln!(
+            "grader: cannot become a child subreaper ({e}): processes that escape may survive"
+        );
     }
     match cli.cmd {
-        Cmd::Check { lab, check, bins, scratch, seed, result } => {
+        Cmd::Check {
+            lab,
+            check,
+            bins,
+            scratch,
+            seed,
+            result,
+        } => {
             let Some(c) = grader::labs::find(&lab, &check) else {
                 eprintln!("grader: no check `{check}` in lab `{lab}`");
                 return ExitCode::from(2);
             };
             let bins = std::fs::read_dir(&bins)
-                .map(|rd| rd.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e.path())).collect())
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+                        .collect()
+                })
                 .unwrap_or_default();
             match grader::check::child_main(c, bins, &scratch, seed, &result) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -104,7 +117,17 @@ fn main() -> ExitCode {
                 ExitCode::from(if e.is_usage() { 2 } else { 3 })
             }
         },
-        Cmd::Grade { slug, submission, json, gradescope, junit, seed, only, target_dir, quiet } => {
+        Cmd::Grade {
+            slug,
+            submission,
+            json,
+            gradescope,
+            junit,
+            seed,
+            only,
+            target_dir,
+            quiet,
+        } => {
             let tree = match Tree::locate(cli.root.as_deref()) {
                 Ok(t) => t,
                 Err(e) => {
@@ -112,7 +135,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let opts = Options { seed, target_dir, only, progress: !quiet };
+            let opts = Options {
+                seed,
+                target_dir,
+                only,
+                progress: !quiet,
+            };
             let report = match grade::grade(&tree, &slug, &submission, &opts) {
                 Ok(r) => r,
                 Err(e) if e.is_usage() => {
@@ -124,14 +152,23 @@ fn main() -> ExitCode {
                     return ExitCode::from(3);
                 }
             };
-            if let Err(e) = grade::write_outputs(&report, json.as_deref(), gradescope.as_deref(), junit.as_deref()) {
+            if let Err(e) = grade::write_outputs(
+                &report,
+                json.as_deref(),
+                gradescope.as_deref(),
+                junit.as_deref(),
+            ) {
                 eprintln!("grader: not gradable: cannot write the results: {e}");
                 return ExitCode::from(3);
             }
             if !quiet {
                 print!("{}", report.to_text());
             }
-            if report.gradable { ExitCode::SUCCESS } else { ExitCode::from(3) }
+            if report.gradable {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
         }
     }
 }
@@ -139,7 +176,11 @@ fn main() -> ExitCode {
 fn list(tree: &Tree) -> grader::Result<()> {
     for slug in tree.slugs()? {
         let lab = tree.lab(&slug)?;
-        println!("{slug}: {} ({} points)", lab.file.title, grader::report::fmt_points(lab.file.max_score()));
+        println!(
+            "{slug}: {} ({} points)",
+            lab.file.title,
+            grader::report::fmt_points(lab.file.max_score())
+        );
         for item in &lab.file.items {
             println!(
                 "    {:>4}  {:<24} {:?}/{:?}  {}",

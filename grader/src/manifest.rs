@@ -22,7 +22,10 @@ pub fn standalone(lab_manifest: &Path, workspace_manifest: &Path) -> Result<Stri
     };
     let mut lab = read(lab_manifest)?;
     let ws = read(workspace_manifest)?;
-    let broken = |message: String| Error::LabFile { path: lab_manifest.to_owned(), message };
+    let broken = |message: String| Error::LabFile {
+        path: lab_manifest.to_owned(),
+        message,
+    };
     let ws_table = ws
         .get("workspace")
         .and_then(Item::as_table)
@@ -37,21 +40,29 @@ pub fn standalone(lab_manifest: &Path, workspace_manifest: &Path) -> Result<Stri
                 let value = ws_package
                     .and_then(|p| p.get(&key))
                     .and_then(Item::as_value)
-                    .ok_or_else(|| broken(format!("package.{key} inherits a value the workspace lacks")))?;
+                    .ok_or_else(|| {
+                        broken(format!(
+                            "package.{key} inherits a value the workspace lacks"
+                        ))
+                    })?;
                 package[&key] = Item::Value(value.clone().decorated(" ", ""));
             }
         }
     }
     for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
-        let Some(deps) = lab.get_mut(section).and_then(Item::as_table_mut) else { continue };
+        let Some(deps) = lab.get_mut(section).and_then(Item::as_table_mut) else {
+            continue;
+        };
         let names: Vec<String> = deps.iter().map(|(k, _)| k.to_owned()).collect();
         for name in names {
             if !inherits(&deps[&name]) {
                 continue;
             }
-            let base = ws_deps
-                .and_then(|d| d.get(&name))
-                .ok_or_else(|| broken(format!("{section}.{name} inherits a dependency the workspace lacks")))?;
+            let base = ws_deps.and_then(|d| d.get(&name)).ok_or_else(|| {
+                broken(format!(
+                    "{section}.{name} inherits a dependency the workspace lacks"
+                ))
+            })?;
             deps[&name] = Item::Value(resolve_dep(base, &deps[&name]));
         }
     }

@@ -42,7 +42,10 @@ impl Mutant {
     }
 
     fn parse(text: &str, path: &Path) -> Result<Mutant> {
-        let bad = |message: String| Error::Mutant { path: path.to_owned(), message };
+        let bad = |message: String| Error::Mutant {
+            path: path.to_owned(),
+            message,
+        };
         let mut name = None;
         let mut why = String::new();
         let mut loses = Vec::new();
@@ -53,7 +56,9 @@ impl Mutant {
                 body_start = i;
                 break;
             }
-            let Some(meta) = line.strip_prefix('#') else { continue };
+            let Some(meta) = line.strip_prefix('#') else {
+                continue;
+            };
             let meta = meta.trim();
             if let Some(v) = meta.strip_prefix("mutant:") {
                 name = Some(v.trim().to_owned());
@@ -63,9 +68,15 @@ impl Mutant {
                 let (item, expect) = match v.split_once('=') {
                     Some((item, expect)) => {
                         let e = expect.trim();
-                        let e = e.strip_prefix('"').and_then(|e| e.strip_suffix('"')).ok_or_else(|| {
-                            bad(format!("`loses: {}`: the expected text must be in double quotes", v.trim()))
-                        })?;
+                        let e = e
+                            .strip_prefix('"')
+                            .and_then(|e| e.strip_suffix('"'))
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "`loses: {}`: the expected text must be in double quotes",
+                                    v.trim()
+                                ))
+                            })?;
                         (item.trim(), Some(e.to_owned()))
                     }
                     None => (v.trim(), None),
@@ -75,16 +86,25 @@ impl Mutant {
         }
         let name = name.ok_or_else(|| bad("no `# mutant: NAME` line".into()))?;
         if loses.is_empty() {
-            return Err(bad("no `# loses: ITEM` line: a mutant must name what catches it".into()));
+            return Err(bad(
+                "no `# loses: ITEM` line: a mutant must name what catches it".into(),
+            ));
         }
         let mut files = Vec::new();
         let body = &lines[body_start..];
         let starts: Vec<usize> = (0..body.len())
-            .filter(|&i| body[i].starts_with("--- ") && body.get(i + 1).is_some_and(|l| l.starts_with("+++ ")))
+            .filter(|&i| {
+                body[i].starts_with("--- ")
+                    && body.get(i + 1).is_some_and(|l| l.starts_with("+++ "))
+            })
             .collect();
         for (k, &s) in starts.iter().enumerate() {
             let end = starts.get(k + 1).copied().unwrap_or(body.len());
-            let target = body[s + 1][4..].split('\t').next().unwrap_or_default().trim();
+            let target = body[s + 1][4..]
+                .split('\t')
+                .next()
+                .unwrap_or_default()
+                .trim();
             let rel = target.strip_prefix("b/").unwrap_or(target);
             let mut diff = body[s..end].join("\n");
             diff.push('\n');
@@ -93,7 +113,13 @@ impl Mutant {
         if files.is_empty() {
             return Err(bad("no diff in the patch".into()));
         }
-        Ok(Mutant { name, why, loses, files, path: path.to_owned() })
+        Ok(Mutant {
+            name,
+            why,
+            loses,
+            files,
+            path: path.to_owned(),
+        })
     }
 
     /// Copies the editable files of `solution` into `dest` with the mutant applied.
@@ -108,7 +134,10 @@ impl Mutant {
             })?;
             let patched = diffy::apply(&original, &patch).map_err(|e| Error::Mutant {
                 path: self.path.clone(),
-                message: format!("does not apply to {}: {e} (regenerate it from the solution)", rel.display()),
+                message: format!(
+                    "does not apply to {}: {e} (regenerate it from the solution)",
+                    rel.display()
+                ),
             })?;
             std::fs::write(&file, patched).map_err(|e| Error::io(&file, e))?;
         }
@@ -145,19 +174,32 @@ mod tests {
     fn header_and_diff_are_parsed_and_applied() {
         let m = Mutant::parse(PATCH, Path::new("demo.patch")).unwrap();
         assert_eq!(m.name, "demo");
-        assert_eq!(m.loses, [("a-item".into(), Some("close it".into())), ("b-item".into(), None)]);
+        assert_eq!(
+            m.loses,
+            [
+                ("a-item".into(), Some("close it".into())),
+                ("b-item".into(), None)
+            ]
+        );
         let dir = tempfile::tempdir().unwrap();
         let sol = dir.path().join("sol");
         std::fs::create_dir_all(sol.join("src")).unwrap();
         std::fs::write(sol.join("src/x.rs"), "fn f() {}\nfn g() {}\n").unwrap();
         let out = dir.path().join("out");
         m.apply(&sol, &out).unwrap();
-        assert_eq!(std::fs::read_to_string(out.join("src/x.rs")).unwrap(), "fn f() {}\nfn h() {}\n");
+        assert_eq!(
+            std::fs::read_to_string(out.join("src/x.rs")).unwrap(),
+            "fn f() {}\nfn h() {}\n"
+        );
     }
 
     #[test]
     fn a_mutant_must_name_its_catcher() {
-        let err = Mutant::parse("# mutant: x\n--- a/f\n+++ b/f\n", Path::new("x.patch")).unwrap_err();
-        assert!(err.to_string().contains("must name what catches it"), "{err}");
+        let err =
+            Mutant::parse("# mutant: x\n--- a/f\n+++ b/f\n", Path::new("x.patch")).unwrap_err();
+        assert!(
+            err.to_string().contains("must name what catches it"),
+            "{err}"
+        );
     }
 }

@@ -37,12 +37,21 @@ pub fn stat(pid: i32) -> Option<Stat> {
     let ppid = rest.next()?.parse().ok()?;
     let pgid = rest.next()?.parse().ok()?;
     let sid = rest.next()?.parse().ok()?;
-    Some(Stat { pid, comm, state, ppid, pgid, sid })
+    Some(Stat {
+        pid,
+        comm,
+        state,
+        ppid,
+        pgid,
+        sid,
+    })
 }
 
 /// Every process visible in /proc.
 pub fn all() -> Vec<Stat> {
-    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter_map(stat)
         .collect()
@@ -103,12 +112,14 @@ impl Snapshot {
         let stat = stat(pid)?;
         let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
         let wchan = if wchan == "0" { String::new() } else { wchan };
-        let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok().and_then(|s| {
-            let mut it = s.split_whitespace();
-            let nr = it.next()?.parse::<i64>().ok()?;
-            let arg = u64::from_str_radix(it.next()?.trim_start_matches("0x"), 16).ok()?;
-            Some((nr, arg))
-        });
+        let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .ok()
+            .and_then(|s| {
+                let mut it = s.split_whitespace();
+                let nr = it.next()?.parse::<i64>().ok()?;
+                let arg = u64::from_str_radix(it.next()?.trim_start_matches("0x"), 16).ok()?;
+                Some((nr, arg))
+            });
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
             .map(|b| {
                 b.split(|c| *c == 0)
@@ -135,11 +146,22 @@ impl Snapshot {
                     })
                     .unwrap_or(0);
                 let acc = flags & 0o3;
-                fds.push(Fd { num, target, write: acc != 0, read: acc != 1 });
+                fds.push(Fd {
+                    num,
+                    target,
+                    write: acc != 0,
+                    read: acc != 1,
+                });
             }
         }
         fds.sort_by_key(|f| f.num);
-        Some(Snapshot { stat, wchan, syscall, cmdline, fds })
+        Some(Snapshot {
+            stat,
+            wchan,
+            syscall,
+            cmdline,
+            fds,
+        })
     }
 
     /// `comm` (pid N), the way reports name a process.
@@ -180,7 +202,11 @@ pub fn explain(procs: &[Snapshot]) -> String {
     };
     for p in procs {
         if p.stat.state == 'Z' {
-            let _ = writeln!(out, "- {} has exited but nobody has waited for it (zombie)", p.name());
+            let _ = writeln!(
+                out,
+                "- {} has exited but nobody has waited for it (zombie)",
+                p.name()
+            );
             continue;
         }
         let args = p.cmdline.join(" ");
@@ -189,8 +215,14 @@ pub fn explain(procs: &[Snapshot]) -> String {
         let reading = w.contains("pipe_read");
         let writing = w.contains("pipe_write");
         if reading || writing {
-            let fd = p.blocked_fd().and_then(|n| p.fds.iter().find(|f| f.num == n));
-            let fd = fd.or_else(|| p.fds.iter().find(|f| f.target.starts_with("pipe:") && if reading { f.read } else { f.write }));
+            let fd = p
+                .blocked_fd()
+                .and_then(|n| p.fds.iter().find(|f| f.num == n));
+            let fd = fd.or_else(|| {
+                p.fds.iter().find(|f| {
+                    f.target.starts_with("pipe:") && if reading { f.read } else { f.write }
+                })
+            });
             let what = if reading { "read" } else { "write" };
             match fd {
                 Some(fd) => {
@@ -198,14 +230,19 @@ pub fn explain(procs: &[Snapshot]) -> String {
                     if reading {
                         let writers: Vec<(&Snapshot, &Fd)> = holders(procs, &fd.target, true);
                         if writers.is_empty() {
-                            let _ = write!(line, "; no process holds its write end any more, so it should see EOF");
+                            let _ = write!(
+                                line,
+                                "; no process holds its write end any more, so it should see EOF"
+                            );
                         }
                         for (h, hfd) in writers {
                             let advice = if h.stat.pid == p.stat.pid {
                                 "a process never sees EOF on a pipe it can still write to itself: close the unused write end in the child before exec (or create the pipe with O_CLOEXEC)".to_string()
                             } else if is_ancestor(h.stat.pid, p.stat.pid) {
                                 "close it in the parent after fork".to_string()
-                            } else if h.wchan.contains("pipe_write") || h.wchan.contains("pipe_read") {
+                            } else if h.wchan.contains("pipe_write")
+                                || h.wchan.contains("pipe_read")
+                            {
                                 format!("{} is itself blocked", h.name())
                             } else {
                                 "every process must close the pipe ends it does not use".to_string()
@@ -213,13 +250,18 @@ pub fn explain(procs: &[Snapshot]) -> String {
                             let _ = write!(
                                 line,
                                 "; the write end of {} is still open as fd {} in {}: {advice}",
-                                fd.target, hfd.num, h.name()
+                                fd.target,
+                                hfd.num,
+                                h.name()
                             );
                         }
                     } else {
                         let readers = holders(procs, &fd.target, false);
                         if readers.is_empty() {
-                            let _ = write!(line, "; the pipe is full and no process holds its read end");
+                            let _ = write!(
+                                line,
+                                "; the pipe is full and no process holds its read end"
+                            );
                         }
                         for (h, hfd) in readers {
                             if h.stat.pid == p.stat.pid {
@@ -266,14 +308,20 @@ pub fn describe_wait(wchan: &str) -> String {
     match wchan {
         "" => "is running (busy on the CPU, or between system calls)".into(),
         "do_wait" | "kernel_wait4" => "waits for a child process to exit (waitpid)".into(),
-        "wait_for_partner" => "is blocked opening a FIFO: no process has opened the other end".into(),
+        "wait_for_partner" => {
+            "is blocked opening a FIFO: no process has opened the other end".into()
+        }
         "hrtimer_nanosleep" | "do_nanosleep" => "is sleeping".into(),
         "do_sys_poll" | "do_select" | "ep_poll" | "do_epoll_wait" => "waits in poll/select".into(),
-        "futex_wait_queue" | "futex_wait" | "futex_wait_queue_me" => "waits on a futex (a lock or a thread)".into(),
+        "futex_wait_queue" | "futex_wait" | "futex_wait_queue_me" => {
+            "waits on a futex (a lock or a thread)".into()
+        }
         "do_mq_timedreceive" | "wq_sleep" => "waits on a message queue".into(),
         "do_msgrcv" => "waits in msgrcv on a System V queue".into(),
         "do_semtimedop" => "waits in semop on a System V semaphore".into(),
-        "unix_stream_read_generic" | "unix_stream_data_wait" => "waits to read a UNIX socket".into(),
+        "unix_stream_read_generic" | "unix_stream_data_wait" => {
+            "waits to read a UNIX socket".into()
+        }
         "inet_csk_accept" | "unix_accept" => "waits in accept".into(),
         "sk_wait_data" | "wait_woken" => "waits to read a socket".into(),
         "do_signal_stop" => "is stopped by a signal".into(),
@@ -297,13 +345,25 @@ mod tests {
 
     fn snap(pid: i32, ppid: i32, comm: &str, wchan: &str, fds: &[(i32, &str, bool)]) -> Snapshot {
         Snapshot {
-            stat: Stat { pid, comm: comm.into(), state: 'S', ppid, pgid: 1, sid: 1 },
+            stat: Stat {
+                pid,
+                comm: comm.into(),
+                state: 'S',
+                ppid,
+                pgid: 1,
+                sid: 1,
+            },
             wchan: wchan.into(),
             syscall: None,
             cmdline: vec![comm.into()],
             fds: fds
                 .iter()
-                .map(|(n, t, w)| Fd { num: *n, target: (*t).into(), write: *w, read: !*w })
+                .map(|(n, t, w)| Fd {
+                    num: *n,
+                    target: (*t).into(),
+                    write: *w,
+                    read: !*w,
+                })
                 .collect(),
         }
     }
@@ -315,16 +375,33 @@ mod tests {
             snap(11, 10, "cat", "anon_pipe_read", &[(0, "pipe:[77]", false)]),
         ];
         let text = explain(&procs);
-        assert!(text.contains("`cat` (pid 11) `cat` waits to read fd 0 (pipe:[77])"), "{text}");
-        assert!(text.contains("still open as fd 4 in `pipeline` (pid 10): close it in the parent after fork"), "{text}");
+        assert!(
+            text.contains("`cat` (pid 11) `cat` waits to read fd 0 (pipe:[77])"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "still open as fd 4 in `pipeline` (pid 10): close it in the parent after fork"
+            ),
+            "{text}"
+        );
         assert!(text.contains("waits for a child process to exit"), "{text}");
     }
 
     #[test]
     fn a_reader_holding_its_own_write_end_is_named() {
-        let procs = [snap(11, 10, "cat", "anon_pipe_read", &[(0, "pipe:[5]", false), (5, "pipe:[5]", true)])];
+        let procs = [snap(
+            11,
+            10,
+            "cat",
+            "anon_pipe_read",
+            &[(0, "pipe:[5]", false), (5, "pipe:[5]", true)],
+        )];
         let text = explain(&procs);
-        assert!(text.contains("never sees EOF on a pipe it can still write to itself"), "{text}");
+        assert!(
+            text.contains("never sees EOF on a pipe it can still write to itself"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct Report {
     pub ignored: Vec<Skipped>,
     /// Other remarks.
     pub notes: Vec<String>,
+    /// Tests that no rubric item claims (a lab configuration error; they are not run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unassigned_tests: Vec<String>,
     /// The seed of every random choice (replay with `--seed`).
     pub seed: u64,
     /// Wall time of the whole grading, seconds.
@@ -55,7 +58,9 @@ impl Report {
     pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         let tmp = path.with_file_name(format!(
             ".{}.tmp{}",
-            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+            path.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
             std::process::id()
         ));
         std::fs::write(&tmp, contents)?;
@@ -72,10 +77,16 @@ impl Report {
         let mut o = String::new();
         let _ = writeln!(o, "{} ({}): {}", self.title, self.lab, self.submission);
         if let Some(e) = &self.error {
-            let _ = writeln!(o, "\nNOT GRADABLE: {e}\nThis is a problem with the grader or the machine, not with the submission.");
+            let _ = writeln!(
+                o,
+                "\nNOT GRADABLE: {e}\nThis is a problem with the grader or the machine, not with the submission."
+            );
         }
         if let Some(errors) = &self.compile_errors {
-            let _ = writeln!(o, "\nThe submission does not compile, so no item can pass. The compiler says:\n");
+            let _ = writeln!(
+                o,
+                "\nThe submission does not compile, so no item can pass. The compiler says:\n"
+            );
             let _ = writeln!(o, "{}", indent(errors, "    "));
         }
         let _ = writeln!(o);
@@ -94,7 +105,12 @@ impl Report {
                 let _ = writeln!(o, "{}", indent(&item.message, "          "));
             }
         }
-        let _ = writeln!(o, "\nScore: {}/{}", fmt_points(self.score), fmt_points(self.max_score));
+        let _ = writeln!(
+            o,
+            "\nScore: {}/{}",
+            fmt_points(self.score),
+            fmt_points(self.max_score)
+        );
         if !self.ignored.is_empty() {
             let _ = writeln!(o, "\nNot graded (ignored) from the submission:");
             for s in &self.ignored {
@@ -104,7 +120,11 @@ impl Report {
         for n in &self.notes {
             let _ = writeln!(o, "Note: {n}");
         }
-        let _ = writeln!(o, "Seed: {} (replay with --seed {}); graded in {:.1} s", self.seed, self.seed, self.elapsed_s);
+        let _ = writeln!(
+            o,
+            "Seed: {} (replay with --seed {}); graded in {:.1} s",
+            self.seed, self.seed, self.elapsed_s
+        );
         o
     }
 
@@ -113,7 +133,10 @@ impl Report {
         let mut tests = Vec::new();
         let mut header = String::new();
         if let Some(e) = &self.error {
-            let _ = writeln!(header, "NOT GRADABLE: {e}. This is the grader's problem, not yours: tell your course staff.");
+            let _ = writeln!(
+                header,
+                "NOT GRADABLE: {e}. This is the grader's problem, not yours: tell your course staff."
+            );
         }
         if let Some(errors) = &self.compile_errors {
             let _ = writeln!(header, "Your submission does not compile:\n\n{errors}");
@@ -200,11 +223,18 @@ fn gradescope_visibility(v: Visibility) -> &'static str {
 
 /// Points without a needless `.0`.
 pub fn fmt_points(p: f64) -> String {
-    if p.fract() == 0.0 { format!("{p:.0}") } else { format!("{p:.1}") }
+    if p.fract() == 0.0 {
+        format!("{p:.0}")
+    } else {
+        format!("{p:.1}")
+    }
 }
 
 fn indent(s: &str, pad: &str) -> String {
-    s.lines().map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| format!("{pad}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn xml(s: &str) -> String {

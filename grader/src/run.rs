@@ -47,7 +47,10 @@ impl RunEnv {
     }
 
     fn fresh_scratch(&self, label: &str) -> std::io::Result<PathBuf> {
-        let safe: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let safe: String = label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
         let dir = self.scratch_root.join(safe);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
@@ -58,7 +61,9 @@ impl RunEnv {
 /// The tests in the test executable `exe` (names within that executable).
 pub fn list(env: &RunEnv, exe: &Path) -> Result<Vec<String>, String> {
     let scratch = env.fresh_scratch("list").map_err(|e| e.to_string())?;
-    let spec = env.spec(exe, &scratch, Duration::from_secs(30)).args(["--list", "--format", "terse"]);
+    let spec = env
+        .spec(exe, &scratch, Duration::from_secs(30))
+        .args(["--list", "--format", "terse"]);
     let out = sandbox::run(&spec, Duration::from_secs(30)).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&scratch);
     if out.ending != Ending::Exited(0) {
@@ -74,12 +79,24 @@ pub fn list(env: &RunEnv, exe: &Path) -> Result<Vec<String>, String> {
 /// Runs the test `name` of `exe` (reported as `stem::name`) with `timeout`.
 pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Duration) -> TestResult {
     let id = format!("{stem}::{name}");
-    let fail = |message: String, ms| TestResult { id: id.clone(), passed: false, message, elapsed_ms: ms };
+    let fail = |message: String, ms| TestResult {
+        id: id.clone(),
+        passed: false,
+        message,
+        elapsed_ms: ms,
+    };
     let scratch = match env.fresh_scratch(&id) {
         Ok(s) => s,
-        Err(e) => return fail(format!("the grader could not make a scratch folder: {e}"), 0),
+        Err(e) => {
+            return fail(
+                format!("the grader could not make a scratch folder: {e}"),
+                0,
+            );
+        }
     };
-    let spec = env.spec(exe, &scratch, timeout).args(["--exact", name, "--test-threads", "1"]);
+    let spec = env
+        .spec(exe, &scratch, timeout)
+        .args(["--exact", name, "--test-threads", "1"]);
     let out = match sandbox::run(&spec, timeout) {
         Ok(o) => o,
         Err(e) => return fail(format!("the grader could not start the test: {e}"), 0),
@@ -88,16 +105,23 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
     let ms = out.elapsed.as_millis() as u64;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let ok_line = stdout.lines().any(|l| l == format!("test {name} ... ok"));
-    let summary = stdout.lines().any(|l| l.starts_with("test result: ok. 1 passed; 0 failed"));
+    let summary = stdout
+        .lines()
+        .any(|l| l.starts_with("test result: ok. 1 passed; 0 failed"));
     let mut message = match out.ending {
         Ending::Exited(0) if ok_line && summary => String::new(),
-        Ending::Exited(0) => "the test process exited with status 0 before the test harness reported \
+        Ending::Exited(0) => {
+            "the test process exited with status 0 before the test harness reported \
                               a result: does the code call std::process::exit?"
-            .to_string(),
+                .to_string()
+        }
         Ending::TimedOut => format!(
             "did not finish within {} s. What its processes were doing when it was stopped:\n{}",
             timeout.as_secs(),
-            out.diagnosis.as_deref().unwrap_or("(no process left)\n").trim_end()
+            out.diagnosis
+                .as_deref()
+                .unwrap_or("(no process left)\n")
+                .trim_end()
         ),
         Ending::Signaled(_) => format!(
             "the test process {} (a crash in the code under test, or a signal it did not expect){}",
@@ -106,7 +130,11 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
         ),
         Ending::Exited(_) => match panic_section(&stdout, name) {
             Some(p) => p,
-            None => format!("the test process {}{}", out.ending.describe(), tail_section(&out.stderr)),
+            None => format!(
+                "the test process {}{}",
+                out.ending.describe(),
+                tail_section(&out.stderr)
+            ),
         },
     };
     let alive: Vec<String> = out
@@ -124,7 +152,12 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
             alive.join(", ")
         ));
     }
-    TestResult { id, passed: out.ending == Ending::Exited(0) && ok_line && summary, message, elapsed_ms: ms }
+    TestResult {
+        id,
+        passed: out.ending == Ending::Exited(0) && ok_line && summary,
+        message,
+        elapsed_ms: ms,
+    }
 }
 
 /// The harness's `---- name stdout ----` section: the panic message and what the test printed.
@@ -134,14 +167,21 @@ fn panic_section(stdout: &str, name: &str) -> Option<String> {
     let rest = &stdout[start..];
     let end = rest.find("\nfailures:\n").unwrap_or(rest.len());
     let text = rest[..end].trim();
-    let text = text.replace("note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace", "");
+    let text = text.replace(
+        "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+        "",
+    );
     Some(clip(text.trim(), 3000))
 }
 
 fn tail_section(stderr: &[u8]) -> String {
     let s = String::from_utf8_lossy(stderr);
     let s = s.trim();
-    if s.is_empty() { String::new() } else { format!("; its stderr ends with:\n{}", clip_tail(s, 1500)) }
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!("; its stderr ends with:\n{}", clip_tail(s, 1500))
+    }
 }
 
 /// At most `max` bytes of `s`, cut at a char boundary, with a mark when cut.
@@ -178,7 +218,10 @@ mod tests {
                    note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\n\
                    failures:\n    two\n";
         let p = panic_section(out, "two").unwrap();
-        assert_eq!(p, "thread 'two' panicked at tests/stages.rs:9:5:\nexpected \"a\", got \"\"");
+        assert_eq!(
+            p,
+            "thread 'two' panicked at tests/stages.rs:9:5:\nexpected \"a\", got \"\""
+        );
     }
 
     #[test]

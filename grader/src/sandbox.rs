@@ -108,7 +108,8 @@ impl Spec {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
 
@@ -160,7 +161,9 @@ impl Ending {
         match self {
             Ending::Exited(c) => format!("exited with status {c}"),
             Ending::Signaled(s) => {
-                let name = Signal::try_from(s).map(|s| s.as_str().to_owned()).unwrap_or_else(|_| s.to_string());
+                let name = Signal::try_from(s)
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_else(|_| s.to_string());
                 format!("was killed by signal {name}")
             }
             Ending::TimedOut => "did not finish in time".into(),
@@ -223,7 +226,11 @@ impl Capture {
             if st.eof || now >= deadline {
                 return false;
             }
-            st = self.cv.wait_timeout(st, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            st = self
+                .cv
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -234,7 +241,11 @@ impl Capture {
             if now >= deadline {
                 return false;
             }
-            st = self.cv.wait_timeout(st, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            st = self
+                .cv
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         true
     }
@@ -320,7 +331,12 @@ fn child_setup(limits: &Rlimits) -> std::io::Result<()> {
     // close: std's own exec-error pipe must survive until exec.
     // SAFETY: plain system calls on integers.
     unsafe {
-        let r = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+        let r = libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
         if r != 0 {
             for fd in 3..4096 {
                 libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
@@ -328,7 +344,10 @@ fn child_setup(limits: &Rlimits) -> std::io::Result<()> {
         }
         let set = |res, v: Option<u64>| {
             if let Some(v) = v {
-                let lim = libc::rlimit { rlim_cur: v, rlim_max: v };
+                let lim = libc::rlimit {
+                    rlim_cur: v,
+                    rlim_max: v,
+                };
                 libc::setrlimit(res, &lim);
             }
         };
@@ -389,7 +408,11 @@ impl Proc {
             let left = deadline - now;
             match &self.pidfd {
                 Some(fd) => {
-                    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                    let mut pfd = libc::pollfd {
+                        fd: fd.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
                     let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
                     // SAFETY: one valid pollfd.
                     unsafe { libc::poll(&mut pfd, 1, ms) };
@@ -508,7 +531,10 @@ pub fn run(spec: &Spec, timeout: Duration) -> std::io::Result<Outcome> {
             for s in procinfo::descendants(std::process::id() as i32) {
                 let _ = kill(Pid::from_raw(s.pid), Signal::SIGTERM);
             }
-            if proc.wait_until(Instant::now() + Duration::from_millis(300)).is_none() {
+            if proc
+                .wait_until(Instant::now() + Duration::from_millis(300))
+                .is_none()
+            {
                 proc.kill();
             }
             Ending::TimedOut
@@ -519,7 +545,15 @@ pub fn run(spec: &Spec, timeout: Duration) -> std::io::Result<Outcome> {
     proc.finish_streams(Instant::now() + Duration::from_secs(2));
     let (stdout, stdout_dropped) = proc.stdout();
     let (stderr, _) = proc.stderr();
-    Ok(Outcome { ending, stdout, stderr, stdout_dropped, elapsed, diagnosis, leftovers })
+    Ok(Outcome {
+        ending,
+        stdout,
+        stderr,
+        stdout_dropped,
+        elapsed,
+        diagnosis,
+        leftovers,
+    })
 }
 
 /// Snapshots every descendant of this process and explains what each waits for.
@@ -536,7 +570,11 @@ pub fn kill_descendants() -> Vec<Stat> {
     let mut first = None;
     for round in 0..400 {
         let all = procinfo::descendants(me);
-        let live: Vec<Stat> = all.iter().filter(|s| s.state != 'Z' && s.state != 'X').cloned().collect();
+        let live: Vec<Stat> = all
+            .iter()
+            .filter(|s| s.state != 'Z' && s.state != 'X')
+            .cloned()
+            .collect();
         if first.is_none() {
             first = Some(live.clone());
         }

@@ -52,7 +52,10 @@ impl ItemResult {
 
     /// The same failure for every item of `lab` (a compile error, an ungradable run).
     pub fn all_failed(lab: &LabFile, message: &str) -> Vec<ItemResult> {
-        lab.items.iter().map(|i| ItemResult::new(i, false, message.to_owned(), 0)).collect()
+        lab.items
+            .iter()
+            .map(|i| ItemResult::new(i, false, message.to_owned(), 0))
+            .collect()
     }
 }
 
@@ -60,7 +63,10 @@ impl ItemResult {
 pub fn test_item(item: &Item, results: Vec<TestResult>) -> ItemResult {
     let elapsed = results.iter().map(|r| r.elapsed_ms).sum();
     if results.is_empty() {
-        let msg = format!("no test matches `{}`: the lab is misconfigured (tell your course staff)", item.name);
+        let msg = format!(
+            "no test matches `{}`: the lab is misconfigured (tell your course staff)",
+            item.name
+        );
         return ItemResult::new(item, false, msg, 0);
     }
     let failed: Vec<&TestResult> = results.iter().filter(|r| !r.passed).collect();
@@ -72,7 +78,10 @@ pub fn test_item(item: &Item, results: Vec<TestResult>) -> ItemResult {
             m.push_str(&format!("\n\n[{}]\n{}", r.id, r.message.trim_end()));
         }
         if failed.len() > 5 {
-            m.push_str(&format!("\n\n... and {} more failing tests", failed.len() - 5));
+            m.push_str(&format!(
+                "\n\n... and {} more failing tests",
+                failed.len() - 5
+            ));
         }
         m
     };

@@ -20,16 +20,30 @@ pub struct Staged {
 
 /// Stages `sub` for `lab` into the empty folder `dir`. With `with_hidden` the hidden tests
 /// are copied into `tests/` (grading); without, the crate is what a student has.
-pub fn stage(tree: &Tree, lab: &Lab, sub: &Submission, dir: &Path, with_hidden: bool) -> Result<Staged> {
+pub fn stage(
+    tree: &Tree,
+    lab: &Lab,
+    sub: &Submission,
+    dir: &Path,
+    with_hidden: bool,
+) -> Result<Staged> {
     copy_template(&lab.dir, dir)?;
     let editable = lab.file.editable_set()?;
-    let mut staged = Staged { ignored: sub.skipped.clone(), ..Staged::default() };
+    let mut staged = Staged {
+        ignored: sub.skipped.clone(),
+        ..Staged::default()
+    };
 
     // A student who zipped the *contents* of src/ gets them put back where they belong.
     let none_match = !sub.files.iter().any(|f| editable.is_match(&f.path));
-    let under_src = sub.files.iter().any(|f| editable.is_match(Path::new("src").join(&f.path)));
+    let under_src = sub
+        .files
+        .iter()
+        .any(|f| editable.is_match(Path::new("src").join(&f.path)));
     let prefix = if none_match && under_src {
-        staged.notes.push("no file sat under src/; the submission's files were taken as src/".into());
+        staged
+            .notes
+            .push("no file sat under src/; the submission's files were taken as src/".into());
         Some(PathBuf::from("src"))
     } else {
         None
@@ -43,7 +57,10 @@ pub fn stage(tree: &Tree, lab: &Lab, sub: &Submission, dir: &Path, with_hidden: 
         if !editable.is_match(&rel) {
             staged.ignored.push(Skipped {
                 entry: f.path.display().to_string(),
-                reason: format!("not an editable file (graded: {})", lab.file.editable.join(", ")),
+                reason: format!(
+                    "not an editable file (graded: {})",
+                    lab.file.editable.join(", ")
+                ),
             });
             continue;
         }

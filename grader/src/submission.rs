@@ -55,7 +55,10 @@ pub fn load(path: &Path) -> Result<Submission> {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
-    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     let mut sub = Submission::default();
     let mut total = 0u64;
     if meta.is_dir() {
@@ -105,7 +108,10 @@ fn take(
     let path = match safe_relative(raw) {
         Ok(p) => p,
         Err(reason) => {
-            sub.skipped.push(Skipped { entry: raw.to_owned(), reason });
+            sub.skipped.push(Skipped {
+                entry: raw.to_owned(),
+                reason,
+            });
             return;
         }
     };
@@ -122,7 +128,10 @@ fn take(
     if *total + size > MAX_TOTAL {
         sub.skipped.push(Skipped {
             entry: raw.to_owned(),
-            reason: format!("the submission exceeds {} MiB in all (entry ignored)", MAX_TOTAL >> 20),
+            reason: format!(
+                "the submission exceeds {} MiB in all (entry ignored)",
+                MAX_TOTAL >> 20
+            ),
         });
         return;
     }
@@ -140,49 +149,73 @@ fn take(
 
 fn read_dir(root: &Path, dir: &Path, sub: &mut Submission, total: &mut u64) -> Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| Error::Submission { path: dir.to_owned(), message: e.to_string() })?
+        .map_err(|e| Error::Submission {
+            path: dir.to_owned(),
+            message: e.to_string(),
+        })?
         .filter_map(|e| e.ok())
         .collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
-        let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
         if is_noise(Path::new(&rel)) {
             continue;
         }
         let ft = match entry.file_type() {
             Ok(ft) => ft,
             Err(e) => {
-                sub.skipped.push(Skipped { entry: rel, reason: e.to_string() });
+                sub.skipped.push(Skipped {
+                    entry: rel,
+                    reason: e.to_string(),
+                });
                 continue;
             }
         };
         if ft.is_symlink() {
-            sub.skipped.push(Skipped { entry: rel, reason: "symbolic link (not followed)".into() });
+            sub.skipped.push(Skipped {
+                entry: rel,
+                reason: "symbolic link (not followed)".into(),
+            });
         } else if ft.is_dir() {
             read_dir(root, &path, sub, total)?;
         } else if ft.is_file() {
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             take(sub, total, &rel, size, || std::fs::read(&path));
         } else {
-            sub.skipped.push(Skipped { entry: rel, reason: "not a regular file".into() });
+            sub.skipped.push(Skipped {
+                entry: rel,
+                reason: "not a regular file".into(),
+            });
         }
     }
     Ok(())
 }
 
 fn read_zip(path: &Path, sub: &mut Submission, total: &mut u64) -> Result<()> {
-    let bad = |message: String| Error::Submission { path: path.to_owned(), message };
+    let bad = |message: String| Error::Submission {
+        path: path.to_owned(),
+        message,
+    };
     let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(format!("not a valid zip: {e}")))?;
     for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(|e| bad(format!("corrupt zip entry {i}: {e}")))?;
+        let mut entry = zip
+            .by_index(i)
+            .map_err(|e| bad(format!("corrupt zip entry {i}: {e}")))?;
         let name = entry.name().to_owned();
         if entry.is_dir() {
             continue;
         }
         if entry.is_symlink() || !entry.is_file() {
-            sub.skipped.push(Skipped { entry: name, reason: "not a regular file".into() });
+            sub.skipped.push(Skipped {
+                entry: name,
+                reason: "not a regular file".into(),
+            });
             continue;
         }
         let size = entry.size();
@@ -192,16 +225,24 @@ fn read_zip(path: &Path, sub: &mut Submission, total: &mut u64) -> Result<()> {
 }
 
 fn read_tar_gz(path: &Path, sub: &mut Submission, total: &mut u64) -> Result<()> {
-    let bad = |message: String| Error::Submission { path: path.to_owned(), message };
+    let bad = |message: String| Error::Submission {
+        path: path.to_owned(),
+        message,
+    };
     let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let entries = archive.entries().map_err(|e| bad(format!("not a valid .tar.gz: {e}")))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| bad(format!("not a valid .tar.gz: {e}")))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| bad(format!("not a valid .tar.gz: {e}")))?;
         let name = match entry.path() {
             Ok(p) => p.to_string_lossy().into_owned(),
             Err(e) => {
-                sub.skipped.push(Skipped { entry: "?".into(), reason: e.to_string() });
+                sub.skipped.push(Skipped {
+                    entry: "?".into(),
+                    reason: e.to_string(),
+                });
                 continue;
             }
         };
@@ -210,7 +251,10 @@ fn read_tar_gz(path: &Path, sub: &mut Submission, total: &mut u64) -> Result<()>
             continue;
         }
         if !kind.is_file() {
-            sub.skipped.push(Skipped { entry: name, reason: "not a regular file".into() });
+            sub.skipped.push(Skipped {
+                entry: name,
+                reason: "not a regular file".into(),
+            });
             continue;
         }
         let size = entry.size();
@@ -231,8 +275,13 @@ fn read_capped(r: &mut impl Read, declared: u64) -> std::io::Result<Vec<u8>> {
 fn strip_top_folder(sub: &mut Submission) {
     loop {
         let first = |f: &SubFile| f.path.components().next().map(|c| c.as_os_str().to_owned());
-        let Some(top) = sub.files.first().and_then(first) else { return };
-        let all_below = sub.files.iter().all(|f| f.path.components().count() > 1 && first(f) == Some(top.clone()));
+        let Some(top) = sub.files.first().and_then(first) else {
+            return;
+        };
+        let all_below = sub
+            .files
+            .iter()
+            .all(|f| f.path.components().count() > 1 && first(f) == Some(top.clone()));
         if !all_below || top == "src" || top == "tests" {
             return;
         }
@@ -247,26 +296,38 @@ mod tests {
     use super::*;
 
     fn paths(sub: &Submission) -> Vec<String> {
-        sub.files.iter().map(|f| f.path.display().to_string()).collect()
+        sub.files
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect()
     }
 
     #[test]
     fn unsafe_names_are_refused() {
         assert!(safe_relative("/etc/passwd").is_err());
         assert!(safe_relative("src/../../x").is_err());
-        assert_eq!(safe_relative("./src/lib.rs").unwrap(), PathBuf::from("src/lib.rs"));
+        assert_eq!(
+            safe_relative("./src/lib.rs").unwrap(),
+            PathBuf::from("src/lib.rs")
+        );
     }
 
     #[test]
     fn top_folders_are_stripped_but_src_is_kept() {
-        let mk = |p: &str| SubFile { path: p.into(), data: vec![] };
+        let mk = |p: &str| SubFile {
+            path: p.into(),
+            data: vec![],
+        };
         let mut sub = Submission {
             files: vec![mk("alice/hw1/src/lib.rs"), mk("alice/hw1/Cargo.toml")],
             skipped: vec![],
         };
         strip_top_folder(&mut sub);
         assert_eq!(paths(&sub), ["src/lib.rs", "Cargo.toml"]);
-        let mut only_src = Submission { files: vec![mk("src/lib.rs"), mk("src/run.rs")], skipped: vec![] };
+        let mut only_src = Submission {
+            files: vec![mk("src/lib.rs"), mk("src/run.rs")],
+            skipped: vec![],
+        };
         strip_top_folder(&mut only_src);
         assert_eq!(paths(&only_src), ["src/lib.rs", "src/run.rs"]);
     }
@@ -275,7 +336,10 @@ mod tests {
     fn tar_gz_with_dotdot_and_absolute_entries_keeps_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.tar.gz");
-        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), Default::default());
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            Default::default(),
+        );
         let mut b = tar::Builder::new(gz);
         for name in ["sub/src/lib.rs", "sub/../../evil.rs", "/abs.rs"] {
             let mut h = tar::Header::new_gnu();
@@ -293,7 +357,10 @@ mod tests {
         assert_eq!(paths(&sub), ["src/lib.rs"]);
         let reasons: Vec<_> = sub.skipped.iter().map(|s| s.reason.as_str()).collect();
         assert!(reasons.iter().any(|r| r.contains("..")), "{reasons:?}");
-        assert!(reasons.iter().any(|r| r.contains("absolute")), "{reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r.contains("absolute")),
+            "{reasons:?}"
+        );
     }
 
     #[test]
@@ -303,6 +370,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let odd = dir.path().join("x.rar");
         std::fs::write(&odd, b"x").unwrap();
-        assert!(load(&odd).unwrap_err().to_string().contains("not a folder, .zip or .tar.gz"));
+        assert!(
+            load(&odd)
+                .unwrap_err()
+                .to_string()
+                .contains("not a folder, .zip or .tar.gz")
+        );
     }
 }

@@ -11,11 +11,26 @@ use crate::{ensure, fail};
 
 /// The checks, by the names lab.toml uses.
 pub const CHECKS: &[Check] = &[
-    Check { name: "matches_bash", run: matches_bash },
-    Check { name: "closes_unused_ends", run: closes_unused_ends },
-    Check { name: "sigpipe_default", run: sigpipe_default },
-    Check { name: "stages_concurrent", run: stages_concurrent },
-    Check { name: "large_data", run: large_data },
+    Check {
+        name: "matches_bash",
+        run: matches_bash,
+    },
+    Check {
+        name: "closes_unused_ends",
+        run: closes_unused_ends,
+    },
+    Check {
+        name: "sigpipe_default",
+        run: sigpipe_default,
+    },
+    Check {
+        name: "stages_concurrent",
+        run: stages_concurrent,
+    },
+    Check {
+        name: "large_data",
+        run: large_data,
+    },
 ];
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -31,7 +46,10 @@ impl Case {
     fn new(stages: &[&[&str]]) -> Case {
         Case {
             pipefail: false,
-            stages: stages.iter().map(|s| s.iter().map(|a| a.to_string()).collect()).collect(),
+            stages: stages
+                .iter()
+                .map(|s| s.iter().map(|a| a.to_string()).collect())
+                .collect(),
             input: Vec::new(),
         }
     }
@@ -60,14 +78,33 @@ impl Case {
         let line = self
             .stages
             .iter()
-            .map(|s| s.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "))
+            .map(|s| {
+                s.iter()
+                    .map(|a| shell_quote(a))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect::<Vec<_>>()
             .join(" | ");
-        if self.pipefail { format!("set -o pipefail; {line}") } else { line }
+        if self.pipefail {
+            format!("set -o pipefail; {line}")
+        } else {
+            line
+        }
     }
     /// How a student would type it.
     fn shown(&self) -> String {
-        let args: Vec<String> = self.args().iter().map(|a| if a == "|" { "'|'".into() } else { shell_quote(a) }).collect();
+        let args: Vec<String> = self
+            .args()
+            .iter()
+            .map(|a| {
+                if a == "|" {
+                    "'|'".into()
+                } else {
+                    shell_quote(a)
+                }
+            })
+            .collect();
         format!("`pipeline {}`", args.join(" "))
     }
     fn run_student(&self, ctx: &mut Ctx) -> Result<Output, Fail> {
@@ -80,13 +117,31 @@ impl Case {
     }
 }
 
+/// What the student's program said about itself, when that may explain a wrong result.
+fn context(o: &Output) -> String {
+    let err = o.stderr_str();
+    let err = err.trim();
+    match (o.status(), err.is_empty()) {
+        (0, true) => String::new(),
+        (s, true) => format!(" (pipeline exited with status {s})"),
+        (s, false) => format!(
+            " (pipeline exited with status {s}; its stderr: {})",
+            crate::run::clip(err, 600)
+        ),
+    }
+}
+
 /// The first difference between two outputs, for a student.
 fn first_difference(expected: &[u8], got: &[u8]) -> String {
-    let at = expected.iter().zip(got).position(|(a, b)| a != b).unwrap_or(expected.len().min(got.len()));
+    let at = expected
+        .iter()
+        .zip(got)
+        .position(|(a, b)| a != b)
+        .unwrap_or(expected.len().min(got.len()));
     let window = |v: &[u8]| {
         let from = at.saturating_sub(20);
         let to = (at + 40).min(v.len());
-        format!("{:?}", String::from_utf8_lossy(&v[from.min(to)..to]))
+        format!("\"{}\"", v[from.min(to)..to].escape_ascii())
     };
     format!(
         "bash printed {} bytes, pipeline printed {}; they first differ at byte {at}: bash has {}, pipeline has {}",
@@ -109,7 +164,12 @@ fn matches_bash(ctx: &mut Ctx) -> CheckResult {
         Case::new(&[&["cat"], &["sh", "-c", "cat >/dev/null; exit 5"]]).input(b"x\n"),
         Case::new(&[&["cat", "/nonexistent-file"], &["wc", "-l"]]),
         Case::new(&[&["sh", "-c", "exit 3"], &["cat"]]).pipefail(),
-        Case::new(&[&["sh", "-c", "exit 2"], &["sh", "-c", "cat >/dev/null; exit 4"], &["true"]]).pipefail(),
+        Case::new(&[
+            &["sh", "-c", "exit 2"],
+            &["sh", "-c", "cat >/dev/null; exit 4"],
+            &["true"],
+        ])
+        .pipefail(),
         Case::new(&[&["true"], &["true"]]).pipefail(),
         Case::new(&[&["sh", "-c", "kill -TERM $$"], &["cat"]]).pipefail(),
         Case::new(&[&["echo", "a b", "", "c"], &["cat", "-A"]]),
@@ -119,9 +179,10 @@ fn matches_bash(ctx: &mut Ctx) -> CheckResult {
         let got = case.run_student(ctx)?;
         ensure!(
             got.stdout == bash.stdout,
-            "{} printed the wrong output. {}",
+            "{} printed the wrong output. {}{}",
             case.shown(),
-            first_difference(&bash.stdout, &got.stdout)
+            first_difference(&bash.stdout, &got.stdout),
+            context(&got)
         );
         ensure!(
             got.status() == bash.status(),
@@ -147,7 +208,8 @@ fn matches_bash(ctx: &mut Ctx) -> CheckResult {
         got.stdout_str()
     );
     ensure!(
-        got.stderr_str().contains("pipeline: no-such-command-xyz: command not found"),
+        got.stderr_str()
+            .contains("pipeline: no-such-command-xyz: command not found"),
         "{} must print `pipeline: no-such-command-xyz: command not found` on stderr; it printed {:?}",
         missing.shown(),
         got.stderr_str()
@@ -161,21 +223,36 @@ fn closes_unused_ends(ctx: &mut Ctx) -> CheckResult {
     let got = eof.run_student(ctx)?;
     ensure!(
         got.stdout_str().trim() == "18",
-        "{} with 18 bytes of input printed {:?} instead of 18",
+        "{} with 18 bytes of input printed {:?} instead of 18{}",
         eof.shown(),
-        got.stdout_str()
+        got.stdout_str(),
+        context(&got)
     );
     // A stage sees exactly the fds that it sees under bash: 0, 1, 2 (and ls's own).
     let positions: [(&str, Case); 3] = [
-        ("the first of 2", Case::new(&[&["ls", "/proc/self/fd"], &["cat"]])),
-        ("the middle of 3", Case::new(&[&["echo", "x"], &["ls", "/proc/self/fd"], &["cat"]])),
-        ("the last of 2", Case::new(&[&["echo", "x"], &["ls", "/proc/self/fd"]])),
+        (
+            "the first of 2",
+            Case::new(&[&["ls", "/proc/self/fd"], &["cat"]]),
+        ),
+        (
+            "the middle of 3",
+            Case::new(&[&["echo", "x"], &["ls", "/proc/self/fd"], &["cat"]]),
+        ),
+        (
+            "the last of 2",
+            Case::new(&[&["echo", "x"], &["ls", "/proc/self/fd"]]),
+        ),
     ];
     for (where_, case) in &positions {
         let bash = case.run_bash(ctx)?;
         let got = case.run_student(ctx)?;
         if got.stdout != bash.stdout {
-            let fds = |o: &Output| o.stdout_str().split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+            let fds = |o: &Output| {
+                o.stdout_str()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            };
             let (want, have) = (fds(&bash), fds(&got));
             let extra: Vec<&String> = have.iter().filter(|f| !want.contains(f)).collect();
             fail!(
@@ -185,7 +262,11 @@ fn closes_unused_ends(ctx: &mut Ctx) -> CheckResult {
                 case.shown(),
                 have.join(" "),
                 want.join(" "),
-                extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                extra
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }
@@ -198,9 +279,10 @@ fn sigpipe_default(ctx: &mut Ctx) -> CheckResult {
     let got = case.run_student(ctx)?;
     ensure!(
         got.stdout == b"y\n",
-        "{} printed {:?} instead of \"y\\n\"",
+        "{} printed {:?} instead of \"y\\n\"{}",
         case.shown(),
-        String::from_utf8_lossy(&got.stdout[..got.stdout.len().min(80)])
+        String::from_utf8_lossy(&got.stdout[..got.stdout.len().min(80)]),
+        context(&got)
     );
     let stderr = got.stderr_str();
     ensure!(
@@ -225,18 +307,29 @@ fn sigpipe_default(ctx: &mut Ctx) -> CheckResult {
 fn stages_concurrent(ctx: &mut Ctx) -> CheckResult {
     // Stage 1 cannot finish before stage 3 has started: it reads a FIFO that only stage 3
     // writes. Run one after the other, the stages would wait for each other forever.
-    let fifo = ctx.scratch.join("handshake");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
-    let f = fifo.display().to_string();
-    let script = format!("echo hi > {}; cat", shell_quote(&f));
-    let case = Case::new(&[&["cat", &f], &["cat"], &["sh", "-c", &script]]);
+    // The FIFO sits in the scratch folder, every process's cwd, which the grader removes.
+    nix::unistd::mkfifo(
+        &ctx.scratch.join("handshake"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )?;
+    let case = Case::new(&[
+        &["cat", "handshake"],
+        &["cat"],
+        &["sh", "-c", "echo hi > handshake; cat"],
+    ]);
     let got = case.run_student(ctx).map_err(|Fail(m)| {
         Fail(format!(
             "All stages must run at the same time: here stage 1 reads a FIFO that stage 3 writes, so \
              stage 1 cannot end before stage 3 starts. {m}"
         ))
     })?;
-    ensure!(got.stdout == b"hi\n", "{} printed {:?} instead of \"hi\\n\"", case.shown(), got.stdout_str());
+    ensure!(
+        got.stdout == b"hi\n",
+        "{} printed {:?} instead of \"hi\\n\"{}",
+        case.shown(),
+        got.stdout_str(),
+        context(&got)
+    );
 
     let sleeps = Case::new(&[&["sleep", "1"], &["sleep", "1"], &["sleep", "1"]]);
     let got = sleeps.run_student(ctx)?;
@@ -257,9 +350,10 @@ fn large_data(ctx: &mut Ctx) -> CheckResult {
     let want: Vec<u8> = data.iter().map(u8::to_ascii_uppercase).collect();
     ensure!(
         got.stdout == want,
-        "8 MiB through {} came out wrong: {}",
+        "8 MiB through {} came out wrong: {}{}",
         case.shown(),
-        first_difference(&want, &got.stdout)
+        first_difference(&want, &got.stdout),
+        context(&got)
     );
     Ok(())
 }

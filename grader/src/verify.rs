@@ -1,0 +1,188 @@
+//! The lab invariants, as judgements on reports: the solution scores the maximum, the
+//! skeleton scores 0, each mutant loses exactly the items it names with a message that names
+//! the cause. `cargo xtask verify` and the grader's own tests both judge through here.
+
+use std::collections::BTreeSet;
+
+use crate::mutants::Mutant;
+use crate::report::Report;
+
+fn failing(report: &Report) -> BTreeSet<String> {
+    report
+        .items
+        .iter()
+        .filter(|i| !i.passed)
+        .map(|i| i.id.clone())
+        .collect()
+}
+
+fn summary(report: &Report, ids: &BTreeSet<String>) -> String {
+    let mut s = String::new();
+    for item in report.items.iter().filter(|i| ids.contains(&i.id)) {
+        s.push_str(&format!(
+            "\n  [{}] {}",
+            item.id,
+            item.message.replace('\n', "\n      ")
+        ));
+    }
+    s
+}
+
+fn gradable(report: &Report) -> Result<(), String> {
+    if !report.gradable {
+        return Err(format!(
+            "not gradable: {}",
+            report.error.as_deref().unwrap_or("?")
+        ));
+    }
+    Ok(())
+}
+
+/// The reference solution must pass every item.
+pub fn expect_max(report: &Report) -> Result<(), String> {
+    gradable(report)?;
+    if let Some(errors) = &report.compile_errors {
+        return Err(format!("the solution does not compile:\n{errors}"));
+    }
+    if !report.unassigned_tests.is_empty() {
+        return Err(format!(
+            "tests that no rubric item claims (add them to an item's `name` in lab.toml): {}",
+            report.unassigned_tests.join(", ")
+        ));
+    }
+    let failed = failing(report);
+    if !failed.is_empty() || report.score < report.max_score {
+        return Err(format!(
+            "the solution scores {}/{}; failing items:{}",
+            report.score,
+            report.max_score,
+            summary(report, &failed)
+        ));
+    }
+    Ok(())
+}
+
+/// The skeleton must compile and fail every item.
+pub fn expect_zero(report: &Report) -> Result<(), String> {
+    gradable(report)?;
+    if let Some(errors) = &report.compile_errors {
+        return Err(format!(
+            "the skeleton does not compile (a student must start from code that builds):\n{errors}"
+        ));
+    }
+    let passed: Vec<&str> = report
+        .items
+        .iter()
+        .filter(|i| i.passed)
+        .map(|i| i.id.as_str())
+        .collect();
+    if !passed.is_empty() || report.score != 0.0 {
+        return Err(format!(
+            "the skeleton scores {} and passes {}",
+            report.score,
+            passed.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// A mutant must fail exactly the items it names, with the expected words in each message.
+pub fn expect_mutant(report: &Report, mutant: &Mutant) -> Result<(), String> {
+    gradable(report)?;
+    if let Some(errors) = &report.compile_errors {
+        return Err(format!(
+            "mutant {} does not compile:\n{errors}",
+            mutant.name
+        ));
+    }
+    let want: BTreeSet<String> = mutant.loses.iter().map(|(id, _)| id.clone()).collect();
+    let got = failing(report);
+    let mut problems = Vec::new();
+    for id in &want {
+        if report.items.iter().all(|i| &i.id != id) {
+            problems.push(format!("names `{id}`, which is not an item of the lab"));
+        }
+    }
+    let missed: BTreeSet<_> = want.difference(&got).cloned().collect();
+    if !missed.is_empty() {
+        problems.push(format!(
+            "should fail but passes: {}",
+            missed.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let extra: BTreeSet<_> = got.difference(&want).cloned().collect();
+    if !extra.is_empty() {
+        problems.push(format!(
+            "fails items it does not name:{}",
+            summary(report, &extra)
+        ));
+    }
+    for (id, expect) in &mutant.loses {
+        let (Some(expect), Some(item)) = (expect, report.items.iter().find(|i| &i.id == id)) else {
+            continue;
+        };
+        if !item.passed && !item.message.to_lowercase().contains(&expect.to_lowercase()) {
+            problems.push(format!(
+                "the message of `{id}` should say \"{expect}\" but says:\n      {}",
+                item.message.replace('\n', "\n      ")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "mutant {} ({}): {}",
+            mutant.name,
+            mutant.why,
+            problems.join("; ")
+        ))
+    }
+}
+
+/// Grades `submission` with the `grader` binary at `exe` (as a course would run it) and
+/// returns its JSON report. The binary is a separate process so that its subreaper and
+/// clean-up never touch the caller's processes.
+pub fn grade_with(
+    exe: &std::path::Path,
+    root: &std::path::Path,
+    slug: &str,
+    submission: &std::path::Path,
+) -> Result<Report, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let json = dir.path().join("report.json");
+    let out = std::process::Command::new(exe)
+        .arg("--root")
+        .arg(root)
+        .args(["grade", slug])
+        .arg(submission)
+        .arg("--json")
+        .arg(&json)
+        .arg("--quiet")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    let text = std::fs::read_to_string(&json).map_err(|e| {
+        format!(
+            "the grader wrote no report ({e}); it exited with {} and said:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| format!("unreadable report: {e}"))
+}
+
+/// The mutants of `lab`, each applied to a copy of the solution under `scratch`.
+pub fn materialise_mutants(
+    lab: &crate::labfile::Lab,
+    scratch: &std::path::Path,
+) -> crate::Result<Vec<(Mutant, std::path::PathBuf)>> {
+    let mut out = Vec::new();
+    for path in lab.mutant_paths()? {
+        let m = Mutant::load(&path)?;
+        let dir = scratch.join(&m.name);
+        m.apply(&lab.solution, &dir)?;
+        out.push((m, dir));
+    }
+    Ok(out)
+}

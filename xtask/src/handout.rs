@@ -1,0 +1,207 @@
+//! `cargo xtask handout`: each lab as a standalone crate a student builds on its own.
+//!
+//! The archive holds the manifest with versions resolved, a lock file pruned to the lab's
+//! own dependencies, the README, the skeleton and the visible tests; never `hidden/`,
+//! `lab.toml`, a solution or a mutant. Entries are sorted and their metadata fixed, so two
+//! builds are byte-identical.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use grader::labfile::{Lab, Tree};
+
+/// Entry timestamps in the archive (2026-01-01T00:00:00Z): fixed, so builds are identical.
+const MTIME: u64 = 1_767_225_600;
+
+/// Arguments of `cargo xtask handout`.
+#[derive(clap::Args)]
+pub struct Handout {
+    /// Labs to package (default: all).
+    slugs: Vec<String>,
+    /// Output folder.
+    #[arg(long, default_value = "dist/handouts")]
+    out: PathBuf,
+}
+
+impl Handout {
+    pub fn run(self) -> Result<()> {
+        let tree = Tree::locate(Some(&crate::root()))?;
+        let slugs = if self.slugs.is_empty() {
+            tree.slugs()?
+        } else {
+            self.slugs
+        };
+        let out = if self.out.is_absolute() {
+            self.out
+        } else {
+            tree.root.join(self.out)
+        };
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("cannot create {}", out.display()))?;
+        for slug in slugs {
+            let lab = tree.lab(&slug)?;
+            let bytes = archive(&tree, &lab)?;
+            let path = out.join(format!("{slug}.tar.gz"));
+            std::fs::write(&path, &bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!("{} ({} bytes)", path.display(), bytes.len());
+        }
+        Ok(())
+    }
+}
+
+/// The handout of `lab` as .tar.gz bytes.
+pub fn archive(tree: &Tree, lab: &Lab) -> Result<Vec<u8>> {
+    let tmp = tempfile::tempdir()?;
+    let slug = &lab.file.slug;
+    let dir = tmp.path().join(slug);
+    std::fs::create_dir_all(&dir)?;
+    grader::stage::stage(tree, lab, &Default::default(), &dir, false)?;
+    std::fs::write(dir.join(".gitignore"), "/target\n")?;
+    prune_lockfile(&dir)?;
+
+    let mut files = Vec::new();
+    collect(&dir, &dir, &mut files)?;
+    files.sort();
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    let mut tar = tar::Builder::new(gz);
+    tar.mode(tar::HeaderMode::Deterministic);
+    let mut dirs_done = std::collections::BTreeSet::new();
+    for rel in &files {
+        // Parent folders first, each once.
+        let mut parents: Vec<&Path> = rel
+            .ancestors()
+            .skip(1)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        parents.reverse();
+        for p in std::iter::once(Path::new("")).chain(parents) {
+            if dirs_done.insert(p.to_owned()) {
+                let mut h = header(tar::EntryType::Directory, 0o755, 0);
+                tar.append_data(&mut h, Path::new(slug).join(p), std::io::empty())?;
+            }
+        }
+        let data = std::fs::read(dir.join(rel))?;
+        let mut h = header(tar::EntryType::Regular, 0o644, data.len() as u64);
+        tar.append_data(&mut h, Path::new(slug).join(rel), data.as_slice())?;
+    }
+    Ok(tar.into_inner()?.finish()?)
+}
+
+fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_mtime(MTIME);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.file_name().is_some_and(|n| n == "target") {
+            continue;
+        }
+        if path.is_dir() {
+            collect(root, &path, out)?;
+        } else {
+            out.push(path.strip_prefix(root)?.to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// Rewrites the workspace's lock file to the lab's own dependencies, keeping every version.
+fn prune_lockfile(dir: &Path) -> Result<()> {
+    let cargo = grader::build::cargo();
+    let manifest = dir.join("Cargo.toml");
+    for offline in [false, true] {
+        let mut cmd = std::process::Command::new(&cargo);
+        cmd.args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--quiet",
+            "--manifest-path",
+        ])
+        .arg(&manifest);
+        if offline {
+            cmd.arg("--offline");
+        }
+        let out = cmd.stdout(std::process::Stdio::null()).output()?;
+        if out.status.success() {
+            return Ok(());
+        }
+        if offline {
+            bail!(
+                "cargo metadata failed for {}:\n{}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handout holds nothing secret, is byte-identical when built twice, and builds, with
+    /// its visible tests, on its own outside the workspace.
+    #[test]
+    fn handouts_are_clean_reproducible_and_standalone() {
+        let tree = Tree::locate(Some(&crate::root())).unwrap();
+        for slug in tree.slugs().unwrap() {
+            let lab = tree.lab(&slug).unwrap();
+            let a = archive(&tree, &lab).unwrap();
+            let b = archive(&tree, &lab).unwrap();
+            assert!(a == b, "{slug}: two builds of the handout differ");
+
+            let tmp = tempfile::tempdir().unwrap();
+            tar::Archive::new(flate2::read::GzDecoder::new(a.as_slice()))
+                .unpack(tmp.path())
+                .unwrap();
+            let crate_dir = tmp.path().join(&slug);
+            let mut names = Vec::new();
+            collect(&crate_dir, &crate_dir, &mut names).unwrap();
+            let names: Vec<String> = names.iter().map(|p| p.display().to_string()).collect();
+            for name in &names {
+                assert!(
+                    !name.starts_with("hidden")
+                        && !name.contains("hidden_")
+                        && name != "lab.toml"
+                        && !name.contains("mutant"),
+                    "{slug}: the handout contains {name}"
+                );
+            }
+            for needed in ["Cargo.toml", "Cargo.lock", "README.md", "src/lib.rs"] {
+                assert!(
+                    names.iter().any(|n| n == needed),
+                    "{slug}: no {needed} in {names:?}"
+                );
+            }
+            let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+            assert!(!manifest.contains("workspace = true"), "{slug}: {manifest}");
+
+            // Offline, in a folder outside the workspace: everything it needs is pinned.
+            let target = tree.root.join("target").join("handout-check");
+            let out = std::process::Command::new(grader::build::cargo())
+                .args(["build", "--offline", "--locked", "--tests", "--quiet"])
+                .current_dir(&crate_dir)
+                .env("CARGO_TARGET_DIR", &target)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{slug}: the handout does not build:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Project tasks: `cargo xtask handout | verify`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+mod handout;
+mod verify;
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "Build handouts and verify labs")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write dist/handouts/<slug>.tar.gz for each lab (all labs when none is named).
+    Handout(handout::Handout),
+    /// Grade each lab's solution, skeleton and mutants and check the lab's invariants.
+    Verify(verify::Verify),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Handout(h) => h.run(),
+        Cmd::Verify(v) => v.run(),
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent")
+        .to_owned()
+}
