@@ -87,6 +87,11 @@ pub fn build(staged: &Path, package: &str, target_dir: &Path, out: &Path) -> Res
     let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| Error::io(&lock_path, e.into()))?;
 
+    // Cargo judges freshness by mtimes, not paths: a crate staged before another grader's
+    // build finished would look older than that build's output and be skipped. Sources are
+    // made newer than anything in the target folder now that we hold it.
+    touch_tree(staged).map_err(|e| Error::io(staged, e))?;
+
     let target = target_dir.to_string_lossy();
     let args = [
         "build",
@@ -132,6 +137,23 @@ pub fn build(staged: &Path, package: &str, target_dir: &Path, out: &Path) -> Res
         }
     }
     Ok(Built::Ok(copied))
+}
+
+/// Sets the mtime of every file under `dir` to now.
+fn touch_tree(dir: &Path) -> std::io::Result<()> {
+    let now = std::time::SystemTime::now();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            touch_tree(&entry.path())?;
+        } else {
+            std::fs::File::options()
+                .write(true)
+                .open(entry.path())?
+                .set_modified(now)?;
+        }
+    }
+    Ok(())
 }
 
 /// The executables of `package` named in cargo's JSON messages.

@@ -44,6 +44,9 @@ enum Cmd {
         /// Grade only this item (repeatable).
         #[arg(long)]
         only: Vec<String>,
+        /// Replace every item's timeout with this many seconds.
+        #[arg(long)]
+        timeout: Option<f64>,
         /// The shared cargo target folder for the lab.
         #[arg(long)]
         target_dir: Option<PathBuf>,
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
             junit,
             seed,
             only,
+            timeout,
             target_dir,
             quiet,
         } => {
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
                 target_dir,
                 only,
                 progress: !quiet,
+                timeout_s: timeout,
             };
             let report = match grade::grade(&tree, &slug, &submission, &opts) {
                 Ok(r) => r,

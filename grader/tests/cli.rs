@@ -1,0 +1,241 @@
+//! The `grader` command on bad input, broken submissions and a broken machine: a clear
+//! message, a normal report or exit status 2, and never a panic or a half-written file.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use grader::report::Report;
+use predicates::prelude::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn grader() -> Command {
+    let mut cmd = Command::cargo_bin("grader").unwrap();
+    cmd.arg("--root")
+        .arg(root())
+        .timeout(std::time::Duration::from_secs(600));
+    cmd
+}
+
+/// A copy of the pipes solution with `edit` applied to it.
+fn solution_copy(dir: &Path, edit: impl FnOnce(&Path)) -> PathBuf {
+    let sub = dir.join("sub");
+    copy_dir(&root().join("solutions/pipes/src"), &sub.join("src"));
+    edit(&sub);
+    sub
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn read_report(path: &Path) -> Report {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// An unknown lab is a usage error that names the labs there are.
+#[test]
+fn unknown_lab_is_a_usage_error() {
+    grader()
+        .args(["grade", "no-such-lab", "."])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("unknown lab `no-such-lab`")
+                .and(predicate::str::contains("pipes")),
+        );
+}
+
+/// A missing submission is a usage error, and no result file is half-written.
+#[test]
+fn missing_submission_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    grader()
+        .args(["grade", "pipes", "/no/such/submission", "--json"])
+        .arg(&json)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot read submission /no/such/submission",
+        ));
+    assert!(!json.exists());
+}
+
+/// A bare word where a flag belongs gets clap's usage and status 2.
+#[test]
+fn bad_arguments_get_usage() {
+    grader()
+        .args(["grade"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Usage"));
+}
+
+/// `list` shows every lab with its rubric.
+#[test]
+fn list_shows_the_rubrics() {
+    grader().arg("list").assert().success().stdout(
+        predicate::str::contains("pipes: Anonymous pipes (100 points)")
+            .and(predicate::str::contains("matches-bash")),
+    );
+}
+
+/// An empty submission is graded as the skeleton: 0 points, and the report says why.
+#[test]
+fn empty_submission_scores_zero_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let json = dir.path().join("r.json");
+    grader()
+        .args(["grade", "pipes"])
+        .arg(&empty)
+        .args(["--only", "parse-and-status", "--json"])
+        .arg(&json)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("the skeleton was graded"));
+    let r = read_report(&json);
+    assert_eq!(r.score, 0.0);
+}
+
+/// A .tar.gz with a top folder, `..` and absolute entries, and extra files: the safe editable
+/// files are graded, everything else is listed as ignored with the reason.
+#[test]
+fn archive_with_unsafe_and_extra_entries_is_graded_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = solution_copy(dir.path(), |_| {});
+    let archive = dir.path().join("sub.tar.gz");
+    let gz =
+        flate2::write::GzEncoder::new(std::fs::File::create(&archive).unwrap(), Default::default());
+    let mut b = tar::Builder::new(gz);
+    b.append_dir_all("alice-hw1/src", sub.join("src")).unwrap();
+    for (name, data) in [
+        ("alice-hw1/../../escape.rs", "x"),
+        ("/etc/evil.rs", "x"),
+        ("alice-hw1/notes.txt", "hi"),
+        ("alice-hw1/build.rs", "fn main(){}"),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_cksum();
+        b.append(&h, data.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap();
+    let json = dir.path().join("r.json");
+    grader()
+        .args(["grade", "pipes"])
+        .arg(&archive)
+        .args(["--only", "parse-and-status", "--json"])
+        .arg(&json)
+        .assert()
+        .success();
+    let r = read_report(&json);
+    assert!(
+        r.items
+            .iter()
+            .find(|i| i.id == "parse-and-status")
+            .unwrap()
+            .passed,
+        "{}",
+        r.to_text()
+    );
+    let ignored: Vec<String> = r
+        .ignored
+        .iter()
+        .map(|s| format!("{}: {}", s.entry, s.reason))
+        .collect();
+    let has = |needle: &str| ignored.iter().any(|s| s.contains(needle));
+    assert!(has("escape.rs: `..` in path"), "{ignored:?}");
+    assert!(has("/etc/evil.rs: absolute path"), "{ignored:?}");
+    assert!(has("notes.txt: not an editable file"), "{ignored:?}");
+    assert!(has("build.rs: not an editable file"), "{ignored:?}");
+}
+
+/// A submission that does not compile scores 0 and the report carries the compiler's error.
+#[test]
+fn compile_error_scores_zero_with_the_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = solution_copy(dir.path(), |s| {
+        let lib = s.join("src/lib.rs");
+        let text = std::fs::read_to_string(&lib).unwrap();
+        std::fs::write(
+            &lib,
+            format!("{text}\npub fn broken() -> u32 {{ \"not a number\" }}\n"),
+        )
+        .unwrap();
+    });
+    let json = dir.path().join("r.json");
+    let gs = dir.path().join("results.json");
+    grader()
+        .args(["grade", "pipes"])
+        .arg(&sub)
+        .arg("--json")
+        .arg(&json)
+        .arg("--gradescope")
+        .arg(&gs)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("does not compile")
+                .and(predicate::str::contains("mismatched types")),
+        );
+    let r = read_report(&json);
+    assert_eq!(r.score, 0.0);
+    assert!(!r.compiled && r.gradable);
+    assert!(r.compile_errors.unwrap().contains("error[E0308]"));
+    let gs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&gs).unwrap()).unwrap();
+    assert_eq!(gs["score"], 0.0);
+    assert!(gs["output"].as_str().unwrap().contains("mismatched types"));
+}
+
+/// When cargo is missing the grader says "not gradable", still writes its result files,
+/// and exits 3: never a silent 0 for the student.
+#[test]
+fn missing_cargo_is_not_gradable() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let gs = dir.path().join("results.json");
+    let junit = dir.path().join("r.xml");
+    grader()
+        .env("CARGO", "/nonexistent/cargo")
+        .args(["grade", "pipes"])
+        .arg(root().join("solutions/pipes"))
+        .arg("--json")
+        .arg(&json)
+        .arg("--gradescope")
+        .arg(&gs)
+        .arg("--junit")
+        .arg(&junit)
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("NOT GRADABLE"));
+    let r = read_report(&json);
+    assert!(!r.gradable);
+    assert!(r.error.unwrap().contains("cannot run cargo"));
+    assert!(
+        std::fs::read_to_string(&gs)
+            .unwrap()
+            .contains("NOT GRADABLE")
+    );
+    assert!(
+        std::fs::read_to_string(&junit)
+            .unwrap()
+            .contains("<failure")
+    );
+}
