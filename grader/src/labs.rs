@@ -2,12 +2,18 @@
 
 use crate::check::Check;
 
+pub mod fifos;
+pub mod mqueue;
 pub mod pipes;
+pub mod sysv_shm;
 
 /// The checks of the lab `slug` (empty for a lab without checks).
 pub fn checks(slug: &str) -> &'static [Check] {
     match slug {
         "pipes" => pipes::CHECKS,
+        "fifos" => fifos::CHECKS,
+        "sysv-shm" => sysv_shm::CHECKS,
+        "mqueue" => mqueue::CHECKS,
         _ => &[],
     }
 }

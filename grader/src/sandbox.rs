@@ -85,6 +85,8 @@ pub struct Spec {
     pub cap: usize,
     /// Start a new process group (the default). Off, the child joins the caller's group.
     pub own_group: bool,
+    /// Run as this uid and gid (needs root), e.g. to check that another user is refused.
+    pub user: Option<(u32, u32)>,
 }
 
 impl Spec {
@@ -99,6 +101,7 @@ impl Spec {
             rlimits: Rlimits::default(),
             cap: DEFAULT_CAP,
             own_group: true,
+            user: None,
         }
     }
 
@@ -284,10 +287,11 @@ pub fn spawn(spec: &Spec) -> std::io::Result<Proc> {
         cmd.process_group(0);
     }
     let limits = spec.rlimits;
+    let user = spec.user;
     // SAFETY: the closure only makes async-signal-safe system calls (close_range or fcntl,
-    // setrlimit, sigprocmask, signal) and allocates nothing.
+    // setrlimit, sigprocmask, signal, setgroups/setgid/setuid) and allocates nothing.
     unsafe {
-        cmd.pre_exec(move || child_setup(&limits));
+        cmd.pre_exec(move || child_setup(&limits, user));
     }
     let mut child = cmd.spawn()?;
     let pid = child.id() as i32;
@@ -326,7 +330,7 @@ pub fn spawn(spec: &Spec) -> std::io::Result<Proc> {
 }
 
 /// Runs in the child between fork and exec.
-fn child_setup(limits: &Rlimits) -> std::io::Result<()> {
+fn child_setup(limits: &Rlimits, user: Option<(u32, u32)>) -> std::io::Result<()> {
     // Every fd above 2 closes at exec, whatever the grader inherited. CLOEXEC rather than
     // close: std's own exec-error pipe must survive until exec.
     // SAFETY: plain system calls on integers.
@@ -360,6 +364,11 @@ fn child_setup(limits: &Rlimits) -> std::io::Result<()> {
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         // Rust's runtime ignores SIGPIPE, and an ignored disposition survives exec.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        if let Some((uid, gid)) = user {
+            if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
     }
     Ok(())
 }
