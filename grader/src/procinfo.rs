@@ -110,16 +110,21 @@ impl Snapshot {
     /// Takes a snapshot of `pid`, if it still exists.
     pub fn take(pid: i32) -> Option<Snapshot> {
         let stat = stat(pid)?;
-        let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
-        let wchan = if wchan == "0" { String::new() } else { wchan };
-        let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall"))
-            .ok()
-            .and_then(|s| {
-                let mut it = s.split_whitespace();
-                let nr = it.next()?.parse::<i64>().ok()?;
-                let arg = u64::from_str_radix(it.next()?.trim_start_matches("0x"), 16).ok()?;
-                Some((nr, arg))
-            });
+        // A test harness runs the test on a thread while the main thread waits for it: the
+        // interesting wait is the one of a thread that is not just waiting for another.
+        let mut waits = vec![read_wait(&format!("/proc/{pid}"))];
+        if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+            waits.extend(
+                rd.flatten()
+                    .map(|t| read_wait(&t.path().display().to_string())),
+            );
+        }
+        let (wchan, syscall) = waits
+            .iter()
+            .find(|(w, _)| !w.is_empty() && !w.starts_with("futex"))
+            .or_else(|| waits.first())
+            .cloned()
+            .unwrap_or_default();
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
             .map(|b| {
                 b.split(|c| *c == 0)
@@ -178,6 +183,21 @@ impl Snapshot {
         let (nr, arg) = self.syscall?;
         FD_CALLS.contains(&nr).then_some(arg as i32)
     }
+}
+
+/// The wait channel and blocked system call of the process or thread at `dir`.
+fn read_wait(dir: &str) -> (String, Option<(i64, u64)>) {
+    let wchan = std::fs::read_to_string(format!("{dir}/wchan")).unwrap_or_default();
+    let wchan = if wchan == "0" { String::new() } else { wchan };
+    let syscall = std::fs::read_to_string(format!("{dir}/syscall"))
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace();
+            let nr = it.next()?.parse::<i64>().ok()?;
+            let arg = u64::from_str_radix(it.next()?.trim_start_matches("0x"), 16).ok()?;
+            Some((nr, arg))
+        });
+    (wchan, syscall)
 }
 
 /// Snapshots of `pids` (those still alive), in order.
@@ -313,8 +333,8 @@ pub fn describe_wait(wchan: &str) -> String {
         }
         "hrtimer_nanosleep" | "do_nanosleep" => "is sleeping".into(),
         "do_sys_poll" | "do_select" | "ep_poll" | "do_epoll_wait" => "waits in poll/select".into(),
-        "futex_wait_queue" | "futex_wait" | "futex_wait_queue_me" => {
-            "waits on a futex (a lock or a thread)".into()
+        w if w.starts_with("futex") => {
+            "waits on a futex: a lock, a condition variable, or a parked or joined thread".into()
         }
         "do_mq_timedreceive" | "wq_sleep" => "waits on a message queue".into(),
         "do_msgrcv" => "waits in msgrcv on a System V queue".into(),

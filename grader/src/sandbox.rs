@@ -365,7 +365,10 @@ fn child_setup(limits: &Rlimits, user: Option<(u32, u32)>) -> std::io::Result<()
         // Rust's runtime ignores SIGPIPE, and an ignored disposition survives exec.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         if let Some((uid, gid)) = user {
-            if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(gid) != 0
+                || libc::setuid(uid) != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
         }
@@ -636,5 +639,31 @@ mod tests {
         let out = run(&sh("ls /proc/self/fd"), Duration::from_secs(10)).unwrap();
         // ls itself opens one fd to read the directory.
         assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n1\n2\n3\n");
+    }
+
+    /// A run past its deadline is diagnosed and killed, daemons it left (double fork and
+    /// setsid) included: nothing of it survives.
+    #[test]
+    fn timeouts_kill_the_whole_tree_daemons_included() {
+        let _turn = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
+        become_subreaper().unwrap();
+        let spec = sh("setsid sh -c 'sleep 1000 & exit 0' & sleep 1000 | cat");
+        let out = run(&spec, Duration::from_millis(500)).unwrap();
+        assert_eq!(out.ending, Ending::TimedOut);
+        let diagnosis = out.diagnosis.unwrap();
+        assert!(
+            diagnosis.contains("`sleep`") && diagnosis.contains("is sleeping"),
+            "{diagnosis}"
+        );
+        assert!(
+            diagnosis.contains("`cat`") && diagnosis.contains("waits to read fd 0"),
+            "{diagnosis}"
+        );
+        let me = std::process::id() as i32;
+        let alive: Vec<_> = procinfo::descendants(me)
+            .into_iter()
+            .filter(|s| s.state != 'Z')
+            .collect();
+        assert!(alive.is_empty(), "survivors: {alive:?}");
     }
 }

@@ -239,3 +239,42 @@ fn missing_cargo_is_not_gradable() {
             .contains("<failure")
     );
 }
+
+/// A submission whose `filter` never returns is cut at the item's timeout, the report says
+/// what the stuck process waited for, and the run still finishes.
+#[test]
+fn hanging_submission_is_cut_and_the_run_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = solution_copy(dir.path(), |s| {
+        let f = s.join("src/filter.rs");
+        let text = std::fs::read_to_string(&f).unwrap();
+        let sig = "-> io::Result<Filtered> {";
+        assert!(
+            text.contains(sig),
+            "the solution's filter signature changed"
+        );
+        let hung = text.replacen(sig, &format!("{sig}\n    #[allow(clippy::empty_loop)]\n    loop {{ std::thread::park(); }}\n    #[allow(unreachable_code)]"), 1);
+        std::fs::write(&f, hung).unwrap();
+    });
+    let json = dir.path().join("r.json");
+    grader()
+        .args(["grade", "pipes"])
+        .arg(&sub)
+        .args(["--only", "filter-basics", "--timeout", "2", "--json"])
+        .arg(&json)
+        .assert()
+        .success();
+    let r = read_report(&json);
+    let item = r.items.iter().find(|i| i.id == "filter-basics").unwrap();
+    assert!(!item.passed);
+    assert!(
+        item.message.contains("did not finish within 2 s"),
+        "{}",
+        item.message
+    );
+    assert!(
+        item.message.contains("futex"),
+        "the diagnosis should say where it waits: {}",
+        item.message
+    );
+}
