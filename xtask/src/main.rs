@@ -1,9 +1,10 @@
-//! Project tasks: `cargo xtask handout | verify`.
+//! Project tasks: `cargo xtask handout | verify | bench`.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod handout;
 mod verify;
 
@@ -20,12 +21,15 @@ enum Cmd {
     Handout(handout::Handout),
     /// Grade each lab's solution, skeleton and mutants and check the lab's invariants.
     Verify(verify::Verify),
+    /// Measure the speed targets (as ratios within one run).
+    Bench(bench::Bench),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Handout(h) => h.run(),
         Cmd::Verify(v) => v.run(),
+        Cmd::Bench(b) => b.run(),
     }
 }
 

@@ -71,7 +71,7 @@ impl Verify {
 }
 
 /// Builds the grader binary and returns its path.
-fn build_grader(tree: &Tree) -> Result<PathBuf> {
+pub fn build_grader(tree: &Tree) -> Result<PathBuf> {
     let status = std::process::Command::new(grader::build::cargo())
         .args(["build", "--quiet", "-p", "grader"])
         .current_dir(&tree.root)
