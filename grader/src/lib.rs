@@ -10,11 +10,13 @@
 //! - [`labs`]: each lab's multi-process checks (`labs/<slug>.rs`).
 //! - [`score`], [`report`] (step 5): items, points, and the four report formats.
 //! - [`grade`]: the five steps in order for one submission.
+//! - [`batch`]: `grade-all`, the gradebook and the class summary page.
 //! - [`sandbox`]: process groups, limits, deadlines, subreaper clean-up.
 //! - [`procinfo`]: /proc snapshots and the hang diagnosis.
 //! - [`manifest`]: a lab's Cargo.toml made standalone (shared with handouts).
 //! - [`mutants`]: known-wrong solutions as patches, and what must catch them.
 
+pub mod batch;
 pub mod build;
 pub mod check;
 pub mod error;

@@ -54,6 +54,29 @@ enum Cmd {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Grade every submission in a folder (sub-folders, .zip, .tar.gz): reports, a
+    /// gradebook.csv and a summary.html. Resumable: graded submissions are skipped.
+    GradeAll {
+        /// The lab's slug.
+        slug: String,
+        /// The folder of submissions.
+        dir: PathBuf,
+        /// Submissions graded at once.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Regrade submissions that already have a report.
+        #[arg(long)]
+        force: bool,
+        /// Output folder (default: DIR/grades).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// One seed for every submission.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Also write JUnit XML (one suite per submission) here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
     /// Internal: run one check in this process (the grader starts it as a child).
     #[command(name = "__check", hide = true)]
     Check {
@@ -110,6 +133,32 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("grader: check {check}: {e}");
                     ExitCode::from(3)
+                }
+            }
+        }
+        Cmd::GradeAll {
+            slug,
+            dir,
+            jobs,
+            force,
+            out,
+            seed,
+            junit,
+        } => {
+            match grade_all(
+                cli.root.as_deref(),
+                &slug,
+                &dir,
+                jobs,
+                force,
+                out,
+                seed,
+                junit,
+            ) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("grader: {e}");
+                    ExitCode::from(if e.is_usage() { 2 } else { 3 })
                 }
             }
         }
@@ -197,5 +246,71 @@ fn list(tree: &Tree) -> grader::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn grade_all(
+    root: Option<&std::path::Path>,
+    slug: &str,
+    dir: &std::path::Path,
+    jobs: usize,
+    force: bool,
+    out: Option<PathBuf>,
+    seed: Option<u64>,
+    junit: Option<PathBuf>,
+) -> grader::Result<()> {
+    use grader::batch;
+    let tree = Tree::locate(root)?;
+    let lab = tree.lab(slug)?;
+    let entries = batch::entries(dir)?;
+    let out = out.unwrap_or_else(|| dir.join("grades"));
+    let opts = batch::BatchOptions {
+        jobs,
+        force,
+        out: out.clone(),
+        root: tree.root.clone(),
+        seed,
+        per_submission: std::time::Duration::from_secs(1800),
+    };
+    let bar = indicatif::ProgressBar::new(entries.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} eta {eta} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let reports = batch::run(&lab, &entries, &opts, &|e, r| {
+        bar.set_message(format!(
+            "{}: {}/{}",
+            e.name,
+            grader::report::fmt_points(r.score),
+            grader::report::fmt_points(r.max_score)
+        ));
+        bar.inc(1);
+    })?;
+    bar.finish();
+    let write = |name: &str, text: &str| {
+        let p = out.join(name);
+        grader::report::Report::write_atomic(&p, text).map_err(|e| grader::Error::io(&p, e))
+    };
+    write(
+        "gradebook.csv",
+        &batch::gradebook_csv(&lab, &entries, &reports),
+    )?;
+    write("summary.html", &batch::summary_html(&lab, &reports))?;
+    if let Some(j) = junit {
+        let xml = grader::report::junit_document(&reports);
+        grader::report::Report::write_atomic(&j, &xml).map_err(|e| grader::Error::io(&j, e))?;
+    }
+    let broken = reports.iter().filter(|r| !r.gradable).count();
+    println!(
+        "{} submissions graded into {} (gradebook.csv, summary.html){}",
+        reports.len(),
+        out.display(),
+        if broken > 0 {
+            format!("; {broken} not gradable")
+        } else {
+            String::new()
+        }
+    );
     Ok(())
 }

@@ -106,7 +106,13 @@ impl Mutant {
                 .unwrap_or_default()
                 .trim();
             let rel = target.strip_prefix("b/").unwrap_or(target);
-            let mut diff = body[s..end].join("\n");
+            // `diff -ruN a b` lines between files belong to no hunk.
+            let lines: Vec<&str> = body[s..end]
+                .iter()
+                .copied()
+                .filter(|l| !l.starts_with("diff "))
+                .collect();
+            let mut diff = lines.join("\n");
             diff.push('\n');
             files.push((PathBuf::from(rel), diff));
         }

@@ -171,23 +171,23 @@ impl Report {
 
     /// JUnit XML, one test case per item.
     pub fn to_junit(&self) -> String {
+        junit_document(std::slice::from_ref(self))
+    }
+
+    /// This report as one JUnit `<testsuite>`, named after the submission.
+    fn junit_suite(&self, o: &mut String) {
         let failures = self.items.iter().filter(|i| !i.passed).count();
-        let mut o = String::new();
-        let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
         let _ = writeln!(
             o,
-            r#"<testsuites name="{}" tests="{}" failures="{failures}" time="{:.3}">"#,
-            xml(&self.lab),
+            r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="{}" time="{:.3}">"#,
+            xml(&format!("{}: {}", self.lab, self.submission)),
             self.items.len(),
+            u8::from(!self.gradable),
             self.elapsed_s
         );
-        let _ = writeln!(
-            o,
-            r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="{}">"#,
-            xml(&self.lab),
-            self.items.len(),
-            u8::from(!self.gradable)
-        );
+        if let Some(e) = &self.error {
+            let _ = writeln!(o, "    <system-err>not gradable: {}</system-err>", xml(e));
+        }
         for item in &self.items {
             let _ = write!(
                 o,
@@ -207,9 +207,25 @@ impl Report {
                 );
             }
         }
-        let _ = writeln!(o, "  </testsuite>\n</testsuites>");
-        o
+        let _ = writeln!(o, "  </testsuite>");
     }
+}
+
+/// One JUnit document with a suite per report (a batch writes one for the whole class).
+pub fn junit_document(reports: &[Report]) -> String {
+    let tests: usize = reports.iter().map(|r| r.items.len()).sum();
+    let failures: usize = reports
+        .iter()
+        .map(|r| r.items.iter().filter(|i| !i.passed).count())
+        .sum();
+    let mut o = String::new();
+    let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let _ = writeln!(o, r#"<testsuites tests="{tests}" failures="{failures}">"#);
+    for r in reports {
+        r.junit_suite(&mut o);
+    }
+    let _ = writeln!(o, "</testsuites>");
+    o
 }
 
 fn gradescope_visibility(v: Visibility) -> &'static str {

@@ -65,6 +65,8 @@ struct Scene<'a> {
     ctx: &'a mut Ctx,
     keys: Vec<(PathBuf, i32)>,
     pids: BTreeSet<i32>,
+    /// The pid of the last process [`Scene::run_spec`] ran.
+    last_pid: i32,
     done: bool,
 }
 
@@ -74,6 +76,7 @@ fn guarded(ctx: &mut Ctx, check: fn(&mut Scene) -> CheckResult) -> CheckResult {
         ctx,
         keys: Vec::new(),
         pids: BTreeSet::new(),
+        last_pid: 0,
         done: false,
     };
     let result = check(&mut scene);
@@ -126,6 +129,7 @@ impl Scene<'_> {
 
     fn run_spec(&mut self, spec: &Spec) -> Result<Output, Fail> {
         let mut p = self.spawn(spec)?;
+        self.last_pid = p.pid;
         let what = format!("`{}`", shown(spec));
         self.ctx.finish(&what, &mut p, SHORT).map_err(|Fail(m)| {
             Fail(format!(
@@ -182,9 +186,10 @@ impl Scene<'_> {
                 // SAFETY: IPC_RMID ignores the buffer.
                 unsafe { libc::shmctl(seg.id, libc::IPC_RMID, std::ptr::null_mut()) };
                 left.push(format!(
-                    "segment key {} (shmid {}, created by pid {})",
+                    "segment key {} (shmid {}, {} bytes, created by pid {})",
                     hex(seg.key),
                     seg.id,
+                    seg.size,
                     seg.cpid
                 ));
             }
@@ -617,11 +622,10 @@ fn ipcs_row(scene: &mut Scene, key: i32) -> Result<(u64, u64, u32, i32), Fail> {
 /// `shmctr stat` agrees with `ipcs -m`, idle and with one attached adder.
 fn stat_matches_ipcs(scene: &mut Scene) -> CheckResult {
     let path = scene.counter_file("counter")?;
-    let created = scene.run_ok(&["create", s(&path)])?;
-    let _ = created;
+    scene.create(&path)?;
     let key = scene.key(&path);
     // The pid of `create` is the segment's creator.
-    let creator = *scene.pids.iter().next_back().expect("create was started");
+    let creator = scene.last_pid;
     let compare = |scene: &mut Scene, when: &str| -> CheckResult {
         let out = scene.run_ok(&["stat", s(&path)])?;
         let line = out.stdout_str();
@@ -759,18 +763,13 @@ fn permissions(scene: &mut Scene) -> CheckResult {
         .ok_or_else(|| Fail("the grader has no shmctr binary".into()))?;
     std::fs::copy(&original, &bin)?;
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))?;
-    let as_nobody = |scene: &Scene, program: &Path, args: &[&str]| {
+    let as_nobody = |program: &Path, args: &[&str]| {
         let mut spec = Spec::new(program.as_os_str(), &shared.dir).args(args);
         spec.rlimits = crate::sandbox::Rlimits::untrusted(Duration::from_secs(30));
         spec.user = Some(NOBODY);
-        let _ = scene;
         spec
     };
-    let probe = as_nobody(
-        scene,
-        Path::new("/bin/sh"),
-        &["-c", "test -e \"$0\"", s(&link)],
-    );
+    let probe = as_nobody(Path::new("/bin/sh"), &["-c", "test -e \"$0\"", s(&link)]);
     let reach = scene.run_spec(&probe)?;
     ensure!(
         reach.status() == 0,
@@ -780,7 +779,7 @@ fn permissions(scene: &mut Scene) -> CheckResult {
     );
     let before = scene.get(&path)?;
     for args in [&["get", s(&link)][..], &["add", s(&link), "1"][..]] {
-        let spec = as_nobody(scene, &bin, args);
+        let spec = as_nobody(&bin, args);
         let out = scene.run_spec(&spec)?;
         let err = out.stderr_str();
         ensure!(
