@@ -30,7 +30,9 @@ impl Bench {
         let target = tree.root.join("target").join("grader").join("pipes");
         let out = work.path().join("out");
         let built = grader::build::build(&staged, "pipes", &target, &out)?;
-        let grader::build::Built::Ok(art) = built else { bail!("the pipes solution does not compile") };
+        let grader::build::Built::Ok(art) = built else {
+            bail!("the pipes solution does not compile")
+        };
         let pipeline = art.bins.get("pipeline").context("no pipeline binary")?;
 
         let ours = || time(Command::new(pipeline).args(["seq", "1", "5000000", "|", "wc", "-l"]));
@@ -54,12 +56,18 @@ impl Bench {
         let exe = crate::verify::build_grader(&tree)?;
         let grade = || -> Result<Duration> {
             let mut cmd = Command::new(&exe);
-            cmd.arg("--root").arg(&tree.root).args(["grade", "pipes", "--quiet"]).arg(&lab.solution);
+            cmd.arg("--root")
+                .arg(&tree.root)
+                .args(["grade", "pipes", "--quiet"])
+                .arg(&lab.solution);
             time(&mut cmd)
         };
         grade()?; // dependencies built, caches warm
         let t = grade()?;
-        println!("grading the pipes solution (dependencies built): {:.1} s wall", t.as_secs_f64());
+        println!(
+            "grading the pipes solution (dependencies built): {:.1} s wall",
+            t.as_secs_f64()
+        );
         Ok(())
     }
 }
@@ -82,4 +90,3 @@ fn median(v: &mut [Duration]) -> Duration {
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
-

@@ -1,9 +1,10 @@
-//! Project tasks: `cargo xtask handout | verify | bench`.
+//! Project tasks: `cargo xtask handout | autograder | verify | bench`.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod autograder;
 mod bench;
 mod handout;
 mod verify;
@@ -21,6 +22,8 @@ enum Cmd {
     Handout(handout::Handout),
     /// Grade each lab's solution, skeleton and mutants and check the lab's invariants.
     Verify(verify::Verify),
+    /// Write dist/autograder/<slug>.zip, a Gradescope autograder.
+    Autograder(autograder::Autograder),
     /// Measure the speed targets (as ratios within one run).
     Bench(bench::Bench),
 }
@@ -30,6 +33,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Handout(h) => h.run(),
         Cmd::Verify(v) => v.run(),
         Cmd::Bench(b) => b.run(),
+        Cmd::Autograder(a) => a.run(),
     }
 }
 

@@ -1,0 +1,213 @@
+//! `cargo xtask autograder SLUG`: a Gradescope autograder zip.
+//!
+//! Gradescope unpacks the zip into `/autograder/source`, runs `setup.sh` once when the image
+//! is built, then `run_autograder` per submission, which must leave
+//! `/autograder/results/results.json`. The zip carries the grader's sources and the one lab
+//! (template, hidden tests, solution for the warm-up build); setup.sh installs Rust, builds
+//! the grader and grades the reference solution once so that the lab's dependencies are
+//! compiled into the image. `AUTOGRADER_ROOT` (default `/autograder`) moves the whole tree,
+//! so tests run it locally; `GRADER_BIN` points at a grader binary already built.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use grader::labfile::Tree;
+
+/// Arguments of `cargo xtask autograder`.
+#[derive(clap::Args)]
+pub struct Autograder {
+    /// The lab to package.
+    slug: String,
+    /// Output folder.
+    #[arg(long, default_value = "dist/autograder")]
+    out: PathBuf,
+}
+
+impl Autograder {
+    pub fn run(self) -> Result<()> {
+        let tree = Tree::locate(Some(&crate::root()))?;
+        let out = if self.out.is_absolute() {
+            self.out
+        } else {
+            tree.root.join(self.out)
+        };
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("cannot create {}", out.display()))?;
+        let bytes = bundle(&tree, &self.slug)?;
+        let path = out.join(format!("{}.zip", self.slug));
+        std::fs::write(&path, &bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{} ({} bytes)", path.display(), bytes.len());
+        Ok(())
+    }
+}
+
+const SETUP: &str = r#"#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder image.
+set -euo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+cd "$ROOT/source"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq build-essential curl ca-certificates bash coreutils util-linux procps
+if ! command -v cargo >/dev/null; then
+  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+fi
+. "$HOME/.cargo/env"
+cargo build --release -p grader
+# Grade the reference solution once: downloads and compiles the lab's dependencies into the
+# image, and proves the bundle works before any student submits.
+./target/release/grader --root . grade @SLUG@ solutions/@SLUG@ --quiet --json /tmp/warmup.json
+"#;
+
+const RUN: &str = r#"#!/usr/bin/env bash
+# Gradescope runs this for each submission; it must write results/results.json.
+set -uo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+SOURCE="$ROOT/source"
+RESULTS="$ROOT/results"
+mkdir -p "$RESULTS"
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+GRADER="${GRADER_BIN:-$SOURCE/target/release/grader}"
+"$GRADER" --root "$SOURCE" grade @SLUG@ "$ROOT/submission" \
+  --gradescope "$RESULTS/results.json" --json "$RESULTS/report.json" --quiet
+status=$?
+if [ ! -s "$RESULTS/results.json" ]; then
+  # The grader could not even write its results: say so rather than score 0 silently.
+  printf '{"score": 0, "output": "NOT GRADABLE: the grader failed (exit %s). This is not your fault: tell your course staff.", "tests": []}\n' "$status" > "$RESULTS/results.json"
+fi
+exit 0
+"#;
+
+/// The autograder zip of lab `slug`, as bytes.
+pub fn bundle(tree: &Tree, slug: &str) -> Result<Vec<u8>> {
+    let lab = tree.lab(slug)?;
+    let mut files: Vec<(String, Vec<u8>, u32)> = Vec::new();
+    files.push((
+        "setup.sh".into(),
+        SETUP.replace("@SLUG@", slug).into_bytes(),
+        0o755,
+    ));
+    files.push((
+        "run_autograder".into(),
+        RUN.replace("@SLUG@", slug).into_bytes(),
+        0o755,
+    ));
+    // The workspace trimmed to this lab: its manifest lists only what the bundle carries.
+    let manifest = std::fs::read_to_string(tree.manifest())?
+        .replace(
+            r#"members = ["labs/*", "grader", "xtask"]"#,
+            &format!(r#"members = ["labs/{slug}", "grader"]"#),
+        )
+        .replace(
+            r#"default-members = ["grader", "xtask"]"#,
+            r#"default-members = ["grader"]"#,
+        );
+    files.push(("Cargo.toml".into(), manifest.into_bytes(), 0o644));
+    files.push(("Cargo.lock".into(), std::fs::read(tree.lockfile())?, 0o644));
+    for dir in ["grader/src", "grader/Cargo.toml"] {
+        add(&tree.root, &tree.root.join(dir), &mut files)?;
+    }
+    add(&tree.root, &lab.dir, &mut files)?;
+    add(&tree.root, &lab.solution.join("src"), &mut files)?;
+    files.sort();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data, mode) in files {
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(zip::DateTime::default())
+            .unix_permissions(mode);
+        zip.start_file(name, opts)?;
+        zip.write_all(&data)?;
+    }
+    Ok(zip.finish()?.into_inner())
+}
+
+fn add(root: &Path, path: &Path, files: &mut Vec<(String, Vec<u8>, u32)>) -> Result<()> {
+    if path.is_dir() {
+        for e in std::fs::read_dir(path)? {
+            let p = e?.path();
+            if p.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            add(root, &p, files)?;
+        }
+    } else {
+        let rel = path.strip_prefix(root)?.to_string_lossy().into_owned();
+        files.push((rel, std::fs::read(path)?, 0o644));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// run_autograder, run against a simulated /autograder tree, grades the submission into
+    /// results.json with Gradescope's documented fields.
+    #[test]
+    fn run_autograder_writes_gradescope_results() {
+        let tree = Tree::locate(Some(&crate::root())).unwrap();
+        let zip_bytes = bundle(&tree, "pipes").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let source = root.path().join("source");
+        zip::ZipArchive::new(std::io::Cursor::new(zip_bytes))
+            .unwrap()
+            .extract(&source)
+            .unwrap();
+        for needed in [
+            "setup.sh",
+            "run_autograder",
+            "grader/src/main.rs",
+            "labs/pipes/hidden",
+            "labs/pipes/lab.toml",
+        ] {
+            assert!(source.join(needed).exists(), "the bundle lacks {needed}");
+        }
+        let submission = root.path().join("submission");
+        std::fs::create_dir_all(&submission).unwrap();
+        let copy = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(tree.root.join("solutions/pipes/src"))
+            .arg(&submission)
+            .status()
+            .unwrap();
+        assert!(copy.success());
+        let grader = crate::verify::build_grader(&tree).unwrap();
+        let status = std::process::Command::new("bash")
+            .arg(source.join("run_autograder"))
+            .env("AUTOGRADER_ROOT", root.path())
+            .env("GRADER_BIN", &grader)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let text = std::fs::read_to_string(root.path().join("results/results.json")).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["score"].as_f64(), Some(100.0), "{text}");
+        let tests = doc["tests"].as_array().unwrap();
+        assert_eq!(tests.len(), tree.lab("pipes").unwrap().file.items.len());
+        for t in tests {
+            for field in [
+                "name",
+                "score",
+                "max_score",
+                "status",
+                "output",
+                "visibility",
+            ] {
+                assert!(!t[field].is_null(), "a test lacks `{field}`: {t}");
+            }
+            assert!(
+                ["visible", "hidden", "after_due_date", "after_published"]
+                    .contains(&t["visibility"].as_str().unwrap())
+            );
+            assert!(["passed", "failed"].contains(&t["status"].as_str().unwrap()));
+        }
+        assert!(
+            doc["execution_time"].is_u64()
+                && doc["visibility"].is_string()
+                && doc["stdout_visibility"].is_string()
+        );
+    }
+}
