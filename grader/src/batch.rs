@@ -24,8 +24,10 @@ pub struct Entry {
     pub path: PathBuf,
 }
 
-/// The submissions in `dir`: sub-folders, .zip and .tar.gz files, sorted by name.
-pub fn entries(dir: &Path) -> Result<Vec<Entry>> {
+/// The submissions in `dir`: sub-folders, .zip and .tar.gz files, sorted by name; `out`
+/// (where the grades go, possibly inside `dir`) is not one.
+pub fn entries(dir: &Path, out: &Path) -> Result<Vec<Entry>> {
+    let grades = out.canonicalize().unwrap_or_else(|_| out.to_owned());
     let rd = std::fs::read_dir(dir).map_err(|e| Error::Submission {
         path: dir.to_owned(),
         message: e.to_string(),
@@ -34,7 +36,7 @@ pub fn entries(dir: &Path) -> Result<Vec<Entry>> {
     for e in rd.flatten() {
         let path = e.path();
         let file = e.file_name().to_string_lossy().into_owned();
-        if file.starts_with('.') {
+        if file.starts_with('.') || path.canonicalize().is_ok_and(|p| p == grades) {
             continue;
         }
         let name = if path.is_dir() {
@@ -225,6 +227,15 @@ pub fn gradebook_csv(lab: &Lab, entries: &[Entry], reports: &[Report]) -> String
     o
 }
 
+/// The score range of histogram bin `i` (tenths of the maximum), in percent.
+fn bin_label(i: usize) -> String {
+    if i == 9 {
+        "90-100%".into()
+    } else {
+        format!("{}-{}%", i * 10, i * 10 + 9)
+    }
+}
+
 fn csv(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -261,16 +272,15 @@ pub fn summary_html(lab: &Lab, reports: &[Report]) -> String {
         r#"<svg id="histogram" role="img" aria-label="score histogram" viewBox="0 0 420 180" width="420" height="180">"#,
     );
     for (i, &count) in bins.iter().enumerate() {
-        let h = 140.0 * count as f64 / tallest as f64;
+        let h = 125.0 * count as f64 / tallest as f64;
         let x = 10 + i * 40;
         let _ = write!(
             svg,
-            r#"<rect class="bar" x="{x}" y="{:.1}" width="34" height="{h:.1}"><title>{}-{}%: {count}</title></rect><text x="{}" y="175" font-size="10" text-anchor="middle">{}%</text><text x="{}" y="{:.1}" font-size="10" text-anchor="middle">{count}</text>"#,
+            r#"<rect class="bar" x="{x}" y="{:.1}" width="34" height="{h:.1}"><title>{}: {count}</title></rect><text x="{}" y="170" font-size="9" text-anchor="middle">{}</text><text x="{}" y="{:.1}" font-size="10" text-anchor="middle">{count}</text>"#,
             150.0 - h,
-            i * 10,
-            i * 10 + 10,
+            bin_label(i),
             x + 17,
-            i * 10,
+            bin_label(i),
             x + 17,
             145.0 - h
         );
@@ -306,11 +316,12 @@ body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; }} td, th {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: left; }}
 .track {{ display: inline-block; width: 200px; height: 12px; background: #eee; vertical-align: middle; }}
 .fill {{ height: 12px; background: #3a9a5b; }}
+td.rate {{ white-space: nowrap; }}
 rect.bar {{ fill: #4a7bd0; }}
 </style></head>
 <body>
 <h1>{title} (<code>{slug}</code>): class summary</h1>
-<p id="counts">{n} submissions; {graded} graded, {no_compile} did not compile, {not_gradable} not gradable. Mean score {mean} / {max}.</p>
+<p id="counts">{n} submissions: {graded} graded ({no_compile} of them did not compile), {not_gradable} not gradable. Mean score of the graded: {mean} / {max}.</p>
 <h2>Score histogram</h2>
 {svg}
 <h2>Pass rate per rubric item</h2>

@@ -263,8 +263,8 @@ fn grade_all(
     use grader::batch;
     let tree = Tree::locate(root)?;
     let lab = tree.lab(slug)?;
-    let entries = batch::entries(dir)?;
     let out = out.unwrap_or_else(|| dir.join("grades"));
+    let entries = batch::entries(dir, &out)?;
     let opts = batch::BatchOptions {
         jobs,
         force,
