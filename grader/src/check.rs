@@ -254,6 +254,8 @@ pub fn run_in_child(
     results_dir: &Path,
     seed: u64,
     timeout: Duration,
+    isolation: Option<std::sync::Arc<crate::isolate::Isolation>>,
+    cgroup: Option<std::sync::Arc<crate::isolate::Cgroup>>,
 ) -> Verdict {
     let result = results_dir.join(format!("{name}.json"));
     let _ = std::fs::remove_file(&result);
@@ -265,15 +267,8 @@ pub fn run_in_child(
             message: format!("the grader could not make a scratch folder: {e}"),
         };
     }
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            return Verdict {
-                passed: false,
-                message: format!("the grader cannot find itself: {e}"),
-            };
-        }
-    };
+    // This very binary, even if a rebuild has replaced the file since it started.
+    let exe = PathBuf::from("/proc/self/exe");
     let mut spec = Spec::new(exe.into_os_string(), scratch).args([
         "__check".as_ref(),
         "--root".as_ref(),
@@ -292,6 +287,8 @@ pub fn run_in_child(
         result.as_os_str(),
     ] as [&std::ffi::OsStr; 15]);
     spec.cap = 64 << 10;
+    spec.isolation = isolation;
+    spec.cgroup = cgroup;
     let out = match sandbox::run(&spec, timeout) {
         Ok(o) => o,
         Err(e) => {

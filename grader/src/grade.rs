@@ -26,6 +26,8 @@ pub struct Options {
     pub progress: bool,
     /// Replaces every item's timeout (seconds).
     pub timeout_s: Option<f64>,
+    /// Run only the tests whose `stem::name` contains this (checks are unaffected).
+    pub test_filter: Option<String>,
 }
 
 impl Options {
@@ -73,6 +75,7 @@ pub fn grade(tree: &Tree, slug: &str, submission: &Path, opts: &Options) -> Resu
         report.error = Some(e.to_string());
         report.items = ItemResult::all_failed(&lab.file, &format!("not graded: {e}"));
     }
+    report.notes.extend(crate::isolate::note());
     report.score = report.items.iter().map(|i| i.score).sum();
     report.elapsed_s = started.elapsed().as_secs_f64();
     Ok(report)
@@ -131,9 +134,28 @@ fn grade_into(
     report.compiled = true;
 
     let wanted = |id: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == id);
+    // Tests and checks see the tree and the built programs read-only, and no solution or
+    // hidden test source at all.
+    let mut hide = vec![tree.root.join("solutions")];
+    for slug in tree.slugs().unwrap_or_default() {
+        hide.push(tree.root.join("labs").join(slug).join("hidden"));
+    }
+    let isolation = std::sync::Arc::new(crate::isolate::Isolation::new(
+        &[
+            tree.root.clone(),
+            out_dir.join("bin"),
+            out_dir.join("tests"),
+        ],
+        &hide,
+        &[work.path().to_owned(), tree.root.clone()],
+    ));
+    // Room for any lab's processes and threads, not for a fork bomb.
+    let cgroup = crate::isolate::Cgroup::create(1024).map(std::sync::Arc::new);
     let env = RunEnv {
         bins: artifacts.bins.clone(),
         scratch_root: work.path().join("scratch"),
+        isolation: Some(isolation.clone()),
+        cgroup: cgroup.clone(),
     };
     let mut test_results = Vec::new();
     for (stem, exe) in &artifacts.tests {
@@ -155,7 +177,12 @@ fn grade_into(
                 report.unassigned_tests.push(id);
                 continue;
             };
-            if !wanted(&item.id) {
+            if !wanted(&item.id)
+                || opts
+                    .test_filter
+                    .as_ref()
+                    .is_some_and(|f| !id.contains(f.as_str()))
+            {
                 continue;
             }
             say(&format!("test {id}"));
@@ -196,6 +223,8 @@ fn grade_into(
                     &work.path().join("results"),
                     report.seed,
                     opts.timeout(lab, item),
+                    Some(isolation.clone()),
+                    cgroup.clone(),
                 );
                 let msg = if v.passed {
                     "passed".to_string()

@@ -12,6 +12,7 @@
 //! - [`grade`]: the five steps in order for one submission.
 //! - [`batch`]: `grade-all`, the gradebook and the class summary page.
 //! - [`sandbox`]: process groups, limits, deadlines, subreaper clean-up.
+//! - [`isolate`]: private IPC, mount and network namespaces where the kernel allows them.
 //! - [`procinfo`]: /proc snapshots and the hang diagnosis.
 //! - [`manifest`]: a lab's Cargo.toml made standalone (shared with handouts).
 //! - [`mutants`]: known-wrong solutions as patches, and what must catch them.
@@ -21,6 +22,7 @@ pub mod build;
 pub mod check;
 pub mod error;
 pub mod grade;
+pub mod isolate;
 pub mod labfile;
 pub mod labs;
 pub mod manifest;

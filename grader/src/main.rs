@@ -44,6 +44,9 @@ enum Cmd {
         /// Grade only this item (repeatable).
         #[arg(long)]
         only: Vec<String>,
+        /// Run only the tests whose `stem::name` contains this.
+        #[arg(long = "test")]
+        test_filter: Option<String>,
         /// Replace every item's timeout with this many seconds.
         #[arg(long)]
         timeout: Option<f64>,
@@ -178,6 +181,7 @@ fn main() -> ExitCode {
             seed,
             only,
             timeout,
+            test_filter,
             target_dir,
             quiet,
         } => {
@@ -194,6 +198,7 @@ fn main() -> ExitCode {
                 only,
                 progress: !quiet,
                 timeout_s: timeout,
+                test_filter,
             };
             let report = match grade::grade(&tree, &slug, &submission, &opts) {
                 Ok(r) => r,

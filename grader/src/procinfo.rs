@@ -284,16 +284,30 @@ pub fn explain(procs: &[Snapshot]) -> String {
                             );
                         }
                         for (h, hfd) in readers {
-                            if h.stat.pid == p.stat.pid {
-                                continue;
-                            }
-                            let _ = write!(
-                                line,
-                                "; the pipe is full: its read end is fd {} in {}, which is not reading it ({})",
-                                hfd.num,
-                                h.name(),
-                                describe_wait(&h.wchan)
-                            );
+                            let advice = if h.stat.pid == p.stat.pid {
+                                format!(
+                                    "; it holds that pipe's read end itself (fd {}), so it can never be told \
+                                     that its reader is gone (no SIGPIPE, no EPIPE): close the unused ends \
+                                     in the child before exec (or create the pipes with O_CLOEXEC)",
+                                    hfd.num
+                                )
+                            } else if h.wchan == "do_wait" && is_ancestor(h.stat.pid, p.stat.pid) {
+                                format!(
+                                    "; the pipe is full and its read end is fd {} in {}, which waits for \
+                                     its children instead of starting the stage that reads this pipe: \
+                                     fork every stage first, then wait for them",
+                                    hfd.num,
+                                    h.name()
+                                )
+                            } else {
+                                format!(
+                                    "; the pipe is full: its read end is fd {} in {}, which is not reading it ({})",
+                                    hfd.num,
+                                    h.name(),
+                                    describe_wait(&h.wchan)
+                                )
+                            };
+                            line.push_str(&advice);
                         }
                     }
                 }

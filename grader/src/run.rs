@@ -2,8 +2,8 @@
 //! `--exact`), its own scratch folder, a timeout, and the sandbox's limits.
 //!
 //! A test passes only if its process exited 0 *and* the harness printed its `ok` and a
-//! one-passed summary: a crash, an `exit(0)` from inside the test or a timeout is a failure
-//! with the reason.
+//! summary, after a canary test the grader adds and runs after it in the same process: a crash,
+//! an `exit(0)` from inside the test, a faked `ok` line or a timeout is a failure with the reason.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +33,10 @@ pub struct RunEnv {
     pub bins: BTreeMap<String, PathBuf>,
     /// A folder under which each test gets a fresh scratch folder.
     pub scratch_root: PathBuf,
+    /// Namespaces and mounts for every test process.
+    pub isolation: Option<std::sync::Arc<crate::isolate::Isolation>>,
+    /// The pids cgroup every test process runs in.
+    pub cgroup: Option<std::sync::Arc<crate::isolate::Cgroup>>,
 }
 
 impl RunEnv {
@@ -43,6 +47,8 @@ impl RunEnv {
         }
         spec.rlimits = Rlimits::untrusted(timeout);
         spec.cap = 64 << 10;
+        spec.isolation = self.isolation.clone();
+        spec.cgroup = self.cgroup.clone();
         spec
     }
 
@@ -72,6 +78,7 @@ pub fn list(env: &RunEnv, exe: &Path) -> Result<Vec<String>, String> {
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.strip_suffix(": test"))
+        .filter(|n| *n != crate::stage::CANARY)
         .map(str::to_owned)
         .collect())
 }
@@ -94,9 +101,11 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
             );
         }
     };
+    let secret = format!("{:016x}", canary_secret());
     let spec = env
         .spec(exe, &scratch, timeout)
-        .args(["--exact", name, "--test-threads", "1"]);
+        .args(["--exact", name, crate::stage::CANARY, "--test-threads", "1"])
+        .env("GRADER_CANARY", &secret);
     let out = match sandbox::run(&spec, timeout) {
         Ok(o) => o,
         Err(e) => return fail(format!("the grader could not start the test: {e}"), 0),
@@ -105,16 +114,20 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
     let ms = out.elapsed.as_millis() as u64;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let ok_line = stdout.lines().any(|l| l == format!("test {name} ... ok"));
+    // The graded test, then the canary, then the harness's own summary: all three, or the
+    // harness never finished this run.
+    let canary = stdout.contains(&format!("grader-canary:{secret}\n"));
     let summary = stdout
         .lines()
-        .any(|l| l.starts_with("test result: ok. 1 passed; 0 failed"));
+        .any(|l| l.starts_with("test result: ok. 2 passed; 0 failed"));
+    let ok_line = ok_line && canary && summary;
+    let summary = ok_line;
     let mut message = match out.ending {
-        Ending::Exited(0) if ok_line && summary => String::new(),
-        Ending::Exited(0) => {
-            "the test process exited with status 0 before the test harness reported \
-                              a result: does the code call std::process::exit?"
-                .to_string()
-        }
+        Ending::Exited(0) if ok_line => String::new(),
+        Ending::Exited(0) => "the test process exited with status 0 before the test harness \
+                              finished its run: does the code call std::process::exit, or \
+                              print test results itself?"
+            .to_string(),
         Ending::TimedOut => format!(
             "did not finish within {} s. What its processes were doing when it was stopped:\n{}",
             timeout.as_secs(),
@@ -137,27 +150,48 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
             ),
         },
     };
+    // A test must not leave processes behind: a daemon that outlives its test is the
+    // submission escaping the grader, and fails the test whatever the harness said.
     let alive: Vec<String> = out
         .leftovers
         .iter()
         .filter(|s| out.ending != Ending::TimedOut && s.state != 'Z')
         .map(|s| format!("`{}` (pid {})", s.comm, s.pid))
         .collect();
-    if !alive.is_empty() {
+    let clean = alive.is_empty();
+    if !clean {
         if !message.is_empty() {
             message.push('\n');
         }
         message.push_str(&format!(
-            "note: processes still running after the test ended were killed by the grader: {}",
+            "processes were still running after the test ended (killed by the grader): {}. \
+             Wait for every child you start, and never leave a daemon behind",
             alive.join(", ")
         ));
     }
+    let passed = out.ending == Ending::Exited(0) && ok_line && summary && clean;
     TestResult {
         id,
-        passed: out.ending == Ending::Exited(0) && ok_line && summary,
+        passed,
         message,
         elapsed_ms: ms,
     }
+}
+
+/// A fresh secret for the canary test.
+fn canary_secret() -> u64 {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut x = t.as_nanos() as u64
+        ^ (u64::from(std::process::id()) << 32)
+        ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // splitmix64 finaliser: the secret does not look like the clock it came from.
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }
 
 /// The harness's `---- name stdout ----` section: the panic message and what the test printed.

@@ -48,9 +48,9 @@ impl Rlimits {
     pub fn untrusted(timeout: Duration) -> Rlimits {
         Rlimits {
             cpu_s: Some(timeout.as_secs() * 2 + 10),
-            address_space: Some(8 << 30),
+            address_space: Some(4 << 30),
             nofile: Some(1024),
-            fsize: Some(1 << 30),
+            fsize: Some(256 << 20),
         }
     }
 }
@@ -87,6 +87,10 @@ pub struct Spec {
     pub own_group: bool,
     /// Run as this uid and gid (needs root), e.g. to check that another user is refused.
     pub user: Option<(u32, u32)>,
+    /// Private namespaces and mounts, where the kernel allows them (see [`crate::isolate`]).
+    pub isolation: Option<Arc<crate::isolate::Isolation>>,
+    /// A pids cgroup to run in, bounding the number of processes.
+    pub cgroup: Option<Arc<crate::isolate::Cgroup>>,
 }
 
 impl Spec {
@@ -102,6 +106,8 @@ impl Spec {
             cap: DEFAULT_CAP,
             own_group: true,
             user: None,
+            isolation: None,
+            cgroup: None,
         }
     }
 
@@ -272,28 +278,23 @@ pub struct Proc {
 
 /// Starts `spec`.
 pub fn spawn(spec: &Spec) -> std::io::Result<Proc> {
-    let mut cmd = std::process::Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .current_dir(&spec.cwd)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(match spec.input {
-            Input::Null => Stdio::null(),
-            _ => Stdio::piped(),
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if spec.own_group {
-        cmd.process_group(0);
-    }
-    let limits = spec.rlimits;
-    let user = spec.user;
-    // SAFETY: the closure only makes async-signal-safe system calls (close_range or fcntl,
-    // setrlimit, sigprocmask, signal, setgroups/setgid/setuid) and allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || child_setup(&limits, user));
-    }
-    let mut child = cmd.spawn()?;
+    let isolation = spec
+        .isolation
+        .clone()
+        .filter(|_| crate::isolate::worth_trying());
+    let mut child = match command(spec, isolation.clone()).spawn() {
+        Ok(c) => {
+            if isolation.is_some() {
+                crate::isolate::worked();
+            }
+            c
+        }
+        Err(e) if isolation.is_some() && crate::isolate::is_refusal(&e) => {
+            crate::isolate::refused(&e);
+            command(spec, None).spawn()?
+        }
+        Err(e) => return Err(e),
+    };
     let pid = child.id() as i32;
     let pidfd = pidfd_open(pid);
     let stdout = Arc::new(Capture::default());
@@ -327,6 +328,44 @@ pub fn spawn(spec: &Spec) -> std::io::Result<Proc> {
         ending: None,
         started: Instant::now(),
     })
+}
+
+fn command(
+    spec: &Spec,
+    isolation: Option<Arc<crate::isolate::Isolation>>,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(match spec.input {
+            Input::Null => Stdio::null(),
+            _ => Stdio::piped(),
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if spec.own_group {
+        cmd.process_group(0);
+    }
+    let limits = spec.rlimits;
+    let user = spec.user;
+    let cgroup = spec.cgroup.clone();
+    // SAFETY: the closure only makes async-signal-safe system calls (close_range or fcntl,
+    // setrlimit, sigprocmask, signal, unshare, mount, open/write, setgroups/setgid/setuid)
+    // and allocates nothing: every path was made into a C string before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some(cg) = &cgroup {
+                cg.join();
+            }
+            if let Some(iso) = &isolation {
+                iso.enter()?;
+            }
+            child_setup(&limits, user)
+        });
+    }
+    cmd
 }
 
 /// Runs in the child between fork and exec.
@@ -538,7 +577,21 @@ pub fn run(spec: &Spec, timeout: Duration) -> std::io::Result<Outcome> {
     let ending = match proc.wait_until(deadline) {
         Some(e) => e,
         None => {
-            diagnosis = Some(diagnose_tree());
+            let me = std::process::id() as i32;
+            let crowd = procinfo::descendants(me).len();
+            if crowd > 64 {
+                // Far more processes than any lab needs: a fork loop. Stop it before reading
+                // /proc process by process.
+                let _ = killpg(Pid::from_raw(proc.pid), Signal::SIGKILL);
+                kill_descendants();
+                diagnosis = Some(format!(
+                    "- {crowd} processes were running when it was stopped: a process that forks \
+                     without end (check every loop around fork, and that a child never returns \
+                     into the parent's code: it must exec or _exit)\n"
+                ));
+            } else {
+                diagnosis = Some(diagnose_tree());
+            }
             // SIGTERM first so that well-behaved programs remove their IPC objects.
             for s in procinfo::descendants(std::process::id() as i32) {
                 let _ = kill(Pid::from_raw(s.pid), Signal::SIGTERM);
@@ -553,6 +606,9 @@ pub fn run(spec: &Spec, timeout: Duration) -> std::io::Result<Outcome> {
         }
     };
     let elapsed = proc.elapsed();
+    if ending != Ending::TimedOut {
+        settle(Instant::now() + Duration::from_millis(300));
+    }
     let leftovers = kill_descendants();
     proc.finish_streams(Instant::now() + Duration::from_secs(2));
     let (stdout, stdout_dropped) = proc.stdout();
@@ -566,6 +622,21 @@ pub fn run(spec: &Spec, timeout: Duration) -> std::io::Result<Outcome> {
         diagnosis,
         leftovers,
     })
+}
+
+/// Gives processes that are already exiting (a child just killed, a stage finishing) until
+/// `deadline` to be gone, so that only real survivors count as left behind.
+fn settle(deadline: Instant) {
+    let me = std::process::id() as i32;
+    while Instant::now() < deadline {
+        let live = procinfo::descendants(me)
+            .iter()
+            .any(|s| s.state != 'Z' && s.state != 'X');
+        if !live {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Snapshots every descendant of this process and explains what each waits for.

@@ -87,6 +87,10 @@ pub fn stage(
         }
     }
 
+    if with_hidden {
+        add_canaries(&dir.join("tests"))?;
+    }
+
     let manifest = crate::manifest::standalone(&lab.dir.join("Cargo.toml"), &tree.manifest())?;
     let dest = dir.join("Cargo.toml");
     std::fs::write(&dest, manifest).map_err(|e| Error::io(&dest, e))?;
@@ -112,6 +116,32 @@ fn copy_template(from: &Path, to: &Path) -> Result<()> {
         } else if ft.is_file() {
             std::fs::copy(&src, &dest).map_err(|e| Error::io(&dest, e))?;
         }
+    }
+    Ok(())
+}
+
+/// The name of the test the grader adds to every test file.
+pub const CANARY: &str = "zzzz_grader_canary";
+
+/// Appends the grader's canary test to every test file. The grader runs it after the graded
+/// test in the same process; it prints a secret the grader passes at run time. A process that
+/// prints a fake `ok` line and exits never gets to it, so its fake success is refused.
+fn add_canaries(tests: &Path) -> Result<()> {
+    let Ok(rd) = std::fs::read_dir(tests) else {
+        return Ok(());
+    };
+    for entry in rd {
+        let path = entry.map_err(|e| Error::io(tests, e))?.path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let mut text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        text.push_str(&format!(
+            "\n#[test]\n#[doc(hidden)]\nfn {CANARY}() {{\n    use std::io::Write as _;\n    \
+             if let Ok(secret) = std::env::var(\"GRADER_CANARY\") {{\n        \
+             let _ = writeln!(std::io::stdout(), \"grader-canary:{{secret}}\");\n    }}\n}}\n"
+        ));
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
     }
     Ok(())
 }

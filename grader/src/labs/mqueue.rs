@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -476,79 +476,79 @@ fn backpressure(ctx: &mut Ctx) -> CheckResult {
     Ok(())
 }
 
-/// A FIFO in the scratch folder that the dispatcher's stdout goes to, read only when the
-/// check wants: while it does not read, the dispatcher blocks writing its results, the
-/// result queue fills, and every worker blocks in mq_send holding the job it just did.
-struct Throttle {
-    fd: OwnedFd,
-    data: Vec<u8>,
-    eof: bool,
-}
-
-impl Throttle {
-    fn open(path: &std::path::Path) -> Result<Throttle, Fail> {
-        use nix::fcntl::{OFlag, open};
-        use nix::sys::stat::Mode;
-        nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))?;
-        let fd = open(path, OFlag::O_RDONLY | OFlag::O_NONBLOCK, Mode::empty())?;
-        // The smallest pipe there is (a page): it fills after a few results.
-        // SAFETY: fcntl on an fd we own.
-        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
-        Ok(Throttle {
-            fd,
-            data: Vec::new(),
-            eof: false,
-        })
-    }
-
-    /// Reads what is there now (waiting at most `wait` for something).
-    fn pump(&mut self, wait: Duration) {
-        if self.eof {
-            return;
+/// Lets the worker `pid` run until it enters `mq_send` (the `mq_timedsend` system call)
+/// and SIGKILLs it there: it has taken a job from the job queue and not yet delivered the
+/// result, so that job is lost unless the dispatcher sends it again. The grader follows
+/// the worker with ptrace, stopping it at each system call. Returns whether it could; if
+/// not (ptrace refused, the deadline), the worker is killed wherever it is.
+fn kill_holding_a_job(pid: i32, deadline: Instant) -> bool {
+    use std::mem::{MaybeUninit, size_of};
+    let kill = || {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    };
+    let mut status = 0;
+    // SAFETY: ptrace and waitpid on a pid, with valid pointers; the worker is a process of
+    // this check, and the grader may trace it (root).
+    unsafe {
+        if libc::ptrace(libc::PTRACE_SEIZE, pid, 0, libc::PTRACE_O_TRACESYSGOOD) != 0 {
+            kill();
+            return false;
         }
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, wait.as_millis().clamp(0, 1000) as i32) };
-        if pfd.revents & (libc::POLLIN | libc::POLLHUP) == 0 {
-            return;
-        }
-        let mut buf = [0u8; 65536];
+        libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0);
         loop {
-            match nix::unistd::read(&self.fd, &mut buf) {
-                Ok(0) => {
-                    // A writer came and went (POLLHUP); before that, 0 means none came yet.
-                    if pfd.revents & libc::POLLHUP != 0 {
-                        self.eof = true;
-                    }
-                    return;
+            // The next stop, without blocking past the deadline.
+            loop {
+                let r = libc::waitpid(pid, &mut status, libc::__WALL | libc::WNOHANG);
+                if r == pid {
+                    break;
                 }
-                Ok(n) => self.data.extend_from_slice(&buf[..n]),
-                Err(_) => return,
+                if r < 0 {
+                    return false;
+                }
+                if Instant::now() >= deadline {
+                    kill();
+                    libc::waitpid(pid, &mut status, libc::__WALL);
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(1));
             }
+            if !libc::WIFSTOPPED(status) {
+                return false;
+            }
+            let sig = libc::WSTOPSIG(status);
+            let mut inject = 0;
+            if sig == libc::SIGTRAP | 0x80 {
+                let mut info = MaybeUninit::<libc::ptrace_syscall_info>::zeroed();
+                let n = libc::ptrace(
+                    libc::PTRACE_GET_SYSCALL_INFO,
+                    pid,
+                    size_of::<libc::ptrace_syscall_info>(),
+                    info.as_mut_ptr(),
+                );
+                let info = info.assume_init();
+                if n > 0
+                    && info.op == libc::PTRACE_SYSCALL_INFO_ENTRY
+                    && info.u.entry.nr == libc::SYS_mq_timedsend as u64
+                {
+                    kill();
+                    libc::waitpid(pid, &mut status, libc::__WALL);
+                    return true;
+                }
+            } else if status >> 16 == 0 {
+                // A signal on its way to the worker: deliver it.
+                inject = sig;
+            }
+            libc::ptrace(libc::PTRACE_SYSCALL, pid, 0, inject);
         }
     }
 }
 
 fn worker_killed(ctx: &mut Ctx) -> CheckResult {
     let scope = Scope::enter(ctx);
-    let fifo = ctx.scratch.join("results.fifo");
-    let mut out = Throttle::open(&fifo)?;
-    // Long payloads: few results fill the stdout pipe.
-    let mut jobs = random_jobs(ctx, 170, 300, 300);
-    let bin = ctx.bin(BIN);
+    let mut jobs = random_jobs(ctx, 1500, 1, 40);
     let spec = Spec {
-        program: "bash".into(),
-        args: vec![
-            "-c".into(),
-            "exec \"$0\" --workers 2 > results.fifo".into(),
-            bin.program.clone(),
-        ],
         input: Input::Pipe,
-        ..bin
+        ..ctx.bin(BIN).args(["--workers", "2"])
     };
     let mut p = ctx.spawn(&spec)?;
     let pid = p.pid;
@@ -558,54 +558,47 @@ fn worker_killed(ctx: &mut Ctx) -> CheckResult {
             .write_all(&input_of(jobs))
             .map_err(|e| Fail(format!("mq-dispatch stopped reading its stdin: {e}")))
     };
-    write(&mut p, &jobs)?;
-
-    // Wait until a worker is blocked in mq_send: it holds a job whose result is not out.
-    let deadline = Instant::now() + Duration::from_secs(6);
-    let mut victim = None;
-    let mut workers = Vec::new();
-    while Instant::now() < deadline {
-        if let Some(ending) = p.try_ending() {
-            fail!(
-                "mq-dispatch {} while its stdin was still open and jobs were pending.{}",
-                ending.describe(),
-                crate::run::clip(&String::from_utf8_lossy(&p.stderr().0), 600)
-            );
-        }
-        workers = live_children(pid);
-        victim = workers
-            .iter()
-            .copied()
-            .find(|w| blocked_syscall(*w) == Some(libc::SYS_mq_timedsend));
-        if victim.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    // Jobs flowing: results come back while plenty are still to do.
+    let (first, rest) = jobs.split_at(100);
+    write(&mut p, first)?;
+    let flowing = p.wait_stdout(Instant::now() + Duration::from_secs(5), |b| {
+        b.iter().filter(|c| **c == b'\n').count() >= 5
+    });
+    let workers = live_children(pid);
     ensure!(
-        !workers.is_empty(),
-        "`mq-dispatch --workers 2` has no worker process (no child) while jobs are pending: it must \
-         fork its workers at start. Its processes:\n{}",
+        flowing && !workers.is_empty(),
+        "`mq-dispatch --workers 2` printed {} results within 5 s of getting 100 jobs, with {} \
+         worker process(es): it must fork its workers at start and print results as they come, \
+         before the end of its input. Its processes:\n{}",
+        String::from_utf8_lossy(&p.stdout().0).lines().count(),
+        workers.len(),
         describe_run(pid)
     );
-    // A design where no worker ever blocks sending still has to survive a lost worker.
-    let victim = victim.unwrap_or(workers[0]);
-    let held_job = blocked_syscall(victim) == Some(libc::SYS_mq_timedsend);
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), Signal::SIGKILL);
+    // 1400 more jobs keep the workers busy while one of them is followed to its death.
+    let feeder = {
+        let rest = input_of(rest);
+        let mut stdin = p.stdin().map(|s| s.as_fd().try_clone_to_owned());
+        std::thread::spawn(move || {
+            if let Some(Ok(stdin)) = stdin.take() {
+                let mut stdin = std::fs::File::from(stdin);
+                let _ = stdin.write_all(&rest);
+            }
+        })
+    };
+    let victim = workers[0];
+    let held_job = kill_holding_a_job(victim, Instant::now() + Duration::from_secs(5));
+    let _ = feeder.join();
 
-    // Read again; the dispatcher must notice and start a new worker.
+    // The dispatcher must notice and start a new worker.
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut replaced = false;
-    while Instant::now() < deadline {
-        out.pump(Duration::from_millis(10));
+    while Instant::now() < deadline && p.try_ending().is_none() {
         let now = live_children(pid);
         if now.len() >= 2 && !now.contains(&victim) {
             replaced = true;
             break;
         }
-        if p.try_ending().is_some() {
-            break;
-        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     if !replaced {
         let state = describe_run(pid);
@@ -623,21 +616,17 @@ fn worker_killed(ctx: &mut Ctx) -> CheckResult {
     jobs.extend(more);
     let expected = expected_of(&jobs);
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !out.eof && Instant::now() < deadline {
-        out.pump(Duration::from_millis(50));
-    }
-    let ending = p.wait_until(Instant::now() + Duration::from_secs(1));
-    let stdout = String::from_utf8_lossy(&out.data).into_owned();
     let cause = if held_job {
         format!(
-            "worker pid {victim} was killed while it held a job (it was blocked in mq_send with \
-             that job's result)"
+            "worker pid {victim} was killed while it held a job (it had taken the job from the \
+             job queue and was about to send its result)"
         )
     } else {
         format!("worker pid {victim} was killed mid-run")
     };
-    if ending.is_none() || !out.eof {
+    let ending = p.wait_until(Instant::now() + Duration::from_secs(10));
+    let Some(ending) = ending else {
+        let stdout = String::from_utf8_lossy(&p.stdout().0).into_owned();
         let problems = judge_results(&stdout, &expected).unwrap_or_default();
         let state = describe_run(pid);
         p.kill();
@@ -648,26 +637,18 @@ fn worker_killed(ctx: &mut Ctx) -> CheckResult {
              sent but not answered, and send them again when a worker dies (dropping duplicate \
              results by line number). Its processes:\n{state}"
         );
-    }
+    };
+    let out = ctx.finish("mq-dispatch", &mut p, Duration::from_secs(1))?;
     scope.sweep(&[pid]);
-    let stderr = String::from_utf8_lossy(&p.stderr().0).into_owned();
-    if let Some(problems) = judge_results(&stdout, &expected) {
-        fail!(
-            "{cause}: {problems}.{}",
-            if stderr.trim().is_empty() {
-                String::new()
-            } else {
-                format!(" Its stderr: {}", crate::run::clip(stderr.trim(), 600))
-            }
-        );
+    if let Some(problems) = judge_results(&out.stdout_str(), &expected) {
+        fail!("{cause}: {problems}.{}", stderr_note(&out));
     }
-    let ending = ending.unwrap_or(Ending::TimedOut);
     ensure!(
         ending == Ending::Exited(0),
         "{cause}; every job got its result, but mq-dispatch then {} (expected status 0: a \
-         replaced worker is no error). Its stderr: {}",
+         replaced worker is no error).{}",
         ending.describe(),
-        crate::run::clip(stderr.trim(), 600)
+        stderr_note(&out)
     );
     Ok(())
 }
@@ -830,14 +811,34 @@ fn malformed_jobs(ctx: &mut Ctx) -> CheckResult {
 fn no_queue_left(ctx: &mut Ctx) -> CheckResult {
     let scope = Scope::enter(ctx);
     let jobs = random_jobs(ctx, 40, 1, 50);
-    let cases: [(&str, Vec<u8>); 3] = [
-        ("40 jobs", input_of(&jobs)),
-        ("empty input", Vec::new()),
-        ("only bad lines", b"oops\n99 no\n".to_vec()),
+    let cases = [
+        ("40 jobs", input_of(&jobs), expected_of(&jobs), 0),
+        ("empty input", Vec::<u8>::new(), BTreeMap::new(), 0),
+        (
+            "only bad lines",
+            b"oops\n99 no\n".to_vec(),
+            BTreeMap::new(),
+            1,
+        ),
     ];
-    for (what, input) in cases {
+    for (what, input, expected, status) in cases {
         let (out, pid) = run_dispatch(ctx, 2, input, Duration::from_secs(10), what)?;
         let left = scope.sweep(&[pid]);
+        // Clean-up counts only after a run that did its work.
+        if let Some(problems) = judge_results(&out.stdout_str(), &expected) {
+            fail!(
+                "`mq-dispatch --workers 2` on {what} did not do the work, so its clean-up \
+                 cannot be judged: {problems}.{}",
+                stderr_note(&out)
+            );
+        }
+        ensure!(
+            out.status() == status,
+            "`mq-dispatch --workers 2` on {what} {} (expected status {status}), so its clean-up \
+             cannot be judged.{}",
+            out.ending.describe(),
+            stderr_note(&out)
+        );
         ensure!(
             left.is_empty(),
             "after `mq-dispatch --workers 2` on {what} ({}), {} still existed (the grader removed \

@@ -390,10 +390,34 @@ fn poll_until(deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// What the counter's semaphore says about its lock, for a message about a hang.
+fn lock_state(key: i32) -> String {
+    let Some(sem) = sem_of(key) else {
+        return format!("There is no semaphore set with key {} any more.", hex(key));
+    };
+    let Some((val, last)) = sem_state(sem.id) else {
+        return String::new();
+    };
+    let who = match state(last) {
+        Some('Z') | None => "which is no longer running",
+        Some(_) => "which is still running",
+    };
+    if val == 0 {
+        format!(
+            "The counter's semaphore is 0 (taken); the last semop on it was by pid {last}, {who}. \
+             If that process took the lock and never released it, every other waits forever: \
+             each lock (semop -1) needs its unlock (semop +1), and SEM_UNDO for a process that dies."
+        )
+    } else {
+        format!("The counter's semaphore is {val}; the last semop on it was by pid {last}, {who}.")
+    }
+}
+
 /// Waits for every adder to exit 0 within `deadline`.
 fn finish_adders(
     scene: &mut Scene,
     adders: &mut [(Proc, String)],
+    key: i32,
     deadline: Instant,
     hint: &str,
 ) -> CheckResult {
@@ -402,7 +426,7 @@ fn finish_adders(
         let out = scene
             .ctx
             .finish(what, p, left)
-            .map_err(|Fail(m)| Fail(format!("{m}\n{hint}")))?;
+            .map_err(|Fail(m)| Fail(format!("{m}\n{hint} {}", lock_state(key))))?;
         ensure!(
             out.status() == 0,
             "{what} {} (expected exit status 0); its stderr: {}",
@@ -428,10 +452,12 @@ fn counts_exactly(scene: &mut Scene) -> CheckResult {
         let p = scene.spawn(&spec)?;
         adders.push((p, format!("`shmctr add {} {ADDS}`", path.display())));
     }
+    let key = scene.key(&path);
     finish_adders(
         scene,
         &mut adders,
-        Instant::now() + Duration::from_secs(40),
+        key,
+        Instant::now() + Duration::from_secs(20),
         "8 adders of 2000 must finish in a few seconds.",
     )?;
     let value = scene.get(&path)?;
@@ -450,7 +476,6 @@ fn counts_exactly(scene: &mut Scene) -> CheckResult {
         "{PROCS} processes each ran `shmctr add PATH {ADDS}` at once; the counter ends at \
          {value}, more than the {want} increments asked for"
     );
-    let key = scene.key(&path);
     if let Some(sem) = sem_of(key) {
         if let Some((val, _)) = sem_state(sem.id) {
             ensure!(
@@ -486,6 +511,18 @@ fn survives_killed_adders(scene: &mut Scene) -> CheckResult {
     let hunt_deadline = Instant::now() + Duration::from_secs(20);
     let mut turn = 0;
     while killed.len() < KILLS {
+        for (p, what) in adders.iter_mut() {
+            if let Some(ending) = p.try_ending() {
+                if ending != crate::sandbox::Ending::Exited(0) && !killed.contains(&p.pid) {
+                    let err = String::from_utf8_lossy(&p.stderr().0).into_owned();
+                    fail!(
+                        "{what} {} (expected exit status 0); its stderr: {}",
+                        ending.describe(),
+                        quoted(&err)
+                    );
+                }
+            }
+        }
         let live: Vec<usize> = (0..adders.len())
             .filter(|&i| {
                 let (p, _) = &mut adders[i];
@@ -548,7 +585,8 @@ fn survives_killed_adders(scene: &mut Scene) -> CheckResult {
     finish_adders(
         scene,
         &mut survivors,
-        Instant::now() + Duration::from_secs(60),
+        key,
+        Instant::now() + Duration::from_secs(40),
         "The other adders must finish after two adders were SIGKILLed holding the lock \
          (SEM_UNDO releases it).",
     )?;
@@ -587,12 +625,17 @@ fn parse_stat(text: &str) -> Option<(u64, u64, u32, i32)> {
 fn ipcs_row(scene: &mut Scene, key: i32) -> Result<(u64, u64, u32, i32), Fail> {
     let ipcs = |scene: &mut Scene, args: &[&str]| -> Result<String, Fail> {
         let spec = Spec::new("ipcs", &scene.ctx.scratch).args(args);
-        let out = scene.ctx.run("ipcs (util-linux)", &spec, SHORT)?;
+        // Not the student's fault: say so, for the course staff.
+        let broken = |why: String| {
+            Fail(format!(
+                "the grader could not run `ipcs` (util-linux), which this check compares with: \
+                 {why}. This is a problem of the grading machine: tell your course staff"
+            ))
+        };
+        let mut p = scene.ctx.spawn(&spec).map_err(|Fail(m)| broken(m))?;
+        let out = scene.ctx.finish("ipcs", &mut p, SHORT)?;
         if out.status() != 0 {
-            return Err(Fail(format!(
-                "the grader could not run ipcs: {}",
-                out.stderr_str()
-            )));
+            return Err(broken(out.stderr_str().trim().to_owned()));
         }
         Ok(out.stdout_str())
     };
