@@ -1,0 +1,191 @@
+//! `shmctr`: a counter in System V shared memory, guarded by a System V semaphore.
+//!
+//! ```text
+//! shmctr create PATH      make the counter of PATH (0), mode 0600; exit 1 if it exists
+//! shmctr add PATH N       add 1 to it N times, each time under the lock
+//! shmctr get PATH         print its value
+//! shmctr stat PATH        print size=<bytes> nattch=<n> mode=<octal> cpid=<pid>
+//! shmctr remove PATH      remove its segment and its semaphore; exit 1 if absent
+//! ```
+//!
+//! The counter of PATH is a segment of [`SIZE`] bytes (one `u64`, native endian, 0 when
+//! created) and a set of one semaphore (1 = free, 0 = taken), both with the key
+//! `ftok(PATH, 'c')` and the mode 0600. PATH must be an existing file; `shmctr` never
+//! creates or changes it.
+//!
+//! - `add` makes each increment in three steps under the lock: take the lock, read the
+//!   counter, `std::thread::yield_now()`, write the value + 1, release the lock. The yield
+//!   widens the window between the read and the write, so that a missing lock shows at once.
+//!   Every semop has `SEM_UNDO`: a killed `add` never keeps the lock.
+//! - `get` prints the value and a newline.
+//! - `stat` prints `size=8 nattch=0 mode=600 cpid=4242`: `shm_segsz`, `shm_nattch`, the
+//!   permission bits in octal and `shm_cpid`, from `shmctl(IPC_STAT)`, without attaching.
+//! - `remove` removes both objects; if either was missing it still removes the other, and
+//!   exits 1.
+//!
+//! Exit status: 0 on success; 1 on an error, with one line `shmctr: <what went wrong>` on
+//! stderr that ends with the OS error (`Permission denied (os error 13)`); 2 on a usage
+//! error (an unknown command, a missing or extra argument, N not a number), with the usage
+//! on stderr.
+
+use std::io;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use sysv_shm::{Key, Segment, Semaphore};
+
+/// The usage, printed on a usage error.
+const USAGE: &str = "usage: shmctr create PATH | add PATH N | get PATH | stat PATH | remove PATH";
+
+/// The size of the counter's segment: one `u64`.
+const SIZE: usize = 8;
+
+/// The permissions of the segment and the semaphore: only their owner may use them.
+const MODE: u32 = 0o600;
+
+/// The project id given to `ftok`.
+const PROJ: u8 = b'c';
+
+/// A command line, parsed.
+enum Command<'a> {
+    Create(&'a str),
+    Add(&'a str, u64),
+    Get(&'a str),
+    Stat(&'a str),
+    Remove(&'a str),
+}
+
+fn parse(args: &[String]) -> Option<Command<'_>> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["create", path] => Some(Command::Create(path)),
+        ["add", path, n] => Some(Command::Add(path, n.parse().ok()?)),
+        ["get", path] => Some(Command::Get(path)),
+        ["stat", path] => Some(Command::Stat(path)),
+        ["remove", path] => Some(Command::Remove(path)),
+        _ => None,
+    }
+}
+
+/// Adds `what` in front of an error's message, keeping its kind.
+fn context(what: String) -> impl FnOnce(io::Error) -> io::Error {
+    move |err| io::Error::new(err.kind(), format!("{what}: {err}"))
+}
+
+fn key_of(path: &str) -> io::Result<Key> {
+    Key::from_path(Path::new(path), PROJ).map_err(context(path.to_owned()))
+}
+
+/// Opens the segment of the counter at `path`.
+fn open_segment(path: &str) -> io::Result<Segment> {
+    Segment::open(key_of(path)?).map_err(context(format!(
+        "{path}: cannot open its counter's segment (run `shmctr create {path}` first?)"
+    )))
+}
+
+/// Opens the semaphore of the counter at `path`.
+fn open_semaphore(path: &str) -> io::Result<Semaphore> {
+    Semaphore::open(key_of(path)?).map_err(context(format!(
+        "{path}: cannot open its counter's semaphore (run `shmctr create {path}` first?)"
+    )))
+}
+
+fn create(path: &str) -> io::Result<()> {
+    let key = key_of(path)?;
+    let segment = Segment::create(key, SIZE, MODE).map_err(context(format!(
+        "{path}: cannot create its counter's segment"
+    )))?;
+    match Semaphore::create(key, 1, MODE) {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            // Leave nothing half made.
+            let _ = segment.remove();
+            Err(context(format!(
+                "{path}: cannot create its counter's semaphore"
+            ))(err))
+        }
+    }
+}
+
+fn add(path: &str, n: u64) -> io::Result<()> {
+    let segment = open_segment(path)?;
+    let sem = open_semaphore(path)?;
+    let at = segment
+        .attach()
+        .map_err(context(format!("{path}: cannot attach its counter")))?;
+    let counter = &at.words()[0];
+    for _ in 0..n {
+        let _guard = sem
+            .lock()
+            .map_err(context(format!("{path}: cannot take the counter's lock")))?;
+        // A read-modify-write in three steps, on purpose: without the lock, another
+        // process could read the same value during the yield and one update would be lost.
+        let value = counter.load(Ordering::Acquire);
+        std::thread::yield_now();
+        counter.store(value + 1, Ordering::Release);
+    }
+    Ok(())
+}
+
+fn get(path: &str) -> io::Result<()> {
+    let segment = open_segment(path)?;
+    let at = segment
+        .attach()
+        .map_err(context(format!("{path}: cannot attach its counter")))?;
+    println!("{}", at.words()[0].load(Ordering::Acquire));
+    Ok(())
+}
+
+fn stat(path: &str) -> io::Result<()> {
+    let st = open_segment(path)?.stat().map_err(context(format!(
+        "{path}: cannot stat its counter's segment"
+    )))?;
+    println!(
+        "size={} nattch={} mode={:o} cpid={}",
+        st.size, st.nattch, st.mode, st.cpid
+    );
+    Ok(())
+}
+
+fn remove(path: &str) -> io::Result<()> {
+    // Remove whichever of the two exists, then report the one that was missing.
+    let segment = open_segment(path);
+    let sem = open_semaphore(path);
+    let mut missing = None;
+    match segment {
+        Ok(segment) => segment.remove().map_err(context(format!(
+            "{path}: cannot remove its counter's segment"
+        )))?,
+        Err(err) => missing = Some(err),
+    }
+    match sem {
+        Ok(sem) => sem.remove().map_err(context(format!(
+            "{path}: cannot remove its counter's semaphore"
+        )))?,
+        Err(err) => missing = missing.or(Some(err)),
+    }
+    missing.map_or(Ok(()), Err)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = parse(&args) else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match command {
+        Command::Create(path) => create(path),
+        Command::Add(path, n) => add(path, n),
+        Command::Get(path) => get(path),
+        Command::Stat(path) => stat(path),
+        Command::Remove(path) => remove(path),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("shmctr: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
