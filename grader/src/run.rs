@@ -112,7 +112,13 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
     };
     let _ = std::fs::remove_dir_all(&scratch);
     let ms = out.elapsed.as_millis() as u64;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    // A flood is cut at the cap; the harness's last lines are in the kept tail.
+    let mut seen = out.stdout.clone();
+    if out.stdout_dropped > 0 {
+        seen.push(b'\n');
+        seen.extend_from_slice(&out.stdout_tail);
+    }
+    let stdout = String::from_utf8_lossy(&seen);
     let ok_line = stdout.lines().any(|l| l == format!("test {name} ... ok"));
     // The graded test, then the canary, then the harness's own summary: all three, or the
     // harness never finished this run.
@@ -169,7 +175,19 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
             alive.join(", ")
         ));
     }
-    let passed = out.ending == Ending::Exited(0) && ok_line && summary && clean;
+    let flooded = out.stdout_dropped > 0;
+    if flooded {
+        if !message.is_empty() {
+            message.push('\n');
+        }
+        message.push_str(&format!(
+            "the test printed {} bytes on its standard output, more than the {} KiB a test may \
+             print: is a loop printing without end?",
+            out.stdout.len() as u64 + out.stdout_dropped,
+            out.stdout.len() >> 10
+        ));
+    }
+    let passed = out.ending == Ending::Exited(0) && ok_line && summary && clean && !flooded;
     TestResult {
         id,
         passed,

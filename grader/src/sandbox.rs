@@ -185,8 +185,13 @@ impl Ending {
 struct CapState {
     data: Vec<u8>,
     dropped: u64,
+    /// Past the cap: the last bytes, so that a summary printed at the end is still seen.
+    tail: std::collections::VecDeque<u8>,
     eof: bool,
 }
+
+/// How much of the end of an over-long stream is kept.
+const TAIL: usize = 16 << 10;
 
 #[derive(Debug, Default)]
 struct Capture {
@@ -214,6 +219,11 @@ impl Capture {
                 let room = cap.saturating_sub(st.data.len()).min(n);
                 st.data.extend_from_slice(&buf[..room]);
                 st.dropped += (n - room) as u64;
+                let rest = &buf[room..n];
+                let rest = &rest[rest.len().saturating_sub(TAIL)..];
+                st.tail.extend(rest);
+                let excess = st.tail.len().saturating_sub(TAIL);
+                st.tail.drain(..excess);
                 self.cv.notify_all();
             }
         })
@@ -222,6 +232,11 @@ impl Capture {
     fn snapshot(&self) -> (Vec<u8>, u64) {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         (st.data.clone(), st.dropped)
+    }
+
+    fn tail(&self) -> Vec<u8> {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.tail.iter().copied().collect()
     }
 
     /// Waits until `pred(data)` holds or EOF or the deadline; returns whether `pred` held.
@@ -558,6 +573,8 @@ pub struct Outcome {
     pub stderr: Vec<u8>,
     /// Bytes of stdout past the cap.
     pub stdout_dropped: u64,
+    /// The last bytes of stdout when it went past the cap.
+    pub stdout_tail: Vec<u8>,
     /// Wall time.
     pub elapsed: Duration,
     /// On a timeout: what every process of the run was waiting for, in words.
@@ -612,12 +629,14 @@ pub fn run(spec: &Spec, timeout: Duration) -> std::io::Result<Outcome> {
     let leftovers = kill_descendants();
     proc.finish_streams(Instant::now() + Duration::from_secs(2));
     let (stdout, stdout_dropped) = proc.stdout();
+    let stdout_tail = proc.stdout.tail();
     let (stderr, _) = proc.stderr();
     Ok(Outcome {
         ending,
         stdout,
         stderr,
         stdout_dropped,
+        stdout_tail,
         elapsed,
         diagnosis,
         leftovers,

@@ -391,7 +391,7 @@ fn one_write_probe(ctx: &mut Ctx) -> CheckResult {
     let blocked = wait_for(PROMPT, || {
         procinfo::Snapshot::take(p.pid).is_some_and(|s| {
             s.stat.state == 'S'
-                && ["pipe_write", "poll", "select"]
+                && ["pipe_write", "poll", "select", "nanosleep"]
                     .iter()
                     .any(|w| s.wchan.contains(w))
         })
