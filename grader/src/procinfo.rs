@@ -119,9 +119,12 @@ impl Snapshot {
                     .map(|t| read_wait(&t.path().display().to_string())),
             );
         }
-        let (wchan, syscall) = waits
+        // A thread blocked in something other than a futex says most; then a thread that is
+        // running (a busy loop); then the main thread.
+        let (_, wchan, syscall) = waits
             .iter()
-            .find(|(w, _)| !w.is_empty() && !w.starts_with("futex"))
+            .find(|(_, w, _)| !w.is_empty() && !w.starts_with("futex"))
+            .or_else(|| waits.iter().find(|(st, _, _)| *st == 'R'))
             .or_else(|| waits.first())
             .cloned()
             .unwrap_or_default();
@@ -185,8 +188,15 @@ impl Snapshot {
     }
 }
 
-/// The wait channel and blocked system call of the process or thread at `dir`.
-fn read_wait(dir: &str) -> (String, Option<(i64, u64)>) {
+/// The state, wait channel and blocked system call of the process or thread at `dir`.
+fn read_wait(dir: &str) -> (char, String, Option<(i64, u64)>) {
+    let state = std::fs::read_to_string(format!("{dir}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .and_then(|i| s[i + 1..].trim_start().chars().next())
+        })
+        .unwrap_or('?');
     let wchan = std::fs::read_to_string(format!("{dir}/wchan")).unwrap_or_default();
     let wchan = if wchan == "0" { String::new() } else { wchan };
     let syscall = std::fs::read_to_string(format!("{dir}/syscall"))
@@ -197,7 +207,7 @@ fn read_wait(dir: &str) -> (String, Option<(i64, u64)>) {
             let arg = u64::from_str_radix(it.next()?.trim_start_matches("0x"), 16).ok()?;
             Some((nr, arg))
         });
-    (wchan, syscall)
+    (state, wchan, syscall)
 }
 
 /// Snapshots of `pids` (those still alive), in order.

@@ -1,0 +1,387 @@
+//! Helpers shared by the tests: a fresh service directory, `fifo-server` and `fifo-client`
+//! under real deadlines, and the other side of the protocol played by the test itself (a
+//! reply FIFO it reads, a fake server that answers), so that each test judges one part.
+//!
+//! Every process a test starts runs in its own process group, which is killed when the
+//! test ends, whatever happened; every FIFO a helper makes is removed when it is dropped.
+
+// Each test file uses only some of these helpers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, killpg};
+use nix::sys::stat::Mode;
+use nix::unistd::{Pid, mkfifo, pipe, read, write};
+
+/// How long a program may take for something that takes milliseconds when it is right.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Pids that the tests use when they play a client themselves: valid, above any real pid.
+pub const FAKE_PID: u32 = 2_000_000_000;
+
+/// A fresh, empty service directory, removed (with whatever is left in it) at the end.
+pub fn service_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("fifos-test-")
+        .tempdir()
+        .expect("cannot make a temporary directory")
+}
+
+/// `DIR/seqnum.fifo`.
+pub fn server_fifo(dir: &Path) -> PathBuf {
+    dir.join("seqnum.fifo")
+}
+
+/// The names in `dir`, sorted.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("cannot list the service directory")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Whether `path` exists, as anything.
+pub fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// Starts `prog args...` in its own process group, with stdout and stderr piped.
+fn spawn(prog: &str, args: &[&std::ffi::OsStr]) -> Child {
+    Command::cargo_bin(prog)
+        .unwrap_or_else(|e| panic!("cannot find the {prog} binary: {e}"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {prog}: {e}"))
+}
+
+/// Reads a whole stream on a thread.
+fn drain(mut from: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = from.read_to_end(&mut all);
+        all
+    })
+}
+
+/// Waits (polling every few milliseconds) for `child` to exit, at most `limit`.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("cannot wait for a child") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A running `fifo-server DIR`; its process group is killed when dropped.
+pub struct Server {
+    pub child: Child,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl Server {
+    /// Starts `fifo-server DIR` and waits for its `ready` line; fails the test otherwise.
+    #[track_caller]
+    pub fn start(dir: &Path) -> Server {
+        match Server::try_start(dir) {
+            Ok(server) => server,
+            Err(why) => panic!("`fifo-server DIR` did not become ready: {why}"),
+        }
+    }
+
+    /// Starts `fifo-server DIR`: the server once it printed `ready`, or what it did instead.
+    pub fn try_start(dir: &Path) -> Result<Server, String> {
+        let mut child = spawn("fifo-server", &[dir.as_os_str()]);
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = drain(child.stderr.take().expect("stderr is piped"));
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                match line {
+                    Ok(l) if l == "ready" => {
+                        let _ = tx.send(());
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            stderr: Some(stderr),
+        };
+        if rx.recv_timeout(DEADLINE).is_ok() {
+            return Ok(server);
+        }
+        match server
+            .child
+            .try_wait()
+            .expect("cannot wait for fifo-server")
+        {
+            Some(status) => Err(format!(
+                "it exited ({status}) without printing `ready`; stderr: {:?}",
+                server.stderr()
+            )),
+            None => Err(format!(
+                "it printed no `ready` line within {} s",
+                DEADLINE.as_secs()
+            )),
+        }
+    }
+
+    /// Sends `sig` to the server.
+    pub fn signal(&self, sig: Signal) {
+        let pid = Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, sig).expect("cannot signal fifo-server");
+    }
+
+    /// Waits for the server to exit, at most `limit`.
+    pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+        wait_exit(&mut self.child, limit)
+    }
+
+    /// Everything it wrote on stderr (call once it has exited).
+    pub fn stderr(&mut self) -> String {
+        let bytes = self
+            .stderr
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).trim().to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `prog args...` to its end, at most 10 s; fails the test if it takes longer.
+#[track_caller]
+pub fn run(prog: &str, args: &[&std::ffi::OsStr]) -> (Output, Duration) {
+    let start = Instant::now();
+    let mut child = spawn(prog, args);
+    let out = drain(child.stdout.take().expect("stdout is piped"));
+    let err = drain(child.stderr.take().expect("stderr is piped"));
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    let pgid = Pid::from_raw(child.id() as i32);
+    let _ = killpg(pgid, Signal::SIGKILL);
+    let Some(status) = status else {
+        let _ = child.wait();
+        panic!("`{prog} {args:?}` did not exit within 10 s; it was killed");
+    };
+    let elapsed = start.elapsed();
+    let output = Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    };
+    (output, elapsed)
+}
+
+/// Runs `fifo-client DIR COUNT`.
+#[track_caller]
+pub fn client(dir: &Path, count: &str) -> (Output, Duration) {
+    run("fifo-client", &[dir.as_os_str(), count.as_ref()])
+}
+
+/// Writes `bytes` into `DIR/seqnum.fifo` as a client would (one write when short).
+#[track_caller]
+pub fn send(dir: &Path, bytes: &[u8]) {
+    let path = server_fifo(dir);
+    let fd = open(
+        &path,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "cannot open {} for writing: {e} (no server reads it?)",
+            path.display()
+        )
+    });
+    fcntl(&fd, FcntlArg::F_SETFL(OFlag::empty())).expect("fcntl");
+    std::fs::File::from(fd)
+        .write_all(bytes)
+        .expect("cannot write a request");
+}
+
+/// A reply FIFO `DIR/client.<pid>.fifo` that the test reads, as a client; removed on drop.
+pub struct ReplyEnd {
+    pub path: PathBuf,
+    fd: OwnedFd,
+}
+
+impl ReplyEnd {
+    /// Creates it and opens it for reading (non-blocking), before any request is sent.
+    pub fn new(dir: &Path, pid: u32) -> ReplyEnd {
+        let path = dir.join(format!("client.{pid}.fifo"));
+        mkfifo(&path, Mode::from_bits_truncate(0o600)).expect("mkfifo of a reply FIFO");
+        let fd = open(
+            &path,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .expect("cannot open a reply FIFO");
+        ReplyEnd { path, fd }
+    }
+
+    /// Waits up to [`DEADLINE`] for one whole line and returns what arrived.
+    pub fn line(&self) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.contains(&b'\n') {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            let ms = PollTimeout::try_from(left.as_millis()).unwrap_or(PollTimeout::MAX);
+            if left.is_zero() || matches!(poll(&mut fds, ms), Ok(0) | Err(_)) {
+                break;
+            }
+            match read(&self.fd, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(Errno::EAGAIN | Errno::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+}
+
+impl Drop for ReplyEnd {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// How the fake server answers a request for `count` numbers, given the next free number.
+pub type Answer = fn(next: u64, count: u64) -> Option<String>;
+
+/// Answers as the real server does: `<next>\n`.
+pub fn honest(next: u64, _count: u64) -> Option<String> {
+    Some(format!("{next}\n"))
+}
+
+/// Never answers.
+pub fn mute(_next: u64, _count: u64) -> Option<String> {
+    None
+}
+
+/// A server played by the test, on a thread: it holds `DIR/seqnum.fifo`, records every
+/// request line and answers with `answer`. Stopped and its FIFO removed when dropped.
+pub struct FakeServer {
+    fifo: PathBuf,
+    stop: Option<OwnedFd>,
+    thread: Option<JoinHandle<()>>,
+    /// Every request line received so far, without its newline.
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeServer {
+    pub fn start(dir: &Path, answer: Answer) -> FakeServer {
+        let fifo = server_fifo(dir);
+        mkfifo(&fifo, Mode::from_bits_truncate(0o600)).expect("mkfifo seqnum.fifo");
+        let reader = open(
+            &fifo,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .expect("open seqnum.fifo for reading");
+        let keepalive = open(&fifo, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .expect("open seqnum.fifo for writing");
+        let (stop_r, stop_w) = pipe().expect("pipe");
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        let dir = dir.to_owned();
+        let thread = thread::spawn(move || {
+            let _keepalive = keepalive;
+            let mut pending = Vec::new();
+            let mut next = 0;
+            let mut buf = [0u8; 4096];
+            loop {
+                let mut fds = [
+                    PollFd::new(reader.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(stop_r.as_fd(), PollFlags::POLLIN),
+                ];
+                if poll(&mut fds, PollTimeout::NONE).is_err()
+                    || fds[1].revents().is_some_and(|r| !r.is_empty())
+                {
+                    return;
+                }
+                let Ok(n) = read(&reader, &mut buf) else {
+                    continue;
+                };
+                pending.extend_from_slice(&buf[..n]);
+                while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=end).collect();
+                    let line = String::from_utf8_lossy(&line[..end]).into_owned();
+                    seen.lock().unwrap().push(line.clone());
+                    let Some((pid, count)) = line.split_once(' ') else {
+                        continue;
+                    };
+                    let count: u64 = count.parse().unwrap_or(0);
+                    let Some(reply) = answer(next, count) else {
+                        continue;
+                    };
+                    let path = dir.join(format!("client.{pid}.fifo"));
+                    let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+                    let delivered = open(&path, flags, Mode::empty())
+                        .is_ok_and(|fd| write(&fd, reply.as_bytes()).is_ok());
+                    if delivered && !reply.starts_with("error") {
+                        next += count;
+                    }
+                }
+            }
+        });
+        FakeServer {
+            fifo,
+            stop: Some(stop_w),
+            thread: Some(thread),
+            requests,
+        }
+    }
+
+    /// The request lines received so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = write(&stop, b"x");
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.fifo);
+    }
+}
