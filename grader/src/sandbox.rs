@@ -41,6 +41,8 @@ pub struct Rlimits {
     pub nofile: Option<u64>,
     /// RLIMIT_FSIZE, bytes.
     pub fsize: Option<u64>,
+    /// RLIMIT_NPROC (counts every process of the user, and root ignores it).
+    pub nproc: Option<u64>,
 }
 
 impl Rlimits {
@@ -51,8 +53,34 @@ impl Rlimits {
             address_space: Some(4 << 30),
             nofile: Some(1024),
             fsize: Some(256 << 20),
+            nproc: nproc_limit(),
         }
     }
+}
+
+/// For a user other than root: the user's processes now plus room for a lab's, so that a
+/// fork bomb stops there. Root ignores RLIMIT_NPROC; the pids cgroup bounds it instead.
+fn nproc_limit() -> Option<u64> {
+    let uid = nix::unistd::geteuid();
+    if uid.is_root() {
+        return None;
+    }
+    let mine = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .filter(|e| {
+                    e.metadata()
+                        .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == uid.as_raw())
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    Some(mine as u64 + 1024)
 }
 
 /// What a process is given on stdin.
@@ -413,6 +441,7 @@ fn child_setup(limits: &Rlimits, user: Option<(u32, u32)>) -> std::io::Result<()
         set(libc::RLIMIT_AS, limits.address_space);
         set(libc::RLIMIT_NOFILE, limits.nofile);
         set(libc::RLIMIT_FSIZE, limits.fsize);
+        set(libc::RLIMIT_NPROC, limits.nproc);
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
