@@ -147,7 +147,7 @@ impl LabFile {
             if !kebab {
                 return Err(format!("item id `{}` is not kebab-case", item.id));
             }
-            if !(item.points >= 0.0) {
+            if item.points.is_nan() || item.points < 0.0 {
                 return Err(format!("item `{}` has negative points", item.id));
             }
         }

@@ -4,16 +4,12 @@
 //! must simply not work), and nothing of the submission survives: no process, no IPC
 //! object, no file outside its scratch folder, no change to the lab tree.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::{copy_dir, root};
 use grader::report::Report;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
 
 /// One hostile submission.
 struct Case {
@@ -150,18 +146,6 @@ fn corpus() -> Vec<Case> {
             ..case("build-rs-and-manifest", "", true, &[])
         },
     ]
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 fn submission(dir: &Path, c: &Case) -> PathBuf {

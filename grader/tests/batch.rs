@@ -1,26 +1,13 @@
 //! `grader grade-all` on a folder of mixed submissions: every one graded (a broken one never
 //! stops the batch), resumable, with a gradebook and a summary page that renders.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use assert_cmd::Command;
+use common::{copy_dir, root};
 use predicates::prelude::*;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
 
 fn grade_all(dir: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
     Command::cargo_bin("grader")

@@ -1,15 +1,14 @@
 //! The `grader` command on bad input, broken submissions and a broken machine: a clear
 //! message, a normal report or exit status 2, and never a panic or a half-written file.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use common::{copy_dir, root};
 use grader::report::Report;
 use predicates::prelude::*;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn grader() -> Command {
     let mut cmd = Command::cargo_bin("grader").unwrap();
@@ -25,18 +24,6 @@ fn solution_copy(dir: &Path, edit: impl FnOnce(&Path)) -> PathBuf {
     copy_dir(&root().join("solutions/pipes/src"), &sub.join("src"));
     edit(&sub);
     sub
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 fn read_report(path: &Path) -> Report {

@@ -1,14 +1,13 @@
 //! Two graders at once on one machine, on the same lab, give the same results as one at a
 //! time: their builds, processes and IPC objects never mix.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::root;
 use grader::labfile::Tree;
 use grader::report::Report;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn grade(slug: &str, sub: &Path) -> Report {
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_grader"));

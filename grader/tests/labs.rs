@@ -2,14 +2,18 @@
 //! solution scores the maximum, the staged skeleton scores 0, and every mutant loses exactly
 //! the items it names with a message that names the cause.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::{Job, run_pairwise};
 
 use grader::labfile::Tree;
 use grader::report::Report;
 use grader::verify;
 
 fn tree() -> Tree {
-    Tree::locate(Some(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))).unwrap()
+    Tree::locate(Some(&common::root())).unwrap()
 }
 
 fn grade(slug: &str, submission: &Path) -> Report {
@@ -18,39 +22,11 @@ fn grade(slug: &str, submission: &Path) -> Report {
         .unwrap_or_else(|e| panic!("{slug}: {e}"))
 }
 
-/// Runs `jobs` two at a time (the machine has two cores) and collects every failure.
-fn run_pairwise(jobs: Vec<(String, Box<dyn FnOnce() -> Result<(), String> + Send>)>) {
-    let mut failures = Vec::new();
-    let mut jobs = jobs.into_iter();
-    loop {
-        let batch: Vec<_> = jobs.by_ref().take(2).collect();
-        if batch.is_empty() {
-            break;
-        }
-        let results: Vec<(String, Result<(), String>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .into_iter()
-                .map(|(name, job)| (name, s.spawn(job)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|(name, h)| (name, h.join().unwrap_or_else(|_| Err("panicked".into()))))
-                .collect()
-        });
-        for (name, r) in results {
-            if let Err(e) = r {
-                failures.push(format!("{name}: {e}"));
-            }
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
-}
-
 /// The reference solution of every lab scores the maximum, and its skeleton scores 0.
 #[test]
 fn solutions_score_the_maximum_and_skeletons_zero() {
     let tree = tree();
-    let mut jobs: Vec<(String, Box<dyn FnOnce() -> Result<(), String> + Send>)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     for slug in tree.slugs().unwrap() {
         let lab = tree.lab(&slug).unwrap();
         let (s1, s2) = (slug.clone(), slug.clone());
@@ -74,7 +50,7 @@ fn solutions_score_the_maximum_and_skeletons_zero() {
 fn every_mutant_loses_exactly_its_items() {
     let tree = tree();
     let scratch = tempfile::tempdir().unwrap();
-    let mut jobs: Vec<(String, Box<dyn FnOnce() -> Result<(), String> + Send>)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     let mut count = 0;
     for slug in tree.slugs().unwrap() {
         let lab = tree.lab(&slug).unwrap();

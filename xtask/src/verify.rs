@@ -8,6 +8,9 @@ use anyhow::{Context, Result, bail};
 use grader::labfile::Tree;
 use grader::verify;
 
+/// How a grading's report is judged.
+type Judge = Box<dyn Fn(&grader::report::Report) -> Result<(), String>>;
+
 /// Arguments of `cargo xtask verify`.
 #[derive(clap::Args)]
 pub struct Verify {
@@ -28,11 +31,7 @@ impl Verify {
         for slug in &slugs {
             let lab = tree.lab(slug)?;
             let scratch = tempfile::tempdir()?;
-            let mut cases: Vec<(
-                String,
-                PathBuf,
-                Box<dyn Fn(&grader::report::Report) -> Result<(), String>>,
-            )> = vec![
+            let mut cases: Vec<(String, PathBuf, Judge)> = vec![
                 (
                     "solution".into(),
                     lab.solution.clone(),
