@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::labfile::Lab;
-use crate::report::{Report, SCHEMA, fmt_points};
+use crate::report::{Report, fmt_points};
 use crate::sandbox::{self, Ending, Spec};
 
 /// One submission found in the batch folder.
@@ -169,24 +169,14 @@ fn grade_one(exe: &Path, lab: &Lab, entry: &Entry, opts: &BatchOptions) -> Repor
 /// A "not gradable" report for a submission the child grader could not grade, saved so that
 /// the gradebook has a row for it (a rerun tries it again).
 fn broken(lab: &Lab, entry: &Entry, json: &Path, why: &str) -> Report {
-    let r = Report {
-        schema: SCHEMA,
-        lab: lab.file.slug.clone(),
-        title: lab.file.title.clone(),
-        submission: entry.path.display().to_string(),
-        gradable: false,
-        error: Some(why.to_owned()),
-        score: 0.0,
-        max_score: lab.file.max_score(),
-        compiled: false,
-        compile_errors: None,
-        items: crate::score::ItemResult::all_failed(&lab.file, &format!("not graded: {why}")),
-        ignored: Vec::new(),
-        notes: Vec::new(),
-        unassigned_tests: Vec::new(),
-        seed: 0,
-        elapsed_s: 0.0,
-    };
+    let r = Report::new(
+        &lab.file.slug,
+        &lab.file.title,
+        &entry.path,
+        lab.file.max_score(),
+        0,
+    )
+    .not_gradable(Some(&lab.file), why);
     let _ = Report::write_atomic(json, &r.to_json());
     r
 }

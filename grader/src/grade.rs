@@ -7,7 +7,7 @@ use crate::build::{self, Built};
 use crate::check;
 use crate::error::{Error, Result};
 use crate::labfile::{Kind, Lab, Tree};
-use crate::report::{Report, SCHEMA};
+use crate::report::Report;
 use crate::run::{self, RunEnv};
 use crate::score::{self, ItemResult};
 use crate::stage;
@@ -52,28 +52,15 @@ pub fn grade(tree: &Tree, slug: &str, submission: &Path, opts: &Options) -> Resu
         Err(e) => return Ok(not_gradable_bare(slug, submission, seed, &e.to_string())),
     };
     let sub = submission::load(submission)?;
-    let mut report = Report {
-        schema: SCHEMA,
-        lab: lab.file.slug.clone(),
-        title: lab.file.title.clone(),
-        submission: submission.display().to_string(),
-        gradable: true,
-        error: None,
-        score: 0.0,
-        max_score: lab.file.max_score(),
-        compiled: false,
-        compile_errors: None,
-        items: Vec::new(),
-        ignored: Vec::new(),
-        notes: Vec::new(),
-        unassigned_tests: Vec::new(),
+    let mut report = Report::new(
+        &lab.file.slug,
+        &lab.file.title,
+        submission,
+        lab.file.max_score(),
         seed,
-        elapsed_s: 0.0,
-    };
+    );
     if let Err(e) = grade_into(tree, &lab, &sub, opts, &mut report) {
-        report.gradable = false;
-        report.error = Some(e.to_string());
-        report.items = ItemResult::all_failed(&lab.file, &format!("not graded: {e}"));
+        report = report.not_gradable(Some(&lab.file), &e.to_string());
     }
     report.notes.extend(crate::isolate::note());
     report.score = report.items.iter().map(|i| i.score).sum();
@@ -240,24 +227,7 @@ fn grade_into(
 }
 
 fn not_gradable_bare(slug: &str, submission: &Path, seed: u64, why: &str) -> Report {
-    Report {
-        schema: SCHEMA,
-        lab: slug.to_owned(),
-        title: slug.to_owned(),
-        submission: submission.display().to_string(),
-        gradable: false,
-        error: Some(why.to_owned()),
-        score: 0.0,
-        max_score: 0.0,
-        compiled: false,
-        compile_errors: None,
-        items: Vec::new(),
-        ignored: Vec::new(),
-        notes: Vec::new(),
-        unassigned_tests: Vec::new(),
-        seed,
-        elapsed_s: 0.0,
-    }
+    Report::new(slug, slug, submission, 0.0, seed).not_gradable(None, why)
 }
 
 fn clock_seed() -> u64 {

@@ -54,6 +54,45 @@ pub struct Report {
 }
 
 impl Report {
+    /// An empty, gradable report for `submission` of a lab, before any step has run.
+    pub fn new(
+        lab: &str,
+        title: &str,
+        submission: &std::path::Path,
+        max_score: f64,
+        seed: u64,
+    ) -> Report {
+        Report {
+            schema: SCHEMA,
+            lab: lab.to_owned(),
+            title: title.to_owned(),
+            submission: submission.display().to_string(),
+            gradable: true,
+            error: None,
+            score: 0.0,
+            max_score,
+            compiled: false,
+            compile_errors: None,
+            items: Vec::new(),
+            ignored: Vec::new(),
+            notes: Vec::new(),
+            unassigned_tests: Vec::new(),
+            seed,
+            elapsed_s: 0.0,
+        }
+    }
+
+    /// Marks the report "not gradable" for `why`: every item fails with that reason.
+    pub fn not_gradable(mut self, lab: Option<&crate::labfile::LabFile>, why: &str) -> Report {
+        self.gradable = false;
+        self.error = Some(why.to_owned());
+        self.items = lab
+            .map(|l| crate::score::ItemResult::all_failed(l, &format!("not graded: {why}")))
+            .unwrap_or_default();
+        self.score = 0.0;
+        self
+    }
+
     /// Writes `contents` to `path` atomically: a reader never sees half a file.
     pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         let tmp = path.with_file_name(format!(
