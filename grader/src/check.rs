@@ -289,7 +289,7 @@ pub fn run_in_child(
     spec.cap = 64 << 10;
     spec.isolation = isolation;
     spec.cgroup = cgroup;
-    let out = match sandbox::run(&spec, timeout) {
+    let (out, left) = match crate::leftovers::around(|| sandbox::run(&spec, timeout)) {
         Ok(o) => o,
         Err(e) => {
             return Verdict {
@@ -312,10 +312,18 @@ pub fn run_in_child(
             ),
         };
     }
-    match std::fs::read(&result)
+    let verdict = std::fs::read(&result)
         .ok()
-        .and_then(|b| serde_json::from_slice::<Verdict>(&b).ok())
-    {
+        .and_then(|b| serde_json::from_slice::<Verdict>(&b).ok());
+    match verdict {
+        // What the scenario did not clean up itself is removed now and noted; whether that
+        // fails the item is the scenario's call (the lab's checks judge their own leftovers).
+        Some(mut v) if !left.is_empty() => {
+            v.message = format!("{}\nnote: {}", v.message, crate::leftovers::describe(&left))
+                .trim_start()
+                .to_owned();
+            v
+        }
         Some(v) => v,
         None => Verdict {
             passed: false,

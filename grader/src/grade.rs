@@ -213,7 +213,7 @@ fn grade_into(
                     Some(isolation.clone()),
                     cgroup.clone(),
                 );
-                let msg = if v.passed {
+                let msg = if v.passed && v.message.is_empty() {
                     "passed".to_string()
                 } else {
                     v.message

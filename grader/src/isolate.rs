@@ -239,6 +239,11 @@ pub fn worth_trying() -> bool {
     STATE.load(Ordering::Relaxed) != NO
 }
 
+/// Whether isolation has been used successfully in this process.
+pub fn active() -> bool {
+    STATE.load(Ordering::Relaxed) == YES
+}
+
 /// Records that isolation worked.
 pub fn worked() {
     STATE.store(YES, Ordering::Relaxed);

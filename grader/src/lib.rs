@@ -25,6 +25,7 @@ pub mod grade;
 pub mod isolate;
 pub mod labfile;
 pub mod labs;
+pub mod leftovers;
 pub mod manifest;
 pub mod mutants;
 pub mod procinfo;

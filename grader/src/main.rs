@@ -80,6 +80,9 @@ enum Cmd {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// Internal: remove the IPC objects of the namespace this runs in, printing them.
+    #[command(name = "__leftovers", hide = true)]
+    Leftovers,
     /// Internal: run one check in this process (the grader starts it as a child).
     #[command(name = "__check", hide = true)]
     Check {
@@ -138,6 +141,10 @@ fn main() -> ExitCode {
                     ExitCode::from(3)
                 }
             }
+        }
+        Cmd::Leftovers => {
+            grader::leftovers::child_main();
+            ExitCode::SUCCESS
         }
         Cmd::GradeAll {
             slug,

@@ -106,7 +106,7 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
         .spec(exe, &scratch, timeout)
         .args(["--exact", name, crate::stage::CANARY, "--test-threads", "1"])
         .env("GRADER_CANARY", &secret);
-    let out = match sandbox::run(&spec, timeout) {
+    let (out, left) = match crate::leftovers::around(|| sandbox::run(&spec, timeout)) {
         Ok(o) => o,
         Err(e) => return fail(format!("the grader could not start the test: {e}"), 0),
     };
@@ -175,6 +175,12 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
             alive.join(", ")
         ));
     }
+    if !left.is_empty() {
+        if !message.is_empty() {
+            message.push('\n');
+        }
+        message.push_str(&crate::leftovers::describe(&left));
+    }
     let flooded = out.stdout_dropped > 0;
     if flooded {
         if !message.is_empty() {
@@ -187,7 +193,12 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
             out.stdout.len() >> 10
         ));
     }
-    let passed = out.ending == Ending::Exited(0) && ok_line && summary && clean && !flooded;
+    let passed = out.ending == Ending::Exited(0)
+        && ok_line
+        && summary
+        && clean
+        && !flooded
+        && left.is_empty();
     TestResult {
         id,
         passed,

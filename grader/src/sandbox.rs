@@ -119,6 +119,8 @@ pub struct Spec {
     pub isolation: Option<Arc<crate::isolate::Isolation>>,
     /// A pids cgroup to run in, bounding the number of processes.
     pub cgroup: Option<Arc<crate::isolate::Cgroup>>,
+    /// Join this IPC namespace (a handle from [`crate::leftovers::Namespace`]) before exec.
+    pub join_ipc: Option<Arc<OwnedFd>>,
 }
 
 impl Spec {
@@ -136,6 +138,7 @@ impl Spec {
             user: None,
             isolation: None,
             cgroup: None,
+            join_ipc: None,
         }
     }
 
@@ -394,6 +397,7 @@ fn command(
     let limits = spec.rlimits;
     let user = spec.user;
     let cgroup = spec.cgroup.clone();
+    let join_ipc = spec.join_ipc.clone();
     // SAFETY: the closure only makes async-signal-safe system calls (close_range or fcntl,
     // setrlimit, sigprocmask, signal, unshare, mount, open/write, setgroups/setgid/setuid)
     // and allocates nothing: every path was made into a C string before the fork.
@@ -401,6 +405,9 @@ fn command(
         cmd.pre_exec(move || {
             if let Some(cg) = &cgroup {
                 cg.join();
+            }
+            if let Some(ns) = &join_ipc {
+                crate::leftovers::enter(ns.as_raw_fd())?;
             }
             if let Some(iso) = &isolation {
                 iso.enter()?;
@@ -610,6 +617,8 @@ pub struct Outcome {
     pub diagnosis: Option<String>,
     /// Processes that were still alive after the main one ended (killed by the grader).
     pub leftovers: Vec<Stat>,
+    /// The run's private IPC namespace, kept open so its leftovers can be swept.
+    pub ipc_ns: Option<crate::leftovers::Namespace>,
 }
 
 /// Runs `spec` to completion or `timeout`, then kills whatever of it remains.
@@ -618,6 +627,10 @@ pub struct Outcome {
 /// clean-up ends every descendant of the calling process.
 pub fn run(spec: &Spec, timeout: Duration) -> std::io::Result<Outcome> {
     let mut proc = spawn(spec)?;
+    let ipc_ns = spec
+        .isolation
+        .as_ref()
+        .and_then(|_| crate::leftovers::Namespace::of(proc.pid));
     let deadline = Instant::now() + timeout;
     let mut diagnosis = None;
     let ending = match proc.wait_until(deadline) {
@@ -669,6 +682,7 @@ pub fn run(spec: &Spec, timeout: Duration) -> std::io::Result<Outcome> {
         elapsed,
         diagnosis,
         leftovers,
+        ipc_ns,
     })
 }
 

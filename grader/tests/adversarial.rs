@@ -108,8 +108,14 @@ fn corpus() -> Vec<Case> {
                 libc::mkfifo(c"/tmp/adv-leftover.fifo".as_ptr(), 0o600);
                 libc::mkfifo(c"/dev/shm/adv-leftover.fifo".as_ptr(), 0o600);
             }"#,
-            true,
-            &[],
+            false,
+            &[
+                "left behind",
+                "shm key=0x5eed0001",
+                "sem key=0x5eed0002",
+                "msg key=0x5eed0003",
+                "mq /adv-leftover",
+            ],
         ),
         case(
             "read-hidden-tests",
