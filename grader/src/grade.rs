@@ -145,6 +145,7 @@ fn grade_into(
         cgroup: cgroup.clone(),
     };
     let mut test_results = Vec::new();
+    let mut hung = std::collections::BTreeSet::new();
     for (stem, exe) in &artifacts.tests {
         let names = match run::list(&env, exe) {
             Ok(n) => n,
@@ -154,6 +155,7 @@ fn grade_into(
                     passed: false,
                     message: format!("the test program `{stem}` could not list its tests: {why}"),
                     elapsed_ms: 0,
+                    timed_out: false,
                 });
                 continue;
             }
@@ -172,9 +174,25 @@ fn grade_into(
             {
                 continue;
             }
+            // An item is all or nothing: once one of its tests has hung, the rest would most
+            // likely hang too, each for the whole timeout. They are reported, not run.
+            if hung.contains(&item.id) {
+                test_results.push(run::TestResult {
+                    id,
+                    passed: false,
+                    message: "not run: an earlier test of this item did not finish in time".into(),
+                    elapsed_ms: 0,
+                    timed_out: false,
+                });
+                continue;
+            }
             say(&format!("test {id}"));
             let timeout = opts.timeout(lab, item);
-            test_results.push(run::run_one(&env, exe, stem, &name, timeout));
+            let result = run::run_one(&env, exe, stem, &name, timeout);
+            if result.timed_out {
+                hung.insert(item.id.clone());
+            }
+            test_results.push(result);
         }
     }
     let mut by_item = score::group_tests(&lab.file, test_results);

@@ -24,6 +24,9 @@ pub struct TestResult {
     pub message: String,
     /// Milliseconds it took.
     pub elapsed_ms: u64,
+    /// Whether it was cut at its timeout.
+    #[serde(default)]
+    pub timed_out: bool,
 }
 
 /// Where and how tests run.
@@ -91,6 +94,7 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
         passed: false,
         message,
         elapsed_ms: ms,
+        timed_out: false,
     };
     let scratch = match env.fresh_scratch(&id) {
         Ok(s) => s,
@@ -204,6 +208,7 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
         passed,
         message,
         elapsed_ms: ms,
+        timed_out: out.ending == Ending::TimedOut,
     }
 }
 
