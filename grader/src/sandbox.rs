@@ -6,305 +6,33 @@
 //! forks or calls setsid is reparented to the grader rather than to init, and
 //! [`kill_descendants`] still finds and ends it.
 
-use std::ffi::{OsStr, OsString};
-use std::io::{Read, Write};
+//!
+//! # Layout
+//! - `spec.rs`: what to run ([`Spec`], [`Rlimits`], [`Input`]) and how it ended ([`Ending`]).
+//! - `capture.rs`: capped capture of stdout and stderr.
+//! - `reap.rs`: subreaper, hang diagnosis, killing and reaping descendants.
+//! - here: starting a process ([`spawn`], [`Proc`]) and running one to the end ([`run`]).
+
+mod capture;
+mod reap;
+mod spec;
+
+use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
-use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
 use crate::procinfo::{self, Stat};
-
-/// Largest amount of one stream kept by default; the rest is read and counted, not kept.
-pub const DEFAULT_CAP: usize = 256 << 10;
-
-/// Makes this process a child subreaper: orphaned descendants are reparented to it.
-pub fn become_subreaper() -> std::io::Result<()> {
-    nix::sys::prctl::set_child_subreaper(true).map_err(std::io::Error::from)
-}
-
-/// Resource limits set in the child before exec.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Rlimits {
-    /// RLIMIT_CPU, seconds.
-    pub cpu_s: Option<u64>,
-    /// RLIMIT_AS, bytes.
-    pub address_space: Option<u64>,
-    /// RLIMIT_NOFILE.
-    pub nofile: Option<u64>,
-    /// RLIMIT_FSIZE, bytes.
-    pub fsize: Option<u64>,
-    /// RLIMIT_NPROC (counts every process of the user, and root ignores it).
-    pub nproc: Option<u64>,
-}
-
-impl Rlimits {
-    /// The limits for a student's test or check process that may run for `timeout`.
-    pub fn untrusted(timeout: Duration) -> Rlimits {
-        Rlimits {
-            cpu_s: Some(timeout.as_secs() * 2 + 10),
-            address_space: Some(4 << 30),
-            nofile: Some(1024),
-            fsize: Some(256 << 20),
-            nproc: nproc_limit(),
-        }
-    }
-}
-
-/// For a user other than root: the user's processes now plus room for a lab's, so that a
-/// fork bomb stops there. Root ignores RLIMIT_NPROC; the pids cgroup bounds it instead.
-fn nproc_limit() -> Option<u64> {
-    let uid = nix::unistd::geteuid();
-    if uid.is_root() {
-        return None;
-    }
-    let mine = std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| {
-                    e.file_name()
-                        .to_str()
-                        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-                })
-                .filter(|e| {
-                    e.metadata()
-                        .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == uid.as_raw())
-                })
-                .count()
-        })
-        .unwrap_or(0);
-    Some(mine as u64 + 1024)
-}
-
-/// What a process is given on stdin.
-#[derive(Debug, Clone)]
-pub enum Input {
-    /// /dev/null.
-    Null,
-    /// These bytes, written by a thread, then EOF.
-    Bytes(Vec<u8>),
-    /// A pipe the caller writes through [`Proc::stdin`].
-    Pipe,
-}
-
-/// A command to run in the sandbox.
-#[derive(Debug, Clone)]
-pub struct Spec {
-    /// The program (a path, or a name looked up in the given PATH).
-    pub program: OsString,
-    /// Its arguments.
-    pub args: Vec<OsString>,
-    /// Working directory.
-    pub cwd: PathBuf,
-    /// The whole environment (nothing of the grader's is inherited).
-    pub env: Vec<(OsString, OsString)>,
-    /// Standard input.
-    pub input: Input,
-    /// Resource limits.
-    pub rlimits: Rlimits,
-    /// Bytes of stdout and of stderr kept.
-    pub cap: usize,
-    /// Start a new process group (the default). Off, the child joins the caller's group.
-    pub own_group: bool,
-    /// Run as this uid and gid (needs root), e.g. to check that another user is refused.
-    pub user: Option<(u32, u32)>,
-    /// Private namespaces and mounts, where the kernel allows them (see [`crate::isolate`]).
-    pub isolation: Option<Arc<crate::isolate::Isolation>>,
-    /// A pids cgroup to run in, bounding the number of processes.
-    pub cgroup: Option<Arc<crate::isolate::Cgroup>>,
-    /// Join this IPC namespace (a handle from [`crate::leftovers::Namespace`]) before exec.
-    pub join_ipc: Option<Arc<OwnedFd>>,
-}
-
-impl Spec {
-    /// A command with a minimal environment rooted at `scratch` (cwd, HOME, TMPDIR).
-    pub fn new(program: impl Into<OsString>, scratch: &Path) -> Spec {
-        Spec {
-            program: program.into(),
-            args: Vec::new(),
-            cwd: scratch.to_owned(),
-            env: minimal_env(scratch),
-            input: Input::Null,
-            rlimits: Rlimits::default(),
-            cap: DEFAULT_CAP,
-            own_group: true,
-            user: None,
-            isolation: None,
-            cgroup: None,
-            join_ipc: None,
-        }
-    }
-
-    /// Adds arguments.
-    pub fn args<I, S>(mut self, args: I) -> Spec
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<OsStr>,
-    {
-        self.args
-            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
-        self
-    }
-
-    /// Sets (or replaces) one environment variable.
-    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Spec {
-        let key = key.as_ref().to_owned();
-        self.env.retain(|(k, _)| *k != key);
-        self.env.push((key, value.as_ref().to_owned()));
-        self
-    }
-}
-
-/// The environment every sandboxed process starts with.
-pub fn minimal_env(scratch: &Path) -> Vec<(OsString, OsString)> {
-    let s = scratch.as_os_str().to_owned();
-    vec![
-        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
-        ("HOME".into(), s.clone()),
-        ("TMPDIR".into(), s),
-        ("LANG".into(), "C.UTF-8".into()),
-        ("RUST_BACKTRACE".into(), "0".into()),
-    ]
-}
-
-/// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
-pub enum Ending {
-    /// exit(code).
-    Exited(i32),
-    /// Killed by this signal (not by the grader).
-    Signaled(i32),
-    /// Still running at its deadline; the grader killed it.
-    TimedOut,
-}
-
-impl Ending {
-    /// The status as bash shows it: the code, or 128+N.
-    pub fn bash_status(self) -> i32 {
-        match self {
-            Ending::Exited(c) => c,
-            Ending::Signaled(s) => 128 + s,
-            Ending::TimedOut => 128 + libc::SIGKILL,
-        }
-    }
-
-    /// A phrase for reports.
-    pub fn describe(self) -> String {
-        match self {
-            Ending::Exited(c) => format!("exited with status {c}"),
-            Ending::Signaled(s) => {
-                let name = Signal::try_from(s)
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_else(|_| s.to_string());
-                format!("was killed by signal {name}")
-            }
-            Ending::TimedOut => "did not finish in time".into(),
-        }
-    }
-}
-
-/// Output captured from one stream.
-#[derive(Debug, Default)]
-struct CapState {
-    data: Vec<u8>,
-    dropped: u64,
-    /// Past the cap: the last bytes, so that a summary printed at the end is still seen.
-    tail: std::collections::VecDeque<u8>,
-    eof: bool,
-}
-
-/// How much of the end of an over-long stream is kept.
-const TAIL: usize = 16 << 10;
-
-#[derive(Debug, Default)]
-struct Capture {
-    state: Mutex<CapState>,
-    cv: Condvar,
-}
-
-impl Capture {
-    fn pump(self: Arc<Self>, mut r: impl Read + Send + 'static, cap: usize) -> JoinHandle<()> {
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 64 << 10];
-            loop {
-                let n = match r.read(&mut buf) {
-                    Ok(0) => 0,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(_) => 0,
-                };
-                let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                if n == 0 {
-                    st.eof = true;
-                    self.cv.notify_all();
-                    return;
-                }
-                let room = cap.saturating_sub(st.data.len()).min(n);
-                st.data.extend_from_slice(&buf[..room]);
-                st.dropped += (n - room) as u64;
-                let rest = &buf[room..n];
-                let rest = &rest[rest.len().saturating_sub(TAIL)..];
-                st.tail.extend(rest);
-                let excess = st.tail.len().saturating_sub(TAIL);
-                st.tail.drain(..excess);
-                self.cv.notify_all();
-            }
-        })
-    }
-
-    fn snapshot(&self) -> (Vec<u8>, u64) {
-        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        (st.data.clone(), st.dropped)
-    }
-
-    fn tail(&self) -> Vec<u8> {
-        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.tail.iter().copied().collect()
-    }
-
-    /// Waits until `pred(data)` holds or EOF or the deadline; returns whether `pred` held.
-    fn wait_for(&self, deadline: Instant, pred: impl Fn(&[u8]) -> bool) -> bool {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if pred(&st.data) {
-                return true;
-            }
-            let now = Instant::now();
-            if st.eof || now >= deadline {
-                return false;
-            }
-            st = self
-                .cv
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-
-    fn wait_eof(&self, deadline: Instant) -> bool {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        while !st.eof {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            st = self
-                .cv
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
-    }
-}
+use capture::Capture;
+use reap::settle;
+pub use reap::{become_subreaper, diagnose_tree, kill_descendants};
+pub use spec::{DEFAULT_CAP, Ending, Input, Rlimits, Spec, minimal_env};
 
 /// A running sandboxed process.
 #[derive(Debug)]
@@ -686,67 +414,12 @@ pub fn run(spec: &Spec, timeout: Duration) -> std::io::Result<Outcome> {
     })
 }
 
-/// Gives processes that are already exiting (a child just killed, a stage finishing) until
-/// `deadline` to be gone, so that only real survivors count as left behind.
-fn settle(deadline: Instant) {
-    let me = std::process::id() as i32;
-    while Instant::now() < deadline {
-        let live = procinfo::descendants(me)
-            .iter()
-            .any(|s| s.state != 'Z' && s.state != 'X');
-        if !live {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Snapshots every descendant of this process and explains what each waits for.
-pub fn diagnose_tree() -> String {
-    let me = std::process::id() as i32;
-    let procs = procinfo::snapshot(procinfo::descendants(me).into_iter().map(|s| s.pid));
-    procinfo::explain(&procs)
-}
-
-/// SIGKILLs every descendant of this process and reaps those that are its children, until
-/// none is left (bounded). Returns the ones that were alive when it started.
-pub fn kill_descendants() -> Vec<Stat> {
-    let me = std::process::id() as i32;
-    let mut first = None;
-    for round in 0..400 {
-        let all = procinfo::descendants(me);
-        let live: Vec<Stat> = all
-            .iter()
-            .filter(|s| s.state != 'Z' && s.state != 'X')
-            .cloned()
-            .collect();
-        if first.is_none() {
-            first = Some(live.clone());
-        }
-        if all.is_empty() {
-            break;
-        }
-        // Stop the groups first so that a fork loop cannot outrun the kills.
-        for s in &live {
-            let _ = killpg(Pid::from_raw(s.pgid), Signal::SIGKILL);
-            let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
-        }
-        for s in all.iter().filter(|s| s.ppid == me) {
-            let _ = waitpid(Pid::from_raw(s.pid), Some(WaitPidFlag::WNOHANG));
-        }
-        if round > 0 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    first.unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// `run` ends every descendant of this process, so tests that spawn take turns.
-    static SPAWN: Mutex<()> = Mutex::new(());
+    static SPAWN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     fn sh(script: &str) -> Spec {
         let tmp = std::env::temp_dir();

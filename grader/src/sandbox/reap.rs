@@ -1,0 +1,70 @@
+//! Ending a run: the grader as child subreaper, the hang diagnosis, and killing and reaping
+//! every descendant.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::{WaitPidFlag, waitpid};
+use nix::unistd::Pid;
+
+use crate::procinfo::{self, Stat};
+
+/// Makes this process a child subreaper: orphaned descendants are reparented to it.
+pub fn become_subreaper() -> std::io::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(std::io::Error::from)
+}
+
+/// Gives processes that are already exiting (a child just killed, a stage finishing) until
+/// `deadline` to be gone, so that only real survivors count as left behind.
+pub(super) fn settle(deadline: Instant) {
+    let me = std::process::id() as i32;
+    while Instant::now() < deadline {
+        let live = procinfo::descendants(me)
+            .iter()
+            .any(|s| s.state != 'Z' && s.state != 'X');
+        if !live {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Snapshots every descendant of this process and explains what each waits for.
+pub fn diagnose_tree() -> String {
+    let me = std::process::id() as i32;
+    let procs = procinfo::snapshot(procinfo::descendants(me).into_iter().map(|s| s.pid));
+    procinfo::explain(&procs)
+}
+
+/// SIGKILLs every descendant of this process and reaps those that are its children, until
+/// none is left (bounded). Returns the ones that were alive when it started.
+pub fn kill_descendants() -> Vec<Stat> {
+    let me = std::process::id() as i32;
+    let mut first = None;
+    for round in 0..400 {
+        let all = procinfo::descendants(me);
+        let live: Vec<Stat> = all
+            .iter()
+            .filter(|s| s.state != 'Z' && s.state != 'X')
+            .cloned()
+            .collect();
+        if first.is_none() {
+            first = Some(live.clone());
+        }
+        if all.is_empty() {
+            break;
+        }
+        // Stop the groups first so that a fork loop cannot outrun the kills.
+        for s in &live {
+            let _ = killpg(Pid::from_raw(s.pgid), Signal::SIGKILL);
+            let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+        }
+        for s in all.iter().filter(|s| s.ppid == me) {
+            let _ = waitpid(Pid::from_raw(s.pid), Some(WaitPidFlag::WNOHANG));
+        }
+        if round > 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    first.unwrap_or_default()
+}
