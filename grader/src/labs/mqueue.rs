@@ -8,19 +8,36 @@
 //! namespaces are not allowed, the checks fall back to the queue names the contract fixes
 //! (`/mq-dispatch-PID-jobs`, `/mq-dispatch-PID-results`). Either way, a queue left behind
 //! is reported and removed.
+//!
+//! # Layout
+//!
+//! - `mqueue.rs`: the `CHECKS` table, the queue names of the contract, and the checks.
+//! - `mqueue/scope.rs`: the check's namespaces, the queues seen there, the sweep of leftovers.
+//! - `mqueue/procs.rs`: starting the dispatcher and describing what its processes wait for.
+//! - `mqueue/ptrace.rs`: killing a worker while it holds a job.
+//! - `mqueue/jobs.rs`: job lines, the dispatcher's input, and the judging of its results.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod jobs;
+mod procs;
+mod ptrace;
+mod scope;
+
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::check::{Check, CheckResult, Ctx, Fail, Output};
+use crate::check::{Check, CheckResult, Ctx, Fail};
 use crate::procinfo;
 use crate::sandbox::{Ending, Input, Proc, Spec};
 use crate::{ensure, fail};
+
+use jobs::{JobLine, expected_of, input_of, judge_results, list, random_jobs, stderr_note};
+use procs::{describe_run, live_children, run_dispatch};
+use ptrace::kill_holding_a_job;
+use scope::{Scope, posix_exists};
 
 /// The checks, by the names lab.toml uses.
 pub const CHECKS: &[Check] = &[
@@ -57,395 +74,6 @@ fn contract_names(pid: i32) -> [String; 2] {
 }
 
 // ---------------------------------------------------------------------------------------
-// Where the queues of a run can be seen
-
-/// The check's view of message queues: its own namespaces when it could make them.
-struct Scope {
-    /// An mqueue filesystem showing this check's POSIX queues (`None`: not available).
-    mq_dir: Option<PathBuf>,
-    /// Whether this check has its own IPC namespace (every queue in it is the run's).
-    private: bool,
-    /// Queues there before the run (empty in a private namespace).
-    posix_before: BTreeSet<String>,
-    sysv_before: BTreeSet<i32>,
-}
-
-impl Scope {
-    fn enter(ctx: &Ctx) -> Scope {
-        use nix::sched::{CloneFlags, unshare};
-        let private = unshare(CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNS).is_ok();
-        let mut mq_dir = None;
-        if private {
-            use nix::mount::{MsFlags, mount};
-            // Mounts made from now on stay in this namespace.
-            let _ = mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                None::<&str>,
-            );
-            let dir = ctx.scratch.join(".grader-mqueue");
-            if std::fs::create_dir_all(&dir).is_ok()
-                && mount(
-                    Some("mqueue"),
-                    &dir,
-                    Some("mqueue"),
-                    MsFlags::empty(),
-                    None::<&str>,
-                )
-                .is_ok()
-            {
-                mq_dir = Some(dir);
-            }
-        } else {
-            mq_dir = mqueue_mount();
-        }
-        let mut scope = Scope {
-            mq_dir,
-            private,
-            posix_before: BTreeSet::new(),
-            sysv_before: BTreeSet::new(),
-        };
-        scope.posix_before = scope.posix_queues();
-        scope.sysv_before = sysv_queues().into_keys().collect();
-        scope
-    }
-
-    /// POSIX queue names (with their leading `/`) visible now.
-    fn posix_queues(&self) -> BTreeSet<String> {
-        let Some(dir) = &self.mq_dir else {
-            return BTreeSet::new();
-        };
-        std::fs::read_dir(dir)
-            .map(|rd| {
-                rd.flatten()
-                    .filter_map(|e| e.file_name().to_str().map(|n| format!("/{n}")))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Every queue the run left behind, described, and removed. `dispatchers` are the pids
-    /// of the dispatchers of the run, whose contract names are checked in any case.
-    fn sweep(&self, dispatchers: &[i32]) -> Vec<String> {
-        let mut left = BTreeSet::new();
-        for name in self.posix_queues() {
-            let ours = self.private
-                || dispatchers
-                    .iter()
-                    .any(|pid| name.contains(&format!("-{pid}-")));
-            if ours && !self.posix_before.contains(&name) {
-                left.insert(name);
-            }
-        }
-        for pid in dispatchers {
-            for name in contract_names(*pid) {
-                if posix_exists(&name) {
-                    left.insert(name);
-                }
-            }
-        }
-        let mut found: Vec<String> = Vec::new();
-        for name in left {
-            let _ = nix::mqueue::mq_unlink(name.as_str());
-            found.push(format!("POSIX queue {name}"));
-        }
-        if self.private {
-            for (id, line) in sysv_queues() {
-                if !self.sysv_before.contains(&id) {
-                    // SAFETY: IPC_RMID takes no buffer.
-                    unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
-                    found.push(format!("System V queue (msqid {id}: {line})"));
-                }
-            }
-        }
-        found
-    }
-}
-
-/// Where an mqueue filesystem is mounted, if anywhere.
-fn mqueue_mount() -> Option<PathBuf> {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
-    mounts.lines().find_map(|l| {
-        let mut f = l.split_whitespace();
-        let (_, at, kind) = (f.next()?, f.next()?, f.next()?);
-        (kind == "mqueue").then(|| PathBuf::from(at))
-    })
-}
-
-/// Whether the POSIX queue `name` exists (the grader may open any queue).
-fn posix_exists(name: &str) -> bool {
-    use nix::mqueue::{MQ_OFlag, mq_close, mq_open};
-    use nix::sys::stat::Mode;
-    match mq_open(name, MQ_OFlag::O_RDONLY, Mode::empty(), None) {
-        Ok(q) => {
-            let _ = mq_close(q);
-            true
-        }
-        Err(e) => e != nix::errno::Errno::ENOENT,
-    }
-}
-
-/// System V queues visible now: msqid and a summary of the line of /proc/sysvipc/msg.
-fn sysv_queues() -> BTreeMap<i32, String> {
-    let text = std::fs::read_to_string("/proc/sysvipc/msg").unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let id = f.get(1)?.parse().ok()?;
-            Some((
-                id,
-                format!(
-                    "key {}, {} messages",
-                    f.first().unwrap_or(&"?"),
-                    f.get(4).unwrap_or(&"?")
-                ),
-            ))
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------
-// Processes of a run
-
-/// The live children of `pid` (its workers).
-fn live_children(pid: i32) -> Vec<i32> {
-    procinfo::descendants(std::process::id() as i32)
-        .into_iter()
-        .filter(|s| s.ppid == pid && s.state != 'Z' && s.state != 'X')
-        .map(|s| s.pid)
-        .collect()
-}
-
-/// The system call `pid` is blocked in, by number (`None` when running or gone).
-fn blocked_syscall(pid: i32) -> Option<i64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
-    s.split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-        .filter(|n| *n >= 0)
-}
-
-fn syscall_name(nr: i64) -> String {
-    match nr {
-        n if n == libc::SYS_mq_timedsend => "mq_send (the queue is full)".into(),
-        n if n == libc::SYS_mq_timedreceive => "mq_receive (the queue is empty)".into(),
-        n if n == libc::SYS_read => "read".into(),
-        n if n == libc::SYS_write => "write".into(),
-        n if n == libc::SYS_wait4 || n == libc::SYS_waitid => "waitpid".into(),
-        #[cfg(target_arch = "x86_64")]
-        n if n == libc::SYS_poll => "poll".into(),
-        n if n == libc::SYS_ppoll => "poll".into(),
-        n if n == libc::SYS_pselect6 => "select".into(),
-        n if n == libc::SYS_nanosleep || n == libc::SYS_clock_nanosleep => "sleep".into(),
-        n => format!("system call {n}"),
-    }
-}
-
-/// One line per process of the run: what it is blocked in, and which queue that fd is.
-fn describe_run(dispatcher: i32) -> String {
-    let mut out = String::new();
-    let mut pids = vec![dispatcher];
-    pids.extend(live_children(dispatcher));
-    for (i, pid) in pids.iter().enumerate() {
-        let who = if i == 0 {
-            format!("mq-dispatch (pid {pid})")
-        } else {
-            format!("worker (pid {pid})")
-        };
-        let Some(stat) = procinfo::stat(*pid) else {
-            continue;
-        };
-        let doing = match (stat.state, blocked_syscall(*pid)) {
-            ('Z', _) => "has exited (zombie)".to_owned(),
-            ('R', _) => "is running".to_owned(),
-            (_, Some(nr)) => {
-                let fd = std::fs::read_to_string(format!("/proc/{pid}/syscall"))
-                    .ok()
-                    .and_then(|s| {
-                        let a = s.split_whitespace().nth(1)?;
-                        i64::from_str_radix(a.trim_start_matches("0x"), 16).ok()
-                    });
-                let target = fd
-                    .and_then(|fd| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok())
-                    .map(|t| format!(" on {}", t.display()))
-                    .unwrap_or_default();
-                format!("waits in {}{target}", syscall_name(nr))
-            }
-            _ => "is sleeping".to_owned(),
-        };
-        out.push_str(&format!("  {who} {doing}\n"));
-    }
-    out
-}
-
-// ---------------------------------------------------------------------------------------
-// Jobs and results
-
-/// A job line as given on stdin.
-#[derive(Clone)]
-struct JobLine {
-    priority: u8,
-    payload: String,
-}
-
-impl JobLine {
-    fn text(&self) -> String {
-        format!("{} {}", self.priority, self.payload)
-    }
-}
-
-fn random_jobs(ctx: &mut Ctx, count: usize, min_len: usize, max_len: usize) -> Vec<JobLine> {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,:";
-    (0..count)
-        .map(|_| {
-            let len = min_len + (ctx.next_u64() as usize) % (max_len - min_len + 1);
-            let payload = (0..len)
-                .map(|_| ALPHABET[(ctx.next_u64() as usize) % ALPHABET.len()] as char)
-                .collect();
-            JobLine {
-                priority: (ctx.next_u64() % 10) as u8,
-                payload,
-            }
-        })
-        .collect()
-}
-
-fn input_of(jobs: &[JobLine]) -> Vec<u8> {
-    jobs.iter()
-        .map(|j| j.text() + "\n")
-        .collect::<String>()
-        .into_bytes()
-}
-
-/// Compares the printed results with the jobs (`expected`: line number to job); returns
-/// a student-facing description of the first problems, or `None` when all is right.
-fn judge_results(stdout: &str, expected: &BTreeMap<u64, String>) -> Option<String> {
-    let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
-    let mut problems = Vec::new();
-    for line in stdout.lines() {
-        let Some((n, text)) = line.split_once(' ') else {
-            problems.push(format!("the output line {line:?} is not `<line> <result>`"));
-            continue;
-        };
-        let Ok(n) = n.parse::<u64>() else {
-            problems.push(format!(
-                "the output line {line:?} does not start with a line number"
-            ));
-            continue;
-        };
-        *seen.entry(n).or_default() += 1;
-        match expected.get(&n) {
-            None => problems.push(format!(
-                "a result for line {n}, which is not a job: {line:?}"
-            )),
-            Some(payload) => {
-                let want: String = payload.chars().rev().collect();
-                if text != want {
-                    problems.push(format!(
-                        "line {n}: printed {:?}, expected {:?} (the payload {:?} reversed)",
-                        crate::run::clip(text, 80),
-                        crate::run::clip(&want, 80),
-                        crate::run::clip(payload, 80)
-                    ));
-                }
-            }
-        }
-    }
-    let twice: Vec<String> = seen
-        .iter()
-        .filter(|(_, c)| **c > 1)
-        .map(|(n, c)| format!("{n} ({c} times)"))
-        .collect();
-    if !twice.is_empty() {
-        problems.push(format!(
-            "results printed more than once for line(s) {}: every job must get exactly one result \
-             (when jobs are sent again after a worker died, print only the first result of each line)",
-            list(&twice)
-        ));
-    }
-    let missing: Vec<String> = expected
-        .keys()
-        .filter(|n| !seen.contains_key(n))
-        .map(u64::to_string)
-        .collect();
-    if !missing.is_empty() {
-        problems.push(format!(
-            "no result for {} job(s), line(s) {}",
-            missing.len(),
-            list(&missing)
-        ));
-    }
-    if problems.is_empty() {
-        None
-    } else {
-        problems.truncate(6);
-        Some(problems.join("; "))
-    }
-}
-
-fn list(items: &[String]) -> String {
-    if items.len() > 12 {
-        format!("{} ... ({} in all)", items[..12].join(", "), items.len())
-    } else {
-        items.join(", ")
-    }
-}
-
-fn expected_of(jobs: &[JobLine]) -> BTreeMap<u64, String> {
-    jobs.iter()
-        .enumerate()
-        .map(|(i, j)| (i as u64 + 1, j.payload.clone()))
-        .collect()
-}
-
-fn stderr_note(o: &Output) -> String {
-    let err = o.stderr_str();
-    let err = err.trim();
-    if err.is_empty() {
-        String::new()
-    } else {
-        format!(" Its stderr: {}", crate::run::clip(err, 600))
-    }
-}
-
-/// Runs `mq-dispatch --workers N` on `input` within `limit`; on a hang, says what each of
-/// its processes waits for.
-fn run_dispatch(
-    ctx: &mut Ctx,
-    workers: usize,
-    input: Vec<u8>,
-    limit: Duration,
-    what: &str,
-) -> Result<(Output, i32), Fail> {
-    let spec = Ctx::with_input(
-        ctx.bin(BIN).args(["--workers", &workers.to_string()]),
-        input,
-    );
-    let mut p = ctx.spawn(&spec)?;
-    let pid = p.pid;
-    let deadline = Instant::now() + limit;
-    if p.wait_until(deadline).is_none() {
-        let state = describe_run(pid);
-        let printed = String::from_utf8_lossy(&p.stdout().0).lines().count();
-        p.kill();
-        fail!(
-            "`mq-dispatch --workers {workers}` on {what} did not finish within {:.0} s \
-             ({printed} result lines printed). Its processes:\n{state}\
-             A dispatcher that blocks in mq_send on the full job queue while the workers block \
-             sending results to the full result queue waits forever: keep receiving results while \
-             the job queue is full (poll both queues, or send with a timeout).",
-            limit.as_secs_f64()
-        );
-    }
-    let out = ctx.finish("mq-dispatch", &mut p, Duration::from_secs(1))?;
-    Ok((out, pid))
-}
-
-// ---------------------------------------------------------------------------------------
 // The checks
 
 fn backpressure(ctx: &mut Ctx) -> CheckResult {
@@ -474,73 +102,6 @@ fn backpressure(ctx: &mut Ctx) -> CheckResult {
         stderr_note(&out)
     );
     Ok(())
-}
-
-/// Lets the worker `pid` run until it enters `mq_send` (the `mq_timedsend` system call)
-/// and SIGKILLs it there: it has taken a job from the job queue and not yet delivered the
-/// result, so that job is lost unless the dispatcher sends it again. The grader follows
-/// the worker with ptrace, stopping it at each system call. Returns whether it could; if
-/// not (ptrace refused, the deadline), the worker is killed wherever it is.
-fn kill_holding_a_job(pid: i32, deadline: Instant) -> bool {
-    use std::mem::{MaybeUninit, size_of};
-    let kill = || {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-    };
-    let mut status = 0;
-    // SAFETY: ptrace and waitpid on a pid, with valid pointers; the worker is a process of
-    // this check, and the grader may trace it (root).
-    unsafe {
-        if libc::ptrace(libc::PTRACE_SEIZE, pid, 0, libc::PTRACE_O_TRACESYSGOOD) != 0 {
-            kill();
-            return false;
-        }
-        libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0);
-        loop {
-            // The next stop, without blocking past the deadline.
-            loop {
-                let r = libc::waitpid(pid, &mut status, libc::__WALL | libc::WNOHANG);
-                if r == pid {
-                    break;
-                }
-                if r < 0 {
-                    return false;
-                }
-                if Instant::now() >= deadline {
-                    kill();
-                    libc::waitpid(pid, &mut status, libc::__WALL);
-                    return false;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            if !libc::WIFSTOPPED(status) {
-                return false;
-            }
-            let sig = libc::WSTOPSIG(status);
-            let mut inject = 0;
-            if sig == libc::SIGTRAP | 0x80 {
-                let mut info = MaybeUninit::<libc::ptrace_syscall_info>::zeroed();
-                let n = libc::ptrace(
-                    libc::PTRACE_GET_SYSCALL_INFO,
-                    pid,
-                    size_of::<libc::ptrace_syscall_info>(),
-                    info.as_mut_ptr(),
-                );
-                let info = info.assume_init();
-                if n > 0
-                    && info.op == libc::PTRACE_SYSCALL_INFO_ENTRY
-                    && info.u.entry.nr == libc::SYS_mq_timedsend as u64
-                {
-                    kill();
-                    libc::waitpid(pid, &mut status, libc::__WALL);
-                    return true;
-                }
-            } else if status >> 16 == 0 {
-                // A signal on its way to the worker: deliver it.
-                inject = sig;
-            }
-            libc::ptrace(libc::PTRACE_SYSCALL, pid, 0, inject);
-        }
-    }
 }
 
 fn worker_killed(ctx: &mut Ctx) -> CheckResult {
