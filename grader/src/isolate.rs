@@ -76,11 +76,15 @@ impl Isolation {
     ///
     /// # Safety
     /// Only to be called in a freshly forked child.
-    pub unsafe fn enter(&self) -> std::io::Result<()> {
+    /// With `pid_ns`, the process's children start in a new PID namespace (see
+    /// [`crate::init`], the shim that runs there as PID 1).
+    pub unsafe fn enter(&self, pid_ns: bool) -> std::io::Result<()> {
         let err = std::io::Error::last_os_error;
         // SAFETY: system calls on prepared, NUL-terminated strings.
         unsafe {
-            if libc::unshare(libc::CLONE_NEWIPC | libc::CLONE_NEWNS | libc::CLONE_NEWNET) != 0 {
+            let pid = if pid_ns { libc::CLONE_NEWPID } else { 0 };
+            if libc::unshare(libc::CLONE_NEWIPC | libc::CLONE_NEWNS | libc::CLONE_NEWNET | pid) != 0
+            {
                 return Err(err());
             }
             let none = std::ptr::null::<libc::c_char>();

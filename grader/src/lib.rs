@@ -22,6 +22,7 @@ pub mod build;
 pub mod check;
 pub mod error;
 pub mod grade;
+pub mod init;
 pub mod isolate;
 pub mod labfile;
 pub mod labs;

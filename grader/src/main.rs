@@ -80,6 +80,12 @@ enum Cmd {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// Internal: run a command as PID 1 of a new PID namespace (see grader::init).
+    #[command(name = "__init", hide = true)]
+    Init {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Internal: remove the IPC objects of the namespace this runs in, printing them.
     #[command(name = "__leftovers", hide = true)]
     Leftovers,
@@ -141,6 +147,10 @@ fn main() -> ExitCode {
                     ExitCode::from(3)
                 }
             }
+        }
+        Cmd::Init { command } => {
+            let args: Vec<_> = command.into_iter().skip_while(|a| a == "--").collect();
+            ExitCode::from(grader::init::main(&args).clamp(0, 255) as u8)
         }
         Cmd::Leftovers => {
             grader::leftovers::child_main();

@@ -231,6 +231,10 @@ pub fn explain(procs: &[Snapshot]) -> String {
         false
     };
     for p in procs {
+        // The grader's own PID-namespace shim and init are not the student's processes.
+        if p.cmdline.get(1).is_some_and(|a| a == "__init") {
+            continue;
+        }
         if p.stat.state == 'Z' {
             let _ = writeln!(
                 out,

@@ -51,6 +51,7 @@ impl RunEnv {
         spec.rlimits = Rlimits::untrusted(timeout);
         spec.cap = 64 << 10;
         spec.isolation = self.isolation.clone();
+        spec.pid_ns = true;
         spec.cgroup = self.cgroup.clone();
         spec
     }
@@ -162,11 +163,19 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
     };
     // A test must not leave processes behind: a daemon that outlives its test is the
     // submission escaping the grader, and fails the test whatever the harness said.
+    let init_report = String::from_utf8_lossy(&out.stderr);
     let alive: Vec<String> = out
         .leftovers
         .iter()
         .filter(|s| out.ending != Ending::TimedOut && s.state != 'Z')
         .map(|s| format!("`{}` (pid {})", s.comm, s.pid))
+        // In a PID namespace the init names the survivors before the kernel ends them.
+        .chain(
+            init_report
+                .lines()
+                .filter_map(|l| l.strip_prefix(crate::init::LEFT_RUNNING))
+                .map(str::to_owned),
+        )
         .collect();
     let clean = alive.is_empty();
     if !clean {

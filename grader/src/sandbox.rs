@@ -108,7 +108,14 @@ fn command(
     spec: &Spec,
     isolation: Option<Arc<crate::isolate::Isolation>>,
 ) -> std::process::Command {
-    let mut cmd = std::process::Command::new(&spec.program);
+    let pid_ns = spec.pid_ns && isolation.is_some();
+    let mut cmd = if pid_ns {
+        let mut c = std::process::Command::new("/proc/self/exe");
+        c.args(["__init".as_ref(), "--".as_ref(), spec.program.as_os_str()]);
+        c
+    } else {
+        std::process::Command::new(&spec.program)
+    };
     cmd.args(&spec.args)
         .current_dir(&spec.cwd)
         .env_clear()
@@ -138,7 +145,7 @@ fn command(
                 crate::leftovers::enter(ns.as_raw_fd())?;
             }
             if let Some(iso) = &isolation {
-                iso.enter()?;
+                iso.enter(pid_ns)?;
             }
             child_setup(&limits, user)
         });

@@ -100,6 +100,9 @@ pub struct Spec {
     pub isolation: Option<Arc<crate::isolate::Isolation>>,
     /// A pids cgroup to run in, bounding the number of processes.
     pub cgroup: Option<Arc<crate::isolate::Cgroup>>,
+    /// With isolation: run under [`crate::init`] in a PID namespace of its own, so that
+    /// nothing it starts outlives it.
+    pub pid_ns: bool,
     /// Join this IPC namespace (a handle from [`crate::leftovers::Namespace`]) before exec.
     pub join_ipc: Option<Arc<OwnedFd>>,
 }
@@ -120,6 +123,7 @@ impl Spec {
             isolation: None,
             cgroup: None,
             join_ipc: None,
+            pid_ns: false,
         }
     }
 

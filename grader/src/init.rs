@@ -1,0 +1,131 @@
+//! `grader __init -- PROGRAM ARGS...`: a tiny init for a test's own PID namespace.
+//!
+//! The grader starts this shim with `unshare(CLONE_NEWPID)` done in its pre-exec, so the
+//! shim's first child is PID 1 of a new namespace. That child mounts a /proc of the new
+//! namespace, starts the test as PID 2, reaps every orphan, and when the test ends reports
+//! whatever is still running on stderr (`grader-init: still running ...`) and exits, which
+//! makes the kernel kill every process left in the namespace: nothing a test starts can
+//! outlive it, daemons included. The shim passes the test's exit status (or signal) on.
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::sys::wait::{WaitStatus, wait, waitpid};
+use nix::unistd::{ForkResult, Pid, execvp, fork};
+
+/// The stderr line that names a process a test left running.
+pub const LEFT_RUNNING: &str = "grader-init: still running after the test ended: ";
+
+/// Runs PROGRAM ARGS under the init; returns the status to exit with.
+pub fn main(argv: &[OsString]) -> i32 {
+    let Some(program) = argv.first() else {
+        return 2;
+    };
+    let Ok(cargs) = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return 2;
+    };
+    let Ok(cprog) = CString::new(program.as_bytes()) else {
+        return 2;
+    };
+    // SAFETY: this process is single-threaded (it has just been exec'd and parsed its
+    // arguments), so fork is sound; the child only makes system calls before exec or exit.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => std::process::exit(pid_one(&cprog, &cargs)),
+        Ok(ForkResult::Parent { child }) => loop {
+            match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, code)) => {
+                    // 128+N from the init means the test died of signal N: die of it too, so
+                    // the grader sees the same ending as without the namespace.
+                    if (129..160).contains(&code) {
+                        if let Ok(sig) = Signal::try_from(code - 128) {
+                            // SAFETY: restoring a default disposition.
+                            let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+                            let _ = nix::sys::signal::raise(sig);
+                        }
+                    }
+                    return code;
+                }
+                Ok(WaitStatus::Signaled(..)) => return 128 + libc::SIGKILL,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return 3,
+            }
+        },
+        Err(_) => 3,
+    }
+}
+
+/// PID 1 of the namespace: starts the test, reaps, reports survivors.
+fn pid_one(program: &CString, args: &[CString]) -> i32 {
+    // A /proc that shows this namespace's pids, for the test's own diagnostics.
+    // SAFETY: mount with constant strings.
+    unsafe {
+        libc::mount(
+            c"proc".as_ptr(),
+            c"/proc".as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            std::ptr::null(),
+        );
+    }
+    // SAFETY: single-threaded; the child execs or exits at once.
+    let test = match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            // The shim is a Rust program and ignores SIGPIPE; the test starts as it would
+            // without the namespace, with the default.
+            // SAFETY: restoring a default disposition before exec.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            let _ = execvp(program, args);
+            // SAFETY: leaving the forked child without running destructors.
+            unsafe { libc::_exit(127) }
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(_) => return 3,
+    };
+    let status = loop {
+        match wait() {
+            Ok(WaitStatus::Exited(pid, code)) if pid == test => break code,
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == test => break 128 + sig as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break 3,
+        }
+    };
+    report_survivors();
+    status
+}
+
+/// Gives exiting processes a moment, then names on stderr those still running.
+fn report_survivors() {
+    let deadline = Instant::now() + Duration::from_millis(300);
+    loop {
+        // Reap whatever has exited meanwhile.
+        while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) = waitpid(
+            Pid::from_raw(-1),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        ) {}
+        let alive: Vec<crate::procinfo::Stat> = crate::procinfo::all()
+            .into_iter()
+            .filter(|s| s.pid != 1 && s.state != 'Z' && s.state != 'X')
+            .collect();
+        if alive.is_empty() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            for s in alive {
+                eprintln!(
+                    "{LEFT_RUNNING}`{}` (pid {} in the test's namespace)",
+                    s.comm, s.pid
+                );
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
