@@ -193,6 +193,21 @@ impl Ctx {
     }
 }
 
+/// Polls `cond` every millisecond until it holds or `deadline` passes; whether it held. For
+/// conditions that no event announces (a process state in /proc, a file appearing): never
+/// a fixed sleep in its place.
+pub fn poll_until(deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// A check's verdict, as the check process hands it to the grader.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Verdict {

@@ -120,15 +120,6 @@ pub(super) fn listing(dir: &Path) -> Vec<String> {
 }
 
 /// Polls `cond` every millisecond until it holds or `limit` passes.
-pub(super) fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+pub(super) fn wait_for(limit: Duration, cond: impl FnMut() -> bool) -> bool {
+    crate::check::poll_until(Instant::now() + limit, cond)
 }

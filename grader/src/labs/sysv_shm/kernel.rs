@@ -3,7 +3,7 @@
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::check::Fail;
 use crate::{ensure, fail};
@@ -135,14 +135,6 @@ pub(super) fn state(pid: i32) -> Option<char> {
 }
 
 /// Waits until `cond` holds, polling every millisecond, until `deadline`.
-pub(super) fn poll_until(deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+pub(super) fn poll_until(deadline: Instant, cond: impl FnMut() -> bool) -> bool {
+    crate::check::poll_until(deadline, cond)
 }
