@@ -88,19 +88,9 @@ impl Capture {
         }
     }
 
+    /// Waits until EOF or the deadline; returns whether the stream reached EOF.
     pub(super) fn wait_eof(&self, deadline: Instant) -> bool {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        while !st.eof {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            st = self
-                .cv
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
+        self.wait_for(deadline, |_| false);
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).eof
     }
 }
