@@ -1,5 +1,6 @@
 //! Step 2, build: `cargo build --tests --bins --offline` on the staged crate with a target
-//! folder shared by every grading of the lab, so dependencies compile once per machine.
+//! folder shared by every grading of the lab, so dependencies compile once per machine; then
+//! the hidden tests alone. Where the grader is root, cargo runs unprivileged in a jail.
 //!
 //! The built binaries are copied out under a lock, so that two graders building the same lab
 //! at once never run each other's programs. A compile error is a graded outcome
@@ -10,7 +11,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
+use crate::isolate::Jail;
 use crate::sandbox::{self, Ending, Spec};
 
 /// The programs a build produced, copied into the run's folder.
@@ -20,6 +24,9 @@ pub struct Artifacts {
     pub bins: BTreeMap<String, PathBuf>,
     /// Integration-test executables by test file stem.
     pub tests: BTreeMap<String, PathBuf>,
+    /// When the hidden tests did not compile against the submission (its public items
+    /// differ from the skeleton's): which tests, and the compiler's headlines.
+    pub hidden_error: Option<(Vec<String>, String)>,
 }
 
 /// What building a submission gave.
@@ -36,33 +43,137 @@ pub fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
-fn cargo_spec(args: &[&str], cwd: &Path) -> Spec {
-    let mut spec = Spec::new(cargo(), cwd).args(args);
-    // Cargo needs the caller's environment (CARGO_HOME, RUSTUP_TOOLCHAIN, proxies).
-    spec.env = std::env::vars_os()
-        .filter(|(k, _)| k != "CARGO_TARGET_DIR" && k != "CARGO_BUILD_TARGET_DIR")
-        .collect();
+/// Where the toolchain lives: cargo's absolute path, the cargo home and the rustup home.
+#[derive(Debug, Clone)]
+struct Toolchain {
+    cargo: PathBuf,
+    cargo_home: PathBuf,
+    rustup_home: Option<PathBuf>,
+}
+
+impl Toolchain {
+    fn find() -> Toolchain {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let cargo = PathBuf::from(cargo());
+        let cargo = if cargo.components().count() > 1 {
+            cargo
+        } else {
+            std::env::var_os("PATH")
+                .into_iter()
+                .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+                .map(|d| d.join(&cargo))
+                .find(|c| c.is_file())
+                .unwrap_or(cargo)
+        };
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".cargo"));
+        let rustup_home = std::env::var_os("RUSTUP_HOME")
+            .map(PathBuf::from)
+            .or_else(|| Some(home.join(".rustup")))
+            .filter(|p| p.is_dir());
+        Toolchain {
+            cargo,
+            cargo_home,
+            rustup_home,
+        }
+    }
+
+    /// What cargo needs of the environment, and nothing else of the grader's (no secret of
+    /// the grading platform reaches `env!` in a submission).
+    fn env(&self) -> Vec<(OsString, OsString)> {
+        let mut path = OsString::new();
+        if let Some(dir) = self.cargo.parent() {
+            path.push(dir);
+            path.push(":");
+        }
+        path.push(self.cargo_home.join("bin"));
+        path.push(":/usr/local/bin:/usr/bin:/bin");
+        let mut env: Vec<(OsString, OsString)> = vec![
+            ("PATH".into(), path),
+            ("HOME".into(), "/tmp".into()),
+            ("CARGO_HOME".into(), self.cargo_home.clone().into()),
+            ("CARGO_TERM_COLOR".into(), "never".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+        ];
+        if let Some(r) = &self.rustup_home {
+            env.push(("RUSTUP_HOME".into(), r.clone().into()));
+        }
+        for key in [
+            "RUSTUP_TOOLCHAIN",
+            "RUSTC",
+            "CARGO_BUILD_JOBS",
+            "CARGO_NET_OFFLINE",
+        ] {
+            if let Some(v) = std::env::var_os(key) {
+                env.push((key.into(), v));
+            }
+        }
+        env
+    }
+}
+
+/// A cargo command. With `jail`, it runs as the builds' unprivileged identity in a jail that
+/// shows it the toolchain (read-only), the staged crate and the target folder, and nothing
+/// else: not the lab tree, the solutions, the hidden tests of other labs, the grader, or the
+/// host's files. `include_str!("/any/host/file")` in a submission finds nothing.
+fn cargo_spec(
+    tc: &Toolchain,
+    args: &[&str],
+    cwd: &Path,
+    jail: Option<(&Path, (u32, u32))>,
+) -> Spec {
+    let mut spec = Spec::new(tc.cargo.as_os_str(), cwd).args(args);
+    spec.env = tc.env();
     spec.cap = 8 << 20;
-    spec.env.push(("CARGO_TERM_COLOR".into(), "never".into()));
+    if let Some((target, who)) = jail {
+        let mut j = Jail::new().ro(&tc.cargo_home).rw(cwd).rw(target);
+        if let Some(r) = &tc.rustup_home {
+            j = j.ro(r);
+        }
+        if let Some(dir) = tc.cargo.parent() {
+            j = j.ro(dir);
+        }
+        spec.isolation = Some(Arc::new(j.build()));
+        spec.pid_ns = true;
+        spec.user = Some(who);
+    }
     spec
 }
 
 /// Builds the crate staged in `staged` with `target_dir`, copying the programs into `out`.
-pub fn build(staged: &Path, package: &str, target_dir: &Path, out: &Path) -> Result<Built> {
+///
+/// In two halves, under one lock of the target folder: first the submission's own targets
+/// (library, binaries, their unit tests and the visible tests) with no hidden test present,
+/// then `add_hidden` stages the hidden tests and only their test targets are built. Code of
+/// the submission is never compiled while a hidden test sits beside it.
+pub fn build(
+    staged: &Path,
+    package: &str,
+    target_dir: &Path,
+    out: &Path,
+    add_hidden: &dyn Fn() -> Result<Vec<String>>,
+) -> Result<Built> {
+    let tc = Toolchain::find();
     let manifest = staged.join("Cargo.toml");
     let manifest = manifest.to_string_lossy();
     std::fs::create_dir_all(target_dir).map_err(|e| Error::io(target_dir, e))?;
 
     // Dependencies first, online if the network allows, else from the local cache: a fresh
-    // machine (as CI starts) has downloaded nothing the labs need.
+    // machine (as CI starts) has downloaded nothing the labs need. This runs as the grader:
+    // the manifest and lock file are the lab's, never the submission's.
     let fetch = |offline: bool| -> Result<sandbox::Outcome> {
         let mut args = vec!["fetch", "--quiet", "--manifest-path", &manifest];
         if offline {
             args.push("--offline");
         }
-        sandbox::run(&cargo_spec(&args, staged), Duration::from_secs(900)).map_err(|e| {
-            Error::Infrastructure(format!("cannot run cargo ({e}): is Rust installed?"))
-        })
+        sandbox::run(
+            &cargo_spec(&tc, &args, staged, None),
+            Duration::from_secs(900),
+        )
+        .map_err(|e| Error::Infrastructure(format!("cannot run cargo ({e}): is Rust installed?")))
     };
     let fetched = fetch(false)?;
     if fetched.ending != Ending::Exited(0) {
@@ -92,27 +203,39 @@ pub fn build(staged: &Path, package: &str, target_dir: &Path, out: &Path) -> Res
     // made newer than anything in the target folder now that we hold it.
     touch_tree(staged).map_err(|e| Error::io(staged, e))?;
 
+    let who = crate::isolate::build_identity();
+    let jail = who.map(|who| (target_dir, who));
+    for dir in [target_dir, staged] {
+        crate::isolate::hand_over_tree(dir, who).map_err(|e| Error::io(dir, e))?;
+    }
     let target = target_dir.to_string_lossy();
-    let args = [
-        "build",
-        "--tests",
-        "--bins",
-        "--offline",
-        "--message-format=json-render-diagnostics",
-        "--manifest-path",
-        &manifest,
-        "--target-dir",
-        &target,
-    ];
-    let built = sandbox::run(&cargo_spec(&args, staged), Duration::from_secs(900))
+    let cargo_build = |targets: &[&str]| -> Result<sandbox::Outcome> {
+        let mut args = vec![
+            "build",
+            "--offline",
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+            &manifest,
+            "--target-dir",
+            &target,
+        ];
+        args.extend_from_slice(targets);
+        let built = sandbox::run(
+            &cargo_spec(&tc, &args, staged, jail),
+            Duration::from_secs(900),
+        )
         .map_err(|e| Error::Infrastructure(format!("cannot run cargo: {e}")))?;
-    let stderr = String::from_utf8_lossy(&built.stderr);
-    if built.ending != Ending::Exited(0) {
         if built.ending == Ending::TimedOut {
             return Err(Error::Infrastructure(
                 "cargo build did not finish in 15 minutes".into(),
             ));
         }
+        Ok(built)
+    };
+
+    let own = cargo_build(&["--tests", "--bins"])?;
+    let stderr = String::from_utf8_lossy(&own.stderr);
+    if own.ending != Ending::Exited(0) {
         if stderr.contains(&format!("could not compile `{package}`")) {
             return Ok(Built::CompileError(compiler_errors(&stderr)));
         }
@@ -121,9 +244,32 @@ pub fn build(staged: &Path, package: &str, target_dir: &Path, out: &Path) -> Res
             tail(&stderr, 40)
         )));
     }
+    let mut artifacts = parse_artifacts(&String::from_utf8_lossy(&own.stdout), package);
 
-    let artifacts = parse_artifacts(&String::from_utf8_lossy(&built.stdout), package);
-    let mut copied = Artifacts::default();
+    let hidden = add_hidden()?;
+    if !hidden.is_empty() {
+        for stem in &hidden {
+            let path = staged.join("tests").join(format!("{stem}.rs"));
+            crate::isolate::hand_over_tree(&path, who).map_err(|e| Error::io(&path, e))?;
+        }
+        let mut targets = Vec::new();
+        for stem in &hidden {
+            targets.extend(["--test", stem.as_str()]);
+        }
+        let tests = cargo_build(&targets)?;
+        if tests.ending == Ending::Exited(0) {
+            let more = parse_artifacts(&String::from_utf8_lossy(&tests.stdout), package);
+            artifacts.tests.extend(more.tests);
+        } else {
+            let stderr = String::from_utf8_lossy(&tests.stderr);
+            artifacts.hidden_error = Some((hidden.clone(), headlines(&stderr)));
+        }
+    }
+
+    let mut copied = Artifacts {
+        hidden_error: artifacts.hidden_error.clone(),
+        ..Artifacts::default()
+    };
     for (kind, map, into) in [
         ("bin", &artifacts.bins, &mut copied.bins),
         ("tests", &artifacts.tests, &mut copied.tests),
@@ -137,6 +283,22 @@ pub fn build(staged: &Path, package: &str, target_dir: &Path, out: &Path) -> Res
         }
     }
     Ok(Built::Ok(copied))
+}
+
+/// The first line of each of rustc's errors, without the source lines it quotes: what a
+/// student may read about code they must not see (the hidden tests).
+fn headlines(stderr: &str) -> String {
+    let mut out: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error") && !l.starts_with("error: could not compile"))
+        .collect();
+    out.dedup();
+    out.truncate(10);
+    if out.is_empty() {
+        "(the compiler gave no error line)".into()
+    } else {
+        out.join("\n")
+    }
 }
 
 /// Sets the mtime of every file under `dir` to now.

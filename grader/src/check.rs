@@ -57,6 +57,10 @@ pub struct Ctx {
     pub scratch: PathBuf,
     /// The seed for every random choice of the check (printed in the report).
     pub seed: u64,
+    /// The unprivileged identity (uid, gid) the student's programs run as, when the grader
+    /// is root; [`Ctx::bin`] and [`Ctx::bash`] use it. Files the check creates belong to it
+    /// too (the check process works with it as its filesystem identity).
+    pub student: Option<(u32, u32)>,
     rng: u64,
 }
 
@@ -90,11 +94,17 @@ impl Output {
 
 impl Ctx {
     /// A context over `bins` and `scratch`.
-    pub fn new(bins: BTreeMap<String, PathBuf>, scratch: PathBuf, seed: u64) -> Ctx {
+    pub fn new(
+        bins: BTreeMap<String, PathBuf>,
+        scratch: PathBuf,
+        seed: u64,
+        student: Option<(u32, u32)>,
+    ) -> Ctx {
         Ctx {
             bins,
             scratch,
             seed,
+            student,
             rng: seed ^ 0x9E37_79B9_7F4A_7C15,
         }
     }
@@ -109,6 +119,7 @@ impl Ctx {
         let mut spec = Spec::new(path.into_os_string(), &self.scratch);
         spec.rlimits = Rlimits::untrusted(Duration::from_secs(60));
         spec.cap = 16 << 20;
+        spec.user = self.student;
         spec
     }
 
@@ -116,6 +127,7 @@ impl Ctx {
     pub fn bash(&self, script: &str) -> Spec {
         let mut spec = Spec::new("bash", &self.scratch).args(["-c", script]);
         spec.cap = 16 << 20;
+        spec.user = self.student;
         spec
     }
 
@@ -224,9 +236,24 @@ pub fn child_main(
     scratch: &Path,
     seed: u64,
     result: &Path,
+    student: Option<(u32, u32)>,
 ) -> std::io::Result<()> {
     sandbox::become_subreaper()?;
-    let mut ctx = Ctx::new(bins, scratch.to_owned(), seed);
+    // The verdict's file is opened while the check may still write there; then whatever the
+    // check creates (folders, FIFOs, key files) belongs to the student's identity, as if
+    // the student's program had made it, while the check keeps the privilege to signal,
+    // trace and inspect.
+    let tmp = result.with_extension("tmp");
+    let mut verdict_file = std::fs::File::create(&tmp)?;
+    if let Some((uid, gid)) = student {
+        // SAFETY: plain system calls; this process has no other thread yet, and the threads
+        // the check starts inherit the filesystem identity.
+        unsafe {
+            libc::setfsgid(gid);
+            libc::setfsuid(uid);
+        }
+    }
+    let mut ctx = Ctx::new(bins, scratch.to_owned(), seed, student);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&mut ctx)));
     let leftovers = sandbox::kill_descendants();
     let verdict = match outcome {
@@ -253,41 +280,51 @@ pub fn child_main(
         }
     };
     let _ = leftovers;
-    let tmp = result.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&verdict)?)?;
+    use std::io::Write as _;
+    verdict_file.write_all(&serde_json::to_vec(&verdict)?)?;
+    drop(verdict_file);
+    // SAFETY: back to the process's own identity to publish the verdict.
+    unsafe {
+        libc::setfsuid(0);
+        libc::setfsgid(0);
+    }
     std::fs::rename(&tmp, result)
 }
 
-/// Runs check `name` of `slug` in a child grader process with `timeout`.
+/// Runs check `name` of `slug` in a child grader process with `timeout` and a memory cap.
+///
+/// The check process keeps the grader's privilege (it signals, traces and inspects the
+/// student's processes, and may start one as another user), confined like a test: a jail
+/// that shows it only the student's programs, its scratch folder and its results folder, and
+/// a PID namespace of its own, so that a student's `kill(-1, SIGKILL)` ends nothing outside.
 #[allow(clippy::too_many_arguments)]
 pub fn run_in_child(
-    root: &Path,
+    env: &crate::run::RunEnv,
     slug: &str,
     name: &str,
     bins_dir: &Path,
-    scratch: &Path,
     results_dir: &Path,
     seed: u64,
     timeout: Duration,
-    isolation: Option<std::sync::Arc<crate::isolate::Isolation>>,
-    cgroup: Option<std::sync::Arc<crate::isolate::Cgroup>>,
+    memory: u64,
 ) -> Verdict {
     let result = results_dir.join(format!("{name}.json"));
     let _ = std::fs::remove_file(&result);
-    if let Err(e) =
-        std::fs::create_dir_all(scratch).and_then(|()| std::fs::create_dir_all(results_dir))
+    let scratch = match std::fs::create_dir_all(results_dir).and_then(|()| env.fresh_scratch(name))
     {
-        return Verdict {
-            passed: false,
-            message: format!("the grader could not make a scratch folder: {e}"),
-        };
-    }
+        Ok(s) => s,
+        Err(e) => {
+            return Verdict {
+                passed: false,
+                message: format!("the grader could not make a scratch folder: {e}"),
+            };
+        }
+    };
+    let scratch = scratch.as_path();
     // This very binary, even if a rebuild has replaced the file since it started.
     let exe = PathBuf::from("/proc/self/exe");
     let mut spec = Spec::new(exe.into_os_string(), scratch).args([
         "__check".as_ref(),
-        "--root".as_ref(),
-        root.as_os_str(),
         "--lab".as_ref(),
         slug.as_ref(),
         "--check".as_ref(),
@@ -300,10 +337,18 @@ pub fn run_in_child(
         seed.to_string().as_ref(),
         "--result".as_ref(),
         result.as_os_str(),
-    ] as [&std::ffi::OsStr; 15]);
+    ] as [&std::ffi::OsStr; 13]);
+    if let Some((uid, gid)) = env.student {
+        spec = spec.args(["--student".to_owned(), format!("{uid}:{gid}")]);
+    }
     spec.cap = 64 << 10;
-    spec.isolation = isolation;
-    spec.cgroup = cgroup;
+    let confined = env.confine(
+        &mut spec,
+        &[bins_dir],
+        &[scratch, results_dir],
+        memory,
+        timeout,
+    );
     let (out, left) = match crate::leftovers::around(|| sandbox::run(&spec, timeout)) {
         Ok(o) => o,
         Err(e) => {
@@ -314,6 +359,12 @@ pub fn run_in_child(
         }
     };
     let _ = std::fs::remove_dir_all(scratch);
+    if let Some(why) = confined.memory_verdict() {
+        return Verdict {
+            passed: false,
+            message: why,
+        };
+    }
     if out.ending == Ending::TimedOut {
         return Verdict {
             passed: false,

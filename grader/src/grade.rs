@@ -84,11 +84,18 @@ fn grade_into(
         .prefix(&format!("grader-{}-", lab.file.slug))
         .tempdir()
         .map_err(|e| Error::io(&std::env::temp_dir(), e))?;
+    // The student's identity may pass through to its own scratch folders, never list them.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o711))
+            .map_err(|e| Error::io(work.path(), e))?;
+    }
     let staged_dir = work.path().join("stage");
     let out_dir = work.path().join("run");
     std::fs::create_dir_all(&staged_dir).map_err(|e| Error::io(&staged_dir, e))?;
 
     say("staging");
+    let t0 = Instant::now();
     let staged = stage::stage(tree, lab, sub, &staged_dir, true)?;
     report.ignored = staged.ignored;
     report.notes = staged.notes;
@@ -98,13 +105,18 @@ fn grade_into(
             lab.file.editable.join(", ")
         ));
     }
+    report.timing.stage_ms = t0.elapsed().as_millis() as u64;
 
     say("building");
+    let t0 = Instant::now();
     let target = opts
         .target_dir
         .clone()
         .unwrap_or_else(|| tree.root.join("target").join("grader").join(&lab.file.slug));
-    let built = build::build(&staged_dir, &lab.file.slug, &target, &out_dir)?;
+    let built = build::build(&staged_dir, &lab.file.slug, &target, &out_dir, &|| {
+        stage::add_hidden(lab, &staged_dir)
+    })?;
+    report.timing.build_ms = t0.elapsed().as_millis() as u64;
     // The hidden tests' sources go as soon as they are compiled.
     let _ = std::fs::remove_dir_all(&staged_dir);
     let artifacts = match built {
@@ -121,29 +133,27 @@ fn grade_into(
     report.compiled = true;
 
     let wanted = |id: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == id);
-    // Tests and checks see the tree and the built programs read-only, and no solution or
-    // hidden test source at all.
-    let mut hide = vec![tree.root.join("solutions")];
-    for slug in tree.slugs().unwrap_or_default() {
-        hide.push(tree.root.join("labs").join(slug).join("hidden"));
+    let student = crate::isolate::student_identity();
+    if student.is_none() {
+        report.notes.push(
+            "the grader is not root: the submission's code ran as the grader's own user, with \
+             that user's access to this machine"
+                .into(),
+        );
     }
-    let isolation = std::sync::Arc::new(crate::isolate::Isolation::new(
-        &[
-            tree.root.clone(),
-            out_dir.join("bin"),
-            out_dir.join("tests"),
-        ],
-        &hide,
-        &[work.path().to_owned(), tree.root.clone()],
-    ));
-    // Room for any lab's processes and threads, not for a fork bomb.
-    let cgroup = crate::isolate::Cgroup::create(1024).map(std::sync::Arc::new);
     let env = RunEnv {
         bins: artifacts.bins.clone(),
         scratch_root: work.path().join("scratch"),
-        isolation: Some(isolation.clone()),
-        cgroup: cgroup.clone(),
+        jail: true,
+        student,
     };
+    std::fs::create_dir_all(&env.scratch_root).map_err(|e| Error::io(&env.scratch_root, e))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&env.scratch_root, std::fs::Permissions::from_mode(0o711))
+            .map_err(|e| Error::io(&env.scratch_root, e))?;
+    }
+    let t0 = Instant::now();
     let mut test_results = Vec::new();
     let mut hung = std::collections::BTreeSet::new();
     for (stem, exe) in &artifacts.tests {
@@ -188,14 +198,36 @@ fn grade_into(
             }
             say(&format!("test {id}"));
             let timeout = opts.timeout(lab, item);
-            let result = run::run_one(&env, exe, stem, &name, timeout);
+            let memory = lab.file.limits_for(item).memory();
+            let result = run::run_one(&env, exe, stem, &name, timeout, memory);
             if result.timed_out {
                 hung.insert(item.id.clone());
             }
             test_results.push(result);
         }
     }
+    if let Some((stems, errors)) = &artifacts.hidden_error {
+        let of_hidden = lab.file.items.iter().filter(|i| {
+            i.kind == Kind::Test && stems.iter().any(|s| i.name.split("::").next() == Some(s))
+        });
+        for item in of_hidden {
+            let stem = item.name.split("::").next().unwrap_or_default();
+            test_results.push(run::TestResult {
+                id: item.name.clone(),
+                passed: false,
+                message: format!(
+                    "the hidden tests `{stem}` do not compile against your code: keep the name \
+                     and signature of every public item as the skeleton has it. The compiler \
+                     said:\n{errors}"
+                ),
+                elapsed_ms: 0,
+                timed_out: false,
+            });
+        }
+    }
+    report.timing.tests_ms = t0.elapsed().as_millis() as u64;
     let mut by_item = score::group_tests(&lab.file, test_results);
+    let t0 = Instant::now();
 
     let bins_dir = out_dir.join("bin");
     for item in &lab.file.items {
@@ -220,16 +252,14 @@ fn grade_into(
                 say(&format!("check {}", item.name));
                 let t0 = Instant::now();
                 let v = check::run_in_child(
-                    &tree.root,
+                    &env,
                     &lab.file.slug,
                     &item.name,
                     &bins_dir,
-                    &work.path().join("scratch").join(&item.name),
                     &work.path().join("results"),
                     report.seed,
                     opts.timeout(lab, item),
-                    Some(isolation.clone()),
-                    cgroup.clone(),
+                    lab.file.limits_for(item).memory(),
                 );
                 let msg = if v.passed && v.message.is_empty() {
                     "passed".to_string()
@@ -241,6 +271,7 @@ fn grade_into(
         };
         report.items.push(result);
     }
+    report.timing.checks_ms = t0.elapsed().as_millis() as u64;
     Ok(())
 }
 

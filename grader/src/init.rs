@@ -18,8 +18,8 @@ use nix::unistd::{ForkResult, Pid, execvp, fork};
 /// The stderr line that names a process a test left running.
 pub const LEFT_RUNNING: &str = "grader-init: still running after the test ended: ";
 
-/// Runs PROGRAM ARGS under the init; returns the status to exit with.
-pub fn main(argv: &[OsString]) -> i32 {
+/// Runs PROGRAM ARGS under the init, as `user` when given; returns the status to exit with.
+pub fn main(user: Option<(u32, u32)>, argv: &[OsString]) -> i32 {
     let Some(program) = argv.first() else {
         return 2;
     };
@@ -36,7 +36,7 @@ pub fn main(argv: &[OsString]) -> i32 {
     // SAFETY: this process is single-threaded (it has just been exec'd and parsed its
     // arguments), so fork is sound; the child only makes system calls before exec or exit.
     match unsafe { fork() } {
-        Ok(ForkResult::Child) => std::process::exit(pid_one(&cprog, &cargs)),
+        Ok(ForkResult::Child) => std::process::exit(pid_one(user, &cprog, &cargs)),
         Ok(ForkResult::Parent { child }) => loop {
             match waitpid(child, None) {
                 Ok(WaitStatus::Exited(_, code)) => {
@@ -61,8 +61,9 @@ pub fn main(argv: &[OsString]) -> i32 {
     }
 }
 
-/// PID 1 of the namespace: starts the test, reaps, reports survivors.
-fn pid_one(program: &CString, args: &[CString]) -> i32 {
+/// PID 1 of the namespace: starts the test (as `user`), reaps, reports survivors. PID 1 itself
+/// keeps the grader's identity, out of reach of the test's signals and ptrace.
+fn pid_one(user: Option<(u32, u32)>, program: &CString, args: &[CString]) -> i32 {
     // A /proc that shows this namespace's pids, for the test's own diagnostics.
     // SAFETY: mount with constant strings.
     unsafe {
@@ -81,6 +82,13 @@ fn pid_one(program: &CString, args: &[CString]) -> i32 {
             // without the namespace, with the default.
             // SAFETY: restoring a default disposition before exec.
             unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            if let Some(user) = user {
+                if let Err(e) = crate::sandbox::drop_privileges(user) {
+                    eprintln!("grader-init: cannot drop privileges: {e}");
+                    // SAFETY: leaving the forked child without running destructors.
+                    unsafe { libc::_exit(126) }
+                }
+            }
             let _ = execvp(program, args);
             // SAFETY: leaving the forked child without running destructors.
             unsafe { libc::_exit(127) }

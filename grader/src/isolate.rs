@@ -1,29 +1,243 @@
-//! Private namespaces for untrusted processes, where the kernel allows them.
+//! A fresh root for untrusted processes: private namespaces and a filesystem made only of what
+//! the process needs.
 //!
-//! A test or check process (and everything it starts) gets its own IPC namespace (System V
-//! objects and POSIX queues: two graders never see each other's, and whatever a submission
-//! leaves is destroyed with the namespace), its own mount namespace (private /tmp, /dev/mqueue
-//! and /dev/shm;
-//! the lab tree and the built programs read-only; solutions and hidden tests hidden under an
-//! empty tmpfs) and its own network namespace (loopback only, up).
+//! A build, test or check process (and everything it starts) gets its own IPC namespace
+//! (System V objects and POSIX queues), network namespace (loopback only, up), PID namespace
+//! (under [`crate::init`]) and mount namespace whose root is a new, read-only tmpfs holding:
+//! the system's programs and libraries read-only (`/usr`, `/etc` and the `/bin`, `/lib`...
+//! links), a minimal `/dev` (null, zero, full, random, urandom, tty, and private `/dev/shm`
+//! and `/dev/mqueue`), a private `/tmp`, a `/proc`, and the paths the caller names
+//! ([`Jail::ro`], [`Jail::rw`]) at their own absolute paths. Nothing else of the host exists
+//! there: not the lab tree, the solutions, the hidden tests, the grader, the cargo home
+//! (except for a build), other gradings' folders or the output folder.
 //!
-//! Without the privilege (no root, no user namespaces) the grader says so once and falls back
-//! to unique names per run plus the before/after clean-up of the checks.
+//! The plan is made before the fork (every path a C string), and [`Isolation::enter`] carries
+//! it out between fork and exec with system calls only, following bubblewrap: a tmpfs on
+//! `/tmp` as a base, `pivot_root` into it with the old root at `/oldroot`, the new root built
+//! in `/newroot` from binds of `/oldroot/...`, then a second `pivot_root` into `/newroot`.
+//!
+//! Without the privilege (no root), the grader says so once and falls back to running in the
+//! host's namespaces as its own user: see [`note`].
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// What to set up in a new process's namespaces.
+/// One step of building the new root, every path already a C string.
+#[derive(Debug)]
+enum Step {
+    /// `mkdir` (in the new root).
+    Dir { at: CString, mode: u32 },
+    /// An empty file to bind a device node onto.
+    File { at: CString },
+    /// Bind `from` (under /oldroot) onto `at` (under /newroot), read-only unless `rw`.
+    Bind {
+        from: CString,
+        at: CString,
+        rw: bool,
+    },
+    /// A tmpfs with these mount options.
+    Tmpfs { at: CString, opts: CString },
+    /// A fresh mqueue filesystem (the queues of the new IPC namespace).
+    Mqueue { at: CString },
+    /// A proc filesystem (the exec of `/proc/self/exe` needs one; a PID namespace's init
+    /// mounts its own over it).
+    Proc { at: CString },
+    /// A symbolic link, as the host has it (`/bin -> usr/bin`).
+    Symlink { target: CString, at: CString },
+}
+
+/// A fresh root, planned: what [`Isolation::enter`] builds.
 #[derive(Debug, Default)]
 pub struct Isolation {
-    readonly: Vec<CString>,
-    hide: Vec<CString>,
-    /// Paths under /tmp that stay visible over the private /tmp: the path, and the folders
-    /// to create in the new /tmp (the last is the mount point).
-    keep: Vec<(CString, Vec<CString>)>,
+    steps: Vec<Step>,
+    /// The caller's paths, for the report ("what a submission can see").
+    visible: Vec<(PathBuf, bool)>,
+}
+
+/// Builds an [`Isolation`]: the system part is always there; the caller adds its paths.
+#[derive(Debug, Default)]
+pub struct Jail {
+    paths: Vec<(PathBuf, bool)>,
+}
+
+/// What of the host every jail shows, read-only: programs, libraries and configuration.
+const SYSTEM: &[&str] = &[
+    "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
+
+/// Device nodes every jail has.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+impl Jail {
+    /// An empty jail: only the system part.
+    pub fn new() -> Jail {
+        Jail::default()
+    }
+
+    /// Shows `path` (a folder or file of the host) read-only at the same path.
+    pub fn ro(mut self, path: impl AsRef<Path>) -> Jail {
+        self.paths.push((path.as_ref().to_owned(), false));
+        self
+    }
+
+    /// Shows `path` read-write at the same path.
+    pub fn rw(mut self, path: impl AsRef<Path>) -> Jail {
+        self.paths.push((path.as_ref().to_owned(), true));
+        self
+    }
+
+    /// The plan. Paths that do not exist are left out; the others are resolved (symlinks
+    /// followed), and bound parents first.
+    pub fn build(self) -> Isolation {
+        let mut plan = Plan::default();
+        plan.dir("/dev", 0o755);
+        plan.tmpfs("/dev", "size=64k,mode=755");
+        for dev in DEVICES {
+            let host = format!("/dev/{dev}");
+            if Path::new(&host).exists() {
+                plan.push(Step::File {
+                    at: plan.new(&host),
+                });
+                plan.push(Step::Bind {
+                    from: plan.old(&host),
+                    at: plan.new(&host),
+                    rw: true,
+                });
+            }
+        }
+        for (name, target) in [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        ] {
+            plan.symlink(target, &format!("/dev/{name}"));
+        }
+        plan.dir("/dev/shm", 0o1777);
+        plan.tmpfs("/dev/shm", "size=512m,mode=1777");
+        plan.dir("/dev/mqueue", 0o1777);
+        plan.push(Step::Mqueue {
+            at: plan.new("/dev/mqueue"),
+        });
+        plan.dir("/proc", 0o555);
+        plan.push(Step::Proc {
+            at: plan.new("/proc"),
+        });
+        plan.dir("/tmp", 0o1777);
+        plan.tmpfs("/tmp", "size=1g,mode=1777");
+        for sys in SYSTEM {
+            let path = Path::new(sys);
+            match std::fs::read_link(path) {
+                Ok(target) => plan.symlink(&target.to_string_lossy(), sys),
+                Err(_) if path.is_dir() => plan.bind(path, false),
+                Err(_) => {}
+            }
+        }
+        let mut paths: Vec<(PathBuf, bool)> = self
+            .paths
+            .into_iter()
+            .filter_map(|(p, rw)| p.canonicalize().ok().map(|p| (p, rw)))
+            .collect();
+        // Parents before children, so that a read-only folder inside a writable one stays
+        // read-only.
+        paths.sort_by_key(|(p, _)| p.components().count());
+        paths.dedup();
+        for (path, rw) in &paths {
+            plan.bind(path, *rw);
+        }
+        Isolation {
+            steps: plan.steps,
+            visible: paths,
+        }
+    }
+}
+
+/// The steps being planned, and the folders already made.
+#[derive(Default)]
+struct Plan {
+    steps: Vec<Step>,
+    made: std::collections::BTreeSet<PathBuf>,
+}
+
+impl Plan {
+    fn push(&mut self, step: Step) {
+        self.steps.push(step);
+    }
+
+    /// `path` inside the new root being built.
+    #[allow(clippy::new_ret_no_self, clippy::wrong_self_convention)]
+    fn new(&self, path: impl AsRef<Path>) -> CString {
+        cstring(Path::new("/newroot").join(rel(path.as_ref())))
+    }
+
+    /// `path` of the host, as seen from the base after the first pivot.
+    fn old(&self, path: impl AsRef<Path>) -> CString {
+        cstring(Path::new("/oldroot").join(rel(path.as_ref())))
+    }
+
+    fn dir(&mut self, path: &str, mode: u32) {
+        self.made.insert(PathBuf::from(path));
+        self.push(Step::Dir {
+            at: self.new(path),
+            mode,
+        });
+    }
+
+    fn tmpfs(&mut self, path: &str, opts: &str) {
+        self.push(Step::Tmpfs {
+            at: self.new(path),
+            opts: CString::new(opts).unwrap_or_default(),
+        });
+    }
+
+    fn symlink(&mut self, target: &str, at: &str) {
+        self.push(Step::Symlink {
+            target: CString::new(target).unwrap_or_default(),
+            at: self.new(at),
+        });
+    }
+
+    /// Binds `path` at the same path, making its missing parents first (folders of the new
+    /// root's tmpfs, or of the private /tmp, never of the host: a parent that is itself
+    /// bound already exists).
+    fn bind(&mut self, path: &Path, rw: bool) {
+        let mut parents: Vec<&Path> = path.ancestors().skip(1).collect();
+        parents.reverse();
+        for p in parents {
+            if p != Path::new("/") && self.made.insert(p.to_owned()) {
+                self.push(Step::Dir {
+                    at: self.new(p),
+                    mode: 0o755,
+                });
+            }
+        }
+        if path.is_dir() {
+            if self.made.insert(path.to_owned()) {
+                self.push(Step::Dir {
+                    at: self.new(path),
+                    mode: 0o755,
+                });
+            }
+        } else {
+            self.push(Step::File { at: self.new(path) });
+        }
+        self.push(Step::Bind {
+            from: self.old(path),
+            at: self.new(path),
+            rw,
+        });
+    }
+}
+
+fn rel(path: &Path) -> &Path {
+    path.strip_prefix("/").unwrap_or(path)
+}
+
+fn cstring(path: impl AsRef<Path>) -> CString {
+    CString::new(path.as_ref().as_os_str().as_bytes()).unwrap_or_default()
 }
 
 const UNKNOWN: u8 = 0;
@@ -33,189 +247,168 @@ static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
 static WHY_NOT: Mutex<Option<String>> = Mutex::new(None);
 
 impl Isolation {
-    /// Bind `readonly` paths read-only and mount an empty tmpfs over `hide` (paths that do
-    /// not exist are left out). /tmp becomes a private tmpfs, so that nothing a submission
-    /// writes there outlives it; the `keep` paths (the run's own folder, the lab tree) are
-    /// bound back into it when they live under /tmp.
-    pub fn new(readonly: &[PathBuf], hide: &[PathBuf], keep: &[PathBuf]) -> Isolation {
-        let keep = &keep[..keep.len().min(4)];
-        let cstr = |p: &std::path::Path| CString::new(p.as_os_str().as_bytes()).ok();
-        let c = |paths: &[PathBuf]| {
-            paths
-                .iter()
-                .filter(|p| p.exists())
-                .filter_map(|p| cstr(p))
-                .collect()
-        };
-        let mut kept = Vec::new();
-        for path in keep {
-            let Ok(path) = path.canonicalize() else {
-                continue;
-            };
-            if !path.starts_with("/tmp/") {
-                continue;
-            }
-            let Some(p) = cstr(&path) else { continue };
-            let mut dirs: Vec<CString> = path
-                .ancestors()
-                .filter(|a| a.starts_with("/tmp/"))
-                .filter_map(cstr)
-                .collect();
-            dirs.reverse();
-            kept.push((p, dirs));
-        }
-        Isolation {
-            readonly: c(readonly),
-            hide: c(hide),
-            keep: kept,
-        }
+    /// The caller's paths shown in the jail, and whether each is writable.
+    pub fn visible(&self) -> &[(PathBuf, bool)] {
+        &self.visible
     }
 
-    /// Enters new namespaces and sets up the mounts. Runs in the child between fork and
-    /// exec: system calls only, no allocation.
+    /// Enters new namespaces and builds the new root; `cwd` is where to be afterwards.
+    /// Runs in the child between fork and exec: system calls only, no allocation.
     ///
     /// # Safety
     /// Only to be called in a freshly forked child.
     /// With `pid_ns`, the process's children start in a new PID namespace (see
     /// [`crate::init`], the shim that runs there as PID 1).
-    pub unsafe fn enter(&self, pid_ns: bool) -> std::io::Result<()> {
+    pub unsafe fn enter(&self, pid_ns: bool, cwd: &CString) -> std::io::Result<()> {
         let err = std::io::Error::last_os_error;
+        let check = |r: libc::c_int| if r == 0 { Ok(()) } else { Err(err()) };
+        let none = std::ptr::null::<libc::c_char>();
+        let nodata = std::ptr::null::<libc::c_void>();
         // SAFETY: system calls on prepared, NUL-terminated strings.
         unsafe {
             let pid = if pid_ns { libc::CLONE_NEWPID } else { 0 };
-            if libc::unshare(libc::CLONE_NEWIPC | libc::CLONE_NEWNS | libc::CLONE_NEWNET | pid) != 0
-            {
-                return Err(err());
-            }
-            let none = std::ptr::null::<libc::c_char>();
+            check(libc::unshare(
+                libc::CLONE_NEWIPC | libc::CLONE_NEWNS | libc::CLONE_NEWNET | pid,
+            ))?;
             // Nothing mounted from here on may propagate back to the machine.
-            if libc::mount(
+            check(libc::mount(
                 none,
                 c"/".as_ptr(),
                 none,
                 libc::MS_REC | libc::MS_PRIVATE,
-                std::ptr::null(),
-            ) != 0
-            {
-                return Err(err());
-            }
-            // POSIX queues of the new IPC namespace: a fresh mqueue filesystem on /dev/mqueue.
-            let mq = c"/dev/mqueue";
-            let mut st: libc::stat = std::mem::zeroed();
-            if libc::stat(mq.as_ptr(), &mut st) != 0 {
-                libc::mkdir(mq.as_ptr(), 0o755);
-            }
-            if libc::stat(mq.as_ptr(), &mut st) == 0 {
-                libc::mount(
-                    c"mqueue".as_ptr(),
-                    mq.as_ptr(),
-                    c"mqueue".as_ptr(),
-                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                    std::ptr::null(),
-                );
-            }
-            // POSIX shared memory and named semaphores live in /dev/shm: a private one.
-            libc::mount(
-                c"tmpfs".as_ptr(),
-                c"/dev/shm".as_ptr(),
-                c"tmpfs".as_ptr(),
-                libc::MS_NOSUID | libc::MS_NODEV,
-                c"size=512m,mode=1777".as_ptr().cast(),
-            );
-            // A private /tmp, with the run's own folders bound back in. The handles are opened
-            // in the new mount namespace (a bind from another namespace is refused).
-            let mut handles = [-1i32; 4];
-            for (slot, (path, _)) in handles.iter_mut().zip(&self.keep) {
-                *slot = libc::open(
-                    path.as_ptr(),
-                    libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                );
-            }
-            if libc::mount(
+                nodata,
+            ))?;
+            // The base: a tmpfs on /tmp, which becomes / with the host's root at /oldroot.
+            check(libc::mount(
                 c"tmpfs".as_ptr(),
                 c"/tmp".as_ptr(),
                 c"tmpfs".as_ptr(),
                 libc::MS_NOSUID | libc::MS_NODEV,
-                c"size=1g,mode=1777".as_ptr().cast(),
-            ) != 0
-            {
-                return Err(err());
+                c"size=64k,mode=700".as_ptr().cast(),
+            ))?;
+            check(libc::chdir(c"/tmp".as_ptr()))?;
+            check(libc::mkdir(c"newroot".as_ptr(), 0o755))?;
+            check(libc::mkdir(c"oldroot".as_ptr(), 0o755))?;
+            check(libc::mount(
+                c"tmpfs".as_ptr(),
+                c"newroot".as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                c"size=1m,mode=755".as_ptr().cast(),
+            ))?;
+            check(pivot_root(c".", c"oldroot"))?;
+            check(libc::chdir(c"/".as_ptr()))?;
+            for step in &self.steps {
+                self.run(step)?;
             }
-            for (fd, (_, dirs)) in handles.iter().zip(&self.keep) {
-                let Some(target) = dirs.last() else { continue };
-                if *fd < 0 {
-                    continue;
-                }
-                for d in dirs {
-                    libc::mkdir(d.as_ptr(), 0o755);
-                }
-                let source = fd_path(*fd);
-                if libc::mount(
-                    source.as_ptr().cast(),
-                    target.as_ptr(),
-                    none,
-                    libc::MS_BIND | libc::MS_REC,
-                    std::ptr::null(),
-                ) != 0
-                {
-                    return Err(err());
-                }
-                libc::close(*fd);
-            }
-            for p in &self.readonly {
-                if libc::mount(
-                    p.as_ptr(),
-                    p.as_ptr(),
-                    none,
-                    libc::MS_BIND | libc::MS_REC,
-                    std::ptr::null(),
-                ) != 0
-                {
-                    return Err(err());
-                }
-                let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
-                if libc::mount(none, p.as_ptr(), none, flags, std::ptr::null()) != 0 {
-                    return Err(err());
-                }
-            }
-            for p in &self.hide {
-                let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-                if libc::mount(
-                    c"tmpfs".as_ptr(),
-                    p.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    flags,
-                    c"size=4k,mode=000".as_ptr().cast(),
-                ) != 0
-                {
-                    return Err(err());
-                }
-            }
+            check(libc::umount2(c"/oldroot".as_ptr(), libc::MNT_DETACH))?;
+            check(libc::chdir(c"/newroot".as_ptr()))?;
+            check(pivot_root(c".", c"."))?;
+            check(libc::umount2(c".".as_ptr(), libc::MNT_DETACH))?;
+            // The root itself: nothing may be created in it.
+            check(libc::mount(
+                none,
+                c"/".as_ptr(),
+                none,
+                libc::MS_REMOUNT
+                    | libc::MS_BIND
+                    | libc::MS_RDONLY
+                    | libc::MS_NOSUID
+                    | libc::MS_NODEV,
+                nodata,
+            ))?;
+            check(libc::chdir(cwd.as_ptr()))?;
             loopback_up();
         }
         Ok(())
     }
-}
 
-/// `/proc/self/fd/N` as a NUL-terminated buffer, built without allocating.
-fn fd_path(fd: i32) -> [u8; 32] {
-    let mut buf = [0u8; 32];
-    let prefix = b"/proc/self/fd/";
-    buf[..prefix.len()].copy_from_slice(prefix);
-    let mut digits = [0u8; 10];
-    let (mut n, mut len) = (fd.max(0) as u32, 0);
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
+    /// One step of the plan.
+    unsafe fn run(&self, step: &Step) -> std::io::Result<()> {
+        let err = std::io::Error::last_os_error;
+        let check = |r: libc::c_int| if r == 0 { Ok(()) } else { Err(err()) };
+        let none = std::ptr::null::<libc::c_char>();
+        let nodata = std::ptr::null::<libc::c_void>();
+        // SAFETY: system calls on prepared, NUL-terminated strings.
+        unsafe {
+            match step {
+                Step::Dir { at, mode } => {
+                    if libc::mkdir(at.as_ptr(), *mode) == 0 {
+                        // mkdir applies the umask; the mode is what the plan says.
+                        libc::chmod(at.as_ptr(), *mode);
+                        return Ok(());
+                    }
+                    // A folder that exists already is one of a bound host folder: left as is.
+                    let e = err();
+                    if e.raw_os_error() == Some(libc::EEXIST) {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                }
+                Step::File { at } => {
+                    let fd = libc::open(
+                        at.as_ptr(),
+                        libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+                        0o644,
+                    );
+                    if fd >= 0 {
+                        libc::close(fd);
+                        return Ok(());
+                    }
+                    let e = err();
+                    if e.raw_os_error() == Some(libc::EEXIST) {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                }
+                Step::Bind { from, at, rw } => {
+                    check(libc::mount(
+                        from.as_ptr(),
+                        at.as_ptr(),
+                        none,
+                        libc::MS_BIND | libc::MS_REC,
+                        nodata,
+                    ))?;
+                    let mut flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NOSUID;
+                    if !rw {
+                        flags |= libc::MS_RDONLY;
+                    }
+                    check(libc::mount(none, at.as_ptr(), none, flags, nodata))
+                }
+                Step::Tmpfs { at, opts } => check(libc::mount(
+                    c"tmpfs".as_ptr(),
+                    at.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    opts.as_ptr().cast(),
+                )),
+                Step::Mqueue { at } => check(libc::mount(
+                    c"mqueue".as_ptr(),
+                    at.as_ptr(),
+                    c"mqueue".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    nodata,
+                )),
+                Step::Proc { at } => check(libc::mount(
+                    c"proc".as_ptr(),
+                    at.as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    // Outside a PID namespace of its own, an unprivileged process sees only
+                    // its own user's processes.
+                    c"hidepid=2".as_ptr().cast(),
+                )),
+                Step::Symlink { target, at } => check(libc::symlink(target.as_ptr(), at.as_ptr())),
+            }
         }
     }
-    for i in 0..len {
-        buf[prefix.len() + i] = digits[len - 1 - i];
-    }
-    buf
+}
+
+unsafe fn pivot_root(new: &std::ffi::CStr, old: &std::ffi::CStr) -> libc::c_int {
+    // SAFETY: two NUL-terminated paths.
+    unsafe { libc::syscall(libc::SYS_pivot_root, new.as_ptr(), old.as_ptr()) as libc::c_int }
 }
 
 /// Brings `lo` up in a new network namespace (it starts down).
@@ -257,20 +450,25 @@ pub fn worked() {
 pub fn refused(e: &std::io::Error) {
     if STATE.swap(NO, Ordering::Relaxed) != NO {
         let msg = format!(
-            "namespaces are not available here ({e}): tests and checks ran without private IPC, \
-             mount and network namespaces; leftovers were found by name and removed instead"
+            "namespaces are not available here ({e}): tests and checks ran without a private \
+             root and private IPC, mount, PID and network namespaces, as the grader's own \
+             user; leftovers were found by name and removed instead. Run the grader as root \
+             to confine submissions"
         );
         eprintln!("grader: {msg}");
         *WHY_NOT.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
     }
 }
 
-/// Whether a spawn error is the kernel refusing namespaces (rather than a missing program).
+/// Whether a spawn error is the kernel refusing namespaces to a grader that is not root
+/// (rather than a missing program). As root, a failure to confine is an error, never a
+/// reason to run a submission unconfined.
 pub fn is_refusal(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EPERM | libc::EINVAL | libc::ENOSYS | libc::ENOSPC | libc::EACCES)
     ) && STATE.load(Ordering::Relaxed) != YES
+        && !nix::unistd::geteuid().is_root()
 }
 
 /// The note for the report when isolation was refused.
@@ -278,77 +476,60 @@ pub fn note() -> Option<String> {
     WHY_NOT.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// A pids cgroup that bounds how many processes and threads one grading may run at once, so
-/// that a fork bomb stops at the limit instead of exhausting the machine's pids.
-#[derive(Debug)]
-pub struct Cgroup {
-    dir: PathBuf,
-    procs: CString,
+/// The unprivileged identity a grading runs the student's code as, when the grader is root:
+/// a uid and gid of its own, derived from the grader's pid, so that two gradings at once
+/// (`grade-all --jobs N`, or two graders) never share one and cannot signal, trace or read
+/// each other's processes and files. No user of the machine has these ids.
+pub fn student_identity() -> Option<(u32, u32)> {
+    nix::unistd::geteuid()
+        .is_root()
+        .then(|| STUDENT_IDS + std::process::id())
+        .map(|id| (id, id))
 }
 
-impl Cgroup {
-    /// Creates a cgroup limited to `max` tasks, where the machine lets us (root with a pids
-    /// controller, v1 or v2); `None` elsewhere (RLIMIT_NPROC still applies to non-root users).
-    pub fn create(max: u32) -> Option<Cgroup> {
-        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let v2_has_pids = std::fs::read_to_string("/sys/fs/cgroup/cgroup.subtree_control")
-            .is_ok_and(|s| s.split_whitespace().any(|c| c == "pids"));
-        let parents = [PathBuf::from("/sys/fs/cgroup/pids")]
-            .into_iter()
-            .chain(v2_has_pids.then(|| PathBuf::from("/sys/fs/cgroup")));
-        for parent in parents {
-            if !parent.join("cgroup.procs").exists() {
-                continue;
-            }
-            let n = SEQ.fetch_add(1, Ordering::Relaxed);
-            let dir = parent.join(format!("ipc-labs-grader-{}-{n}", std::process::id()));
-            if std::fs::create_dir(&dir).is_err() {
-                continue;
-            }
-            if std::fs::write(dir.join("pids.max"), max.to_string()).is_err() {
-                let _ = std::fs::remove_dir(&dir);
-                continue;
-            }
-            let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes()).ok()?;
-            return Some(Cgroup { dir, procs });
-        }
-        None
-    }
-
-    /// Moves the calling process into the cgroup. Runs between fork and exec.
-    ///
-    /// # Safety
-    /// Only to be called in a freshly forked child.
-    pub unsafe fn join(&self) {
-        // SAFETY: open, write and close on a prepared path; "0" means the caller.
-        unsafe {
-            let fd = libc::open(self.procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-            if fd >= 0 {
-                libc::write(fd, c"0".as_ptr().cast(), 1);
-                libc::close(fd);
-            }
-        }
-    }
+/// The identity builds run as (compiling runs no student code, but reads it): one for every
+/// grading, distinct from every student identity, so that compiled programs in the shared
+/// target folder are writable by builds only.
+pub fn build_identity() -> Option<(u32, u32)> {
+    nix::unistd::geteuid()
+        .is_root()
+        .then_some((BUILD_ID, BUILD_ID))
 }
 
-impl Drop for Cgroup {
-    fn drop(&mut self) {
-        // A cgroup can be removed once its processes are gone; they are being reaped.
-        for _ in 0..200 {
-            if std::fs::remove_dir(&self.dir).is_ok() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+/// Student identities are this plus a pid (pids stay below 2^22).
+const STUDENT_IDS: u32 = 1_900_000_000;
+/// The builds' identity.
+const BUILD_ID: u32 = STUDENT_IDS - 1;
+
+/// Makes `path` (a folder created by the grader) belong to `who`, mode 0700, so that a
+/// program running as `who` can work in it and nobody else can look in.
+pub fn hand_over(path: &Path, who: Option<(u32, u32)>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some((uid, gid)) = who {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
     }
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fd_paths_are_formatted_without_allocation() {
-        let b = super::fd_path(1234);
-        assert_eq!(&b[..19], b"/proc/self/fd/1234\0");
-        assert_eq!(&super::fd_path(0)[..16], b"/proc/self/fd/0\0");
+/// Like [`hand_over`], for a whole tree (the staged crate, the build's target folder).
+/// Skips the walk when the top already belongs to `who`.
+pub fn hand_over_tree(path: &Path, who: Option<(u32, u32)>) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some((uid, gid)) = who else {
+        return Ok(());
+    };
+    if std::fs::metadata(path)?.uid() == uid {
+        return Ok(());
     }
+    fn walk(p: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+        std::os::unix::fs::lchown(p, Some(uid), Some(gid))?;
+        if std::fs::symlink_metadata(p)?.is_dir() {
+            for e in std::fs::read_dir(p)? {
+                walk(&e?.path(), uid, gid)?;
+            }
+        }
+        Ok(())
+    }
+    walk(path, uid, gid)
 }

@@ -39,16 +39,25 @@ pub struct Limits {
     /// Wall-clock seconds before the process tree is killed and diagnosed.
     #[serde(default = "default_timeout")]
     pub timeout_s: f64,
+    /// Memory (MiB) one test or check may use, all its processes together, before the kernel
+    /// stops it (a memory cgroup where the machine has one, else RLIMIT_AS per process).
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u64,
 }
 
 fn default_timeout() -> f64 {
     10.0
 }
 
+fn default_memory_mb() -> u64 {
+    1024
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             timeout_s: default_timeout(),
+            memory_mb: default_memory_mb(),
         }
     }
 }
@@ -57,6 +66,11 @@ impl Limits {
     /// The timeout as a [`Duration`].
     pub fn timeout(&self) -> Duration {
         Duration::from_secs_f64(self.timeout_s)
+    }
+
+    /// The memory cap in bytes.
+    pub fn memory(&self) -> u64 {
+        self.memory_mb << 20
     }
 }
 

@@ -12,13 +12,16 @@
 //! - [`grade`]: the five steps in order for one submission.
 //! - [`batch`]: `grade-all`, the gradebook and the class summary page.
 //! - [`sandbox`]: process groups, limits, deadlines, subreaper clean-up.
-//! - [`isolate`]: private IPC, mount and network namespaces where the kernel allows them.
+//! - [`isolate`]: a jail per run (fresh root, private namespaces) and the unprivileged
+//!   identities student code runs as.
+//! - [`cgroup`]: task and memory limits per run.
 //! - [`procinfo`]: /proc snapshots and the hang diagnosis.
 //! - [`manifest`]: a lab's Cargo.toml made standalone (shared with handouts).
 //! - [`mutants`]: known-wrong solutions as patches, and what must catch them.
 
 pub mod batch;
 pub mod build;
+pub mod cgroup;
 pub mod check;
 pub mod error;
 pub mod grade;

@@ -83,6 +83,9 @@ enum Cmd {
     /// Internal: run a command as PID 1 of a new PID namespace (see grader::init).
     #[command(name = "__init", hide = true)]
     Init {
+        /// Run the command as UID:GID.
+        #[arg(long, value_parser = parse_user)]
+        user: Option<(u32, u32)>,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<std::ffi::OsString>,
     },
@@ -104,7 +107,19 @@ enum Cmd {
         seed: u64,
         #[arg(long)]
         result: PathBuf,
+        /// The identity the student's programs run as (UID:GID).
+        #[arg(long, value_parser = parse_user)]
+        student: Option<(u32, u32)>,
     },
+}
+
+/// `UID:GID`.
+fn parse_user(s: &str) -> Result<(u32, u32), String> {
+    let (u, g) = s.split_once(':').ok_or("expected UID:GID")?;
+    Ok((
+        u.parse().map_err(|e| format!("uid: {e}"))?,
+        g.parse().map_err(|e| format!("gid: {e}"))?,
+    ))
 }
 
 fn main() -> ExitCode {
@@ -128,6 +143,7 @@ fn main() -> ExitCode {
             scratch,
             seed,
             result,
+            student,
         } => {
             let Some(c) = grader::labs::find(&lab, &check) else {
                 eprintln!("grader: no check `{check}` in lab `{lab}`");
@@ -140,7 +156,7 @@ fn main() -> ExitCode {
                         .collect()
                 })
                 .unwrap_or_default();
-            match grader::check::child_main(c, bins, &scratch, seed, &result) {
+            match grader::check::child_main(c, bins, &scratch, seed, &result, student) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("grader: check {check}: {e}");
@@ -148,9 +164,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Init { command } => {
+        Cmd::Init { user, command } => {
             let args: Vec<_> = command.into_iter().skip_while(|a| a == "--").collect();
-            ExitCode::from(grader::init::main(&args).clamp(0, 255) as u8)
+            ExitCode::from(grader::init::main(user, &args).clamp(0, 255) as u8)
         }
         Cmd::Leftovers => {
             grader::leftovers::child_main();

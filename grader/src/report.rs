@@ -51,6 +51,22 @@ pub struct Report {
     pub seed: u64,
     /// Wall time of the whole grading, seconds.
     pub elapsed_s: f64,
+    /// Where that time went, step by step.
+    #[serde(default)]
+    pub timing: Timing,
+}
+
+/// Milliseconds spent in each step of one grading.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Timing {
+    /// Staging the submission over the template.
+    pub stage_ms: u64,
+    /// Fetching dependencies and compiling (both halves).
+    pub build_ms: u64,
+    /// Running the tests, one process each.
+    pub tests_ms: u64,
+    /// Running the checks.
+    pub checks_ms: u64,
 }
 
 impl Report {
@@ -79,6 +95,7 @@ impl Report {
             unassigned_tests: Vec::new(),
             seed,
             elapsed_s: 0.0,
+            timing: Timing::default(),
         }
     }
 

@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use crate::cgroup::Cgroup;
+use crate::isolate::Jail;
 use crate::sandbox::{self, Ending, Rlimits, Spec};
 
 /// The result of one test.
@@ -36,27 +40,90 @@ pub struct RunEnv {
     pub bins: BTreeMap<String, PathBuf>,
     /// A folder under which each test gets a fresh scratch folder.
     pub scratch_root: PathBuf,
-    /// Namespaces and mounts for every test process.
-    pub isolation: Option<std::sync::Arc<crate::isolate::Isolation>>,
-    /// The pids cgroup every test process runs in.
-    pub cgroup: Option<std::sync::Arc<crate::isolate::Cgroup>>,
+    /// Run every test and check in a jail of its own ([`crate::isolate`]), where the kernel
+    /// allows it.
+    pub jail: bool,
+    /// The unprivileged identity student code runs as (when the grader is root).
+    pub student: Option<(u32, u32)>,
+}
+
+/// What one confined run holds on to: its cgroup, to ask afterwards whether the kernel
+/// stopped it at the memory cap.
+#[derive(Debug, Default)]
+pub struct Confined {
+    cgroup: Option<Arc<Cgroup>>,
+    memory: u64,
+}
+
+impl Confined {
+    /// "used more than N MiB" when the run was stopped at its memory cap.
+    pub fn memory_verdict(&self) -> Option<String> {
+        let cap = match &self.cgroup {
+            Some(cg) => cg.hit_memory_limit()?,
+            None => return None,
+        };
+        Some(format!(
+            "it used more than {} MiB of memory, the most a test or check may use, and the \
+             kernel stopped it: look for a buffer or collection that grows without bound (a \
+             loop that reads into a Vec it never clears, or allocates per message)",
+            cap.max(self.memory) >> 20
+        ))
+    }
 }
 
 impl RunEnv {
-    fn spec(&self, exe: &Path, scratch: &Path, timeout: Duration) -> Spec {
+    /// Confines `spec`: a jail showing only the system, `ro` and `rw` (see
+    /// [`crate::isolate`]), a cgroup of its own with a task limit and a cap of `memory`
+    /// bytes (RLIMIT_AS without a memory cgroup), and the limits of untrusted code.
+    pub fn confine(
+        &self,
+        spec: &mut Spec,
+        ro: &[&Path],
+        rw: &[&Path],
+        memory: u64,
+        timeout: Duration,
+    ) -> Confined {
+        let mut rlimits = Rlimits::untrusted(timeout);
+        let cgroup = Cgroup::create(1024, memory).map(Arc::new);
+        if !cgroup.as_ref().is_some_and(|c| c.limits_memory()) {
+            rlimits.address_space = Some(memory);
+        }
+        spec.rlimits = rlimits;
+        spec.cgroup = cgroup.clone();
+        if self.jail {
+            let mut jail = Jail::new();
+            for p in ro {
+                jail = jail.ro(p);
+            }
+            for p in rw {
+                jail = jail.rw(p);
+            }
+            spec.isolation = Some(Arc::new(jail.build()));
+            spec.pid_ns = true;
+        }
+        Confined { cgroup, memory }
+    }
+
+    fn spec(&self, exe: &Path, scratch: &Path, timeout: Duration, memory: u64) -> (Spec, Confined) {
         let mut spec = Spec::new(exe.as_os_str(), scratch);
         for (name, path) in &self.bins {
             spec = spec.env(format!("CARGO_BIN_EXE_{name}"), path);
         }
-        spec.rlimits = Rlimits::untrusted(timeout);
+        // Colours would reach the JSON and Gradescope reports as escape codes.
+        spec = spec
+            .env("NO_COLOR", "1")
+            .env("CLICOLOR", "0")
+            .env("TERM", "dumb");
         spec.cap = 64 << 10;
-        spec.isolation = self.isolation.clone();
-        spec.pid_ns = true;
-        spec.cgroup = self.cgroup.clone();
-        spec
+        spec.user = self.student;
+        let mut ro: Vec<&Path> = exe.parent().into_iter().collect();
+        ro.extend(self.bins.values().filter_map(|p| p.parent()));
+        let confined = self.confine(&mut spec, &ro, &[scratch], memory, timeout);
+        (spec, confined)
     }
 
-    fn fresh_scratch(&self, label: &str) -> std::io::Result<PathBuf> {
+    /// A fresh scratch folder for `label`, owned by the student's identity.
+    pub fn fresh_scratch(&self, label: &str) -> std::io::Result<PathBuf> {
         let safe: String = label
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -64,6 +131,7 @@ impl RunEnv {
         let dir = self.scratch_root.join(safe);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
+        crate::isolate::hand_over(&dir, self.student)?;
         Ok(dir)
     }
 }
@@ -71,9 +139,8 @@ impl RunEnv {
 /// The tests in the test executable `exe` (names within that executable).
 pub fn list(env: &RunEnv, exe: &Path) -> Result<Vec<String>, String> {
     let scratch = env.fresh_scratch("list").map_err(|e| e.to_string())?;
-    let spec = env
-        .spec(exe, &scratch, Duration::from_secs(30))
-        .args(["--list", "--format", "terse"]);
+    let (spec, _confined) = env.spec(exe, &scratch, Duration::from_secs(30), 1 << 30);
+    let spec = spec.args(["--list", "--format", "terse"]);
     let out = sandbox::run(&spec, Duration::from_secs(30)).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&scratch);
     if out.ending != Ending::Exited(0) {
@@ -87,8 +154,16 @@ pub fn list(env: &RunEnv, exe: &Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// Runs the test `name` of `exe` (reported as `stem::name`) with `timeout`.
-pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Duration) -> TestResult {
+/// Runs the test `name` of `exe` (reported as `stem::name`) with `timeout` and a cap of
+/// `memory` bytes.
+pub fn run_one(
+    env: &RunEnv,
+    exe: &Path,
+    stem: &str,
+    name: &str,
+    timeout: Duration,
+    memory: u64,
+) -> TestResult {
     let id = format!("{stem}::{name}");
     let fail = |message: String, ms| TestResult {
         id: id.clone(),
@@ -107,8 +182,8 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
         }
     };
     let secret = format!("{:016x}", canary_secret());
-    let spec = env
-        .spec(exe, &scratch, timeout)
+    let (spec, confined) = env.spec(exe, &scratch, timeout, memory);
+    let spec = spec
         .args(["--exact", name, crate::stage::CANARY, "--test-threads", "1"])
         .env("GRADER_CANARY", &secret);
     let (out, left) = match crate::leftovers::around(|| sandbox::run(&spec, timeout)) {
@@ -194,6 +269,10 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
         }
         message.push_str(&crate::leftovers::describe(&left));
     }
+    let over_memory = confined.memory_verdict();
+    if let Some(why) = &over_memory {
+        message = format!("{why}\n{message}").trim_end().to_owned();
+    }
     let flooded = out.stdout_dropped > 0;
     if flooded {
         if !message.is_empty() {
@@ -211,6 +290,7 @@ pub fn run_one(env: &RunEnv, exe: &Path, stem: &str, name: &str, timeout: Durati
         && summary
         && clean
         && !flooded
+        && over_memory.is_none()
         && left.is_empty();
     TestResult {
         id,

@@ -110,8 +110,14 @@ fn command(
 ) -> std::process::Command {
     let pid_ns = spec.pid_ns && isolation.is_some();
     let mut cmd = if pid_ns {
+        // The init shim drops to `spec.user` itself, after it has mounted the namespace's
+        // /proc (which needs the privilege).
         let mut c = std::process::Command::new("/proc/self/exe");
-        c.args(["__init".as_ref(), "--".as_ref(), spec.program.as_os_str()]);
+        c.arg("__init");
+        if let Some((uid, gid)) = spec.user {
+            c.args(["--user", &format!("{uid}:{gid}")]);
+        }
+        c.args(["--".as_ref(), spec.program.as_os_str()]);
         c
     } else {
         std::process::Command::new(&spec.program)
@@ -130,12 +136,14 @@ fn command(
         cmd.process_group(0);
     }
     let limits = spec.rlimits;
-    let user = spec.user;
+    let user = if pid_ns { None } else { spec.user };
     let cgroup = spec.cgroup.clone();
     let join_ipc = spec.join_ipc.clone();
+    let cwd = std::ffi::CString::new(spec.cwd.as_os_str().as_encoded_bytes()).unwrap_or_default();
     // SAFETY: the closure only makes async-signal-safe system calls (close_range or fcntl,
-    // setrlimit, sigprocmask, signal, unshare, mount, open/write, setgroups/setgid/setuid)
-    // and allocates nothing: every path was made into a C string before the fork.
+    // setrlimit, sigprocmask, signal, unshare, mount, pivot_root, mkdir, open/write,
+    // setgroups/setgid/setuid, prctl) and allocates nothing: every path was made into a C
+    // string before the fork.
     unsafe {
         cmd.pre_exec(move || {
             if let Some(cg) = &cgroup {
@@ -145,7 +153,7 @@ fn command(
                 crate::leftovers::enter(ns.as_raw_fd())?;
             }
             if let Some(iso) = &isolation {
-                iso.enter(pid_ns)?;
+                iso.enter(pid_ns, &cwd)?;
             }
             child_setup(&limits, user)
         });
@@ -189,13 +197,25 @@ fn child_setup(limits: &Rlimits, user: Option<(u32, u32)>) -> std::io::Result<()
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         // Rust's runtime ignores SIGPIPE, and an ignored disposition survives exec.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        if let Some((uid, gid)) = user {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setgid(gid) != 0
-                || libc::setuid(uid) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
+        if let Some(user) = user {
+            drop_privileges(user)?;
+        }
+    }
+    Ok(())
+}
+
+/// Becomes `uid`/`gid` for good: no supplementary groups, no capabilities (a setuid from
+/// root to another uid clears them), and `no_new_privs`, so that no set-user-ID program can
+/// give any back. Async-signal-safe.
+pub fn drop_privileges((uid, gid): (u32, u32)) -> std::io::Result<()> {
+    // SAFETY: plain system calls on integers.
+    unsafe {
+        if libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setresgid(gid, gid, gid) != 0
+            || libc::setresuid(uid, uid, uid) != 0
+            || libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+        {
+            return Err(std::io::Error::last_os_error());
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
-//! Step 1, stage: the lab's template, the submission's editable files laid over it, the
-//! hidden tests copied into `tests/`, and a standalone manifest and lock file.
+//! Step 1, stage: the lab's template, the submission's editable files laid over it, and a
+//! standalone manifest and lock file; the hidden tests are added between the two halves of
+//! the build ([`add_hidden`]).
 
 use std::path::{Path, PathBuf};
 
@@ -18,14 +19,16 @@ pub struct Staged {
     pub notes: Vec<String>,
 }
 
-/// Stages `sub` for `lab` into the empty folder `dir`. With `with_hidden` the hidden tests
-/// are copied into `tests/` (grading); without, the crate is what a student has.
+/// Stages `sub` for `lab` into the empty folder `dir`: the crate a student has, with the
+/// submission's files. With `grading`, every test file gets the grader's canary. The hidden
+/// tests come later ([`add_hidden`]), once the submission's own code has compiled without
+/// them.
 pub fn stage(
     tree: &Tree,
     lab: &Lab,
     sub: &Submission,
     dir: &Path,
-    with_hidden: bool,
+    grading: bool,
 ) -> Result<Staged> {
     copy_template(&lab.dir, dir)?;
     let editable = lab.file.editable_set()?;
@@ -72,23 +75,14 @@ pub fn stage(
         staged.taken.push(rel);
     }
 
-    if with_hidden {
-        let hidden = lab.dir.join("hidden");
-        if hidden.is_dir() {
-            let tests = dir.join("tests");
-            std::fs::create_dir_all(&tests).map_err(|e| Error::io(&tests, e))?;
-            for entry in std::fs::read_dir(&hidden).map_err(|e| Error::io(&hidden, e))? {
-                let src = entry.map_err(|e| Error::io(&hidden, e))?.path();
-                if src.extension().is_some_and(|e| e == "rs") {
-                    let dest = tests.join(src.file_name().unwrap_or_default());
-                    std::fs::copy(&src, &dest).map_err(|e| Error::io(&dest, e))?;
-                }
+    if grading {
+        let tests = dir.join("tests");
+        for entry in std::fs::read_dir(&tests).into_iter().flatten() {
+            let path = entry.map_err(|e| Error::io(&tests, e))?.path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                add_canary(&path)?;
             }
         }
-    }
-
-    if with_hidden {
-        add_canaries(&dir.join("tests"))?;
     }
 
     let manifest = crate::manifest::standalone(&lab.dir.join("Cargo.toml"), &tree.manifest())?;
@@ -123,25 +117,40 @@ fn copy_template(from: &Path, to: &Path) -> Result<()> {
 /// The name of the test the grader adds to every test file.
 pub const CANARY: &str = "zzzz_grader_canary";
 
-/// Appends the grader's canary test to every test file. The grader runs it after the graded
+/// Copies the lab's hidden tests into the staged crate's `tests/`, each with the canary;
+/// their test target names (file stems).
+pub fn add_hidden(lab: &Lab, dir: &Path) -> Result<Vec<String>> {
+    let hidden = lab.dir.join("hidden");
+    let mut stems = Vec::new();
+    if !hidden.is_dir() {
+        return Ok(stems);
+    }
+    let tests = dir.join("tests");
+    std::fs::create_dir_all(&tests).map_err(|e| Error::io(&tests, e))?;
+    for entry in std::fs::read_dir(&hidden).map_err(|e| Error::io(&hidden, e))? {
+        let src = entry.map_err(|e| Error::io(&hidden, e))?.path();
+        if src.extension().is_some_and(|e| e == "rs") {
+            let dest = tests.join(src.file_name().unwrap_or_default());
+            std::fs::copy(&src, &dest).map_err(|e| Error::io(&dest, e))?;
+            add_canary(&dest)?;
+            if let Some(stem) = src.file_stem() {
+                stems.push(stem.to_string_lossy().into_owned());
+            }
+        }
+    }
+    stems.sort();
+    Ok(stems)
+}
+
+/// Appends the grader's canary test to a test file. The grader runs it after the graded
 /// test in the same process; it prints a secret the grader passes at run time. A process that
 /// prints a fake `ok` line and exits never gets to it, so its fake success is refused.
-fn add_canaries(tests: &Path) -> Result<()> {
-    let Ok(rd) = std::fs::read_dir(tests) else {
-        return Ok(());
-    };
-    for entry in rd {
-        let path = entry.map_err(|e| Error::io(tests, e))?.path();
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
-        let mut text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        text.push_str(&format!(
-            "\n#[test]\n#[doc(hidden)]\nfn {CANARY}() {{\n    use std::io::Write as _;\n    \
+fn add_canary(path: &Path) -> Result<()> {
+    let mut text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    text.push_str(&format!(
+        "\n#[test]\n#[doc(hidden)]\nfn {CANARY}() {{\n    use std::io::Write as _;\n    \
              if let Ok(secret) = std::env::var(\"GRADER_CANARY\") {{\n        \
              let _ = writeln!(std::io::stdout(), \"grader-canary:{{secret}}\");\n    }}\n}}\n"
-        ));
-        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
-    }
-    Ok(())
+    ));
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
 }
