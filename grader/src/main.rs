@@ -89,6 +89,20 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<std::ffi::OsString>,
     },
+    /// Internal: run a command confined as a test is (a jail, the student identity, limits),
+    /// in a fresh scratch folder whose path is printed first on stderr; for the grader's own
+    /// tests, and for course staff who want to see what a submission sees.
+    #[command(name = "__jail", hide = true)]
+    Jail {
+        /// Also show this host path read-only.
+        #[arg(long)]
+        ro: Vec<PathBuf>,
+        /// Seconds before the command is stopped.
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Internal: remove the IPC objects of the namespace this runs in, printing them.
     #[command(name = "__leftovers", hide = true)]
     Leftovers,
@@ -168,6 +182,17 @@ fn main() -> ExitCode {
             let args: Vec<_> = command.into_iter().skip_while(|a| a == "--").collect();
             ExitCode::from(grader::init::main(user, &args).clamp(0, 255) as u8)
         }
+        Cmd::Jail {
+            ro,
+            timeout,
+            command,
+        } => match grader::run::jail_main(&ro, timeout, &command) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("grader: {e}");
+                ExitCode::from(3)
+            }
+        },
         Cmd::Leftovers => {
             grader::leftovers::child_main();
             ExitCode::SUCCESS

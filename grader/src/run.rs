@@ -136,6 +136,41 @@ impl RunEnv {
     }
 }
 
+/// `grader __jail`: runs `command` confined as a test would be, passing its output and
+/// status through; the scratch folder's path is the first line on stderr.
+pub fn jail_main(
+    ro: &[PathBuf],
+    timeout_s: f64,
+    command: &[std::ffi::OsString],
+) -> std::io::Result<u8> {
+    let work = tempfile::Builder::new().prefix("grader-jail-").tempdir()?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o711))?;
+    }
+    let env = RunEnv {
+        bins: BTreeMap::new(),
+        scratch_root: work.path().to_owned(),
+        jail: true,
+        student: crate::isolate::student_identity(),
+    };
+    let scratch = env.fresh_scratch("jail")?;
+    eprintln!("scratch {}", scratch.display());
+    let Some((program, args)) = command.split_first() else {
+        return Ok(2);
+    };
+    let timeout = Duration::from_secs_f64(timeout_s);
+    let mut spec = Spec::new(program, &scratch).args(args);
+    spec.user = env.student;
+    let ro: Vec<&Path> = ro.iter().map(PathBuf::as_path).collect();
+    let _confined = env.confine(&mut spec, &ro, &[&scratch], 1 << 30, timeout);
+    let out = sandbox::run(&spec, timeout)?;
+    use std::io::Write as _;
+    std::io::stdout().write_all(&out.stdout)?;
+    std::io::stderr().write_all(&out.stderr)?;
+    Ok(out.ending.bash_status().clamp(0, 255) as u8)
+}
+
 /// The tests in the test executable `exe` (names within that executable).
 pub fn list(env: &RunEnv, exe: &Path) -> Result<Vec<String>, String> {
     let scratch = env.fresh_scratch("list").map_err(|e| e.to_string())?;

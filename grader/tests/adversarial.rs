@@ -24,7 +24,23 @@ struct Case {
     says: &'static [&'static str],
     /// A command-line fragment no process may carry after the grading.
     survivor: Option<&'static str>,
+    /// Where the hostile code goes: the file and the line it follows.
+    at: (&'static str, &'static str),
+    /// The item graded, and the one test of it run (checks have none).
+    item: (&'static str, Option<&'static str>),
+    /// Whether it must compile (a submission that reads what it must not see at compile
+    /// time does not).
+    compiles: bool,
+    /// Whether the item's pass or fail is part of the verdict (else only that it was graded).
+    judged: bool,
 }
+
+const FILTER: (&str, &str) = ("src/filter.rs", "-> io::Result<Filtered> {");
+const RUN: (&str, &str) = ("src/run.rs", "-> io::Result<Vec<i32>> {");
+const ONE_TEST: (&str, Option<&str>) = (
+    "filter-basics",
+    Some("filter::empty_input_part_c::case_1_cat"),
+);
 
 fn case(name: &'static str, inject: &str, passes: bool, says: &'static [&'static str]) -> Case {
     Case {
@@ -34,12 +50,101 @@ fn case(name: &'static str, inject: &str, passes: bool, says: &'static [&'static
         passes,
         says,
         survivor: None,
+        at: FILTER,
+        item: ONE_TEST,
+        compiles: true,
+        judged: true,
     }
 }
 
-fn corpus() -> Vec<Case> {
+/// A submission that tries to read `what` at compile time; it must not compile.
+fn include(name: &'static str, what: &str) -> Case {
+    Case {
+        compiles: false,
+        ..case(
+            name,
+            &format!("panic!(\"{{}}\", include_str!(\"{what}\"));"),
+            false,
+            &[],
+        )
+    }
+}
+
+/// What a submission must never read, let alone print: the hidden tests, the solution, and
+/// a file of the host outside what the jail shows. Each file with a line of it.
+fn secrets() -> Vec<(PathBuf, String)> {
+    let root = root();
+    let host = root.join("target/adv-host-secret.txt");
+    std::fs::write(&host, "adv-host-secret-4f1d9c\n").unwrap();
+    let line = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.len() > 30 && !l.starts_with("//") && !l.starts_with("use "))
+            .max_by_key(|l| l.len())
+            .unwrap()
+            .to_owned()
+    };
+    let hidden = root.join("labs/pipes/hidden/hidden_filter.rs");
+    let solution = root.join("solutions/pipes/src/run.rs");
+    vec![
+        (hidden.clone(), line(&hidden)),
+        (solution.clone(), line(&solution)),
+        (host, "adv-host-secret-4f1d9c".into()),
+    ]
+}
+
+/// Places of the host a submission must not change, for [`host_state`].
+fn guarded_places(out: &Path) -> Vec<PathBuf> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
+    vec![
+        PathBuf::from("/etc/hosts"),
+        PathBuf::from("/etc"),
+        PathBuf::from("/root"),
+        PathBuf::from("/usr/local/bin"),
+        cargo_home.join("bin"),
+        out.to_owned(),
+        root().join("labs/pipes/tests/filter.rs"),
+        root().join("README.md"),
+    ]
+}
+
+/// A fingerprint of each place: a file's bytes; in a folder, the entries the corpus would
+/// write (`adv-*`), so that other programs of the machine changing it meanwhile do not count.
+fn host_state(places: &[PathBuf]) -> Vec<(PathBuf, String)> {
+    places
+        .iter()
+        .map(|p| {
+            let print = if p.is_dir() {
+                let mut names: Vec<String> = std::fs::read_dir(p)
+                    .map(|rd| {
+                        rd.flatten()
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .filter(|n| n.starts_with("adv-"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                names.sort();
+                names.join(",")
+            } else {
+                String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned()
+            };
+            (p.clone(), print)
+        })
+        .collect()
+}
+
+fn corpus(out: &Path) -> Vec<Case> {
     let root = root();
     let tree = root.display();
+    let out = out.display();
+    let up = "../".repeat(16);
+    let host_secret = root.join("target/adv-host-secret.txt");
+    let host_secret = host_secret.display();
+    let cargo_bin = guarded_places(Path::new("/"))[4].display().to_string();
     let fake_ok = "test empty_input_part_c::case_1_cat ... ok\\n\\ntest result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 40 filtered out; finished in 0.00s\\n";
     vec![
         case(
@@ -138,6 +243,98 @@ fn corpus() -> Vec<Case> {
             true,
             &[],
         ),
+        // Compile time: nothing but the handout and the submission is there to include.
+        include("include-hidden-relative", "../tests/hidden_filter.rs"),
+        include(
+            "include-solution-absolute",
+            &format!("{tree}/solutions/pipes/src/run.rs"),
+        ),
+        include("include-host-absolute", &host_secret.to_string()),
+        include(
+            "include-host-relative",
+            &format!("{up}{}", host_secret.to_string().trim_start_matches('/')),
+        ),
+        // Run time: the host is read-only, other gradings are out of sight.
+        case(
+            "write-the-host",
+            &format!(
+                r#"use std::io::Write as _;
+                let mut wrote = Vec::new();
+                for p in ["/root/adv-x", "/etc/adv-x", "/usr/local/bin/adv-x", "{cargo_bin}/adv-x", "{out}/adv-x", "{tree}/adv-x", "/adv-x", "/dev/adv-x"] {{
+                    if std::fs::write(p, "x").is_ok() {{ wrote.push(p.to_string()); }}
+                }}
+                if std::fs::OpenOptions::new().append(true).open("/etc/hosts").and_then(|mut f| f.write_all(b"adv
+")).is_ok() {{
+                    wrote.push("/etc/hosts".into());
+                }}
+                let here = std::env::current_dir().unwrap();
+                for e in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {{
+                    for s in std::fs::read_dir(e.path().join("scratch")).into_iter().flatten().flatten() {{
+                        let p = s.path().join("adv-x");
+                        if !p.starts_with(&here) && std::fs::write(&p, "x").is_ok() {{ wrote.push(p.display().to_string()); }}
+                    }}
+                }}
+                if !wrote.is_empty() {{ panic!("WROTE {{wrote:?}}"); }}"#
+            ),
+            true,
+            &[],
+        ),
+        case(
+            "remount-root-rw",
+            r#"unsafe {
+                let none = std::ptr::null::<libc::c_char>();
+                let rw = libc::MS_REMOUNT | libc::MS_BIND;
+                let r1 = libc::mount(none, c"/".as_ptr(), none, rw, std::ptr::null());
+                let r2 = libc::mount(none, c"/etc".as_ptr(), none, rw, std::ptr::null());
+                let r3 = libc::setuid(0);
+                // Where the kernel lets anyone make a user namespace: root in there is
+                // nobody outside, and the read-only mounts stay locked.
+                let r4 = if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) == 0 {
+                    libc::mount(none, c"/etc".as_ptr(), none, rw, std::ptr::null())
+                } else {
+                    -1
+                };
+                let w = std::fs::write("/etc/adv-remount", "x").is_ok();
+                if r1 == 0 || r2 == 0 || r3 == 0 || r4 == 0 || w {
+                    panic!("REMOUNTED {r1} {r2} {r3} {r4} {w}");
+                }
+            }"#,
+            true,
+            &[],
+        ),
+        case(
+            "kill-everything-from-a-test",
+            "unsafe { libc::kill(-1, libc::SIGKILL); }",
+            true,
+            &[],
+        ),
+        case(
+            "trace-and-signal-others",
+            r#"let me = std::process::id() as i32;
+            let mut reached = Vec::new();
+            for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+                if pid == me { continue; }
+                unsafe {
+                    if libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) == 0 { reached.push(format!("ptrace {pid}")); }
+                    if libc::kill(pid, 0) == 0 { reached.push(format!("signal {pid}")); }
+                }
+            }
+            if !reached.is_empty() { panic!("REACHED {reached:?}"); }"#,
+            true,
+            &[],
+        ),
+        Case {
+            at: RUN,
+            item: ("sigpipe-default", None),
+            judged: false,
+            ..case(
+                "kill-everything-from-a-check",
+                "unsafe { libc::kill(-1, libc::SIGKILL); }",
+                true,
+                &[],
+            )
+        },
         Case {
             extra: vec![
                 (
@@ -157,13 +354,10 @@ fn corpus() -> Vec<Case> {
 fn submission(dir: &Path, c: &Case) -> PathBuf {
     let sub = dir.join(c.name);
     copy_dir(&root().join("solutions/pipes/src"), &sub.join("src"));
-    let f = sub.join("src/filter.rs");
+    let (file, sig) = c.at;
+    let f = sub.join(file);
     let text = std::fs::read_to_string(&f).unwrap();
-    let sig = "-> io::Result<Filtered> {";
-    assert!(
-        text.contains(sig),
-        "the solution's filter signature changed"
-    );
+    assert!(text.contains(sig), "{file} no longer has `{sig}`");
     let hostile = format!(
         "{sig}\n    #[allow(unreachable_code, clippy::all)]\n    {{ {} }}\n",
         c.inject
@@ -175,33 +369,58 @@ fn submission(dir: &Path, c: &Case) -> PathBuf {
     sub
 }
 
-fn grade(sub: &Path) -> Report {
+/// The shell wrapper each grading runs in, as root: a PID namespace of its own, so that a
+/// regression that lets `kill(-1, SIGKILL)` out ends that grading, not the test runner or
+/// CI, and a sentinel process beside the grader whose death says it happened.
+const SENTINEL: &str = r#"sleep 3600 & s=$!; "$@"; st=$?; kill -0 $s 2>/dev/null || echo ADV-SENTINEL-KILLED >&2; kill $s; exit $st"#;
+
+/// Grades `sub` for `c`: the report, its JSON text and the grader's stderr.
+fn grade(sub: &Path, c: &Case) -> (Report, String, String) {
     let dir = sub.parent().unwrap();
     let json = dir.join(format!(
         "{}.json",
         sub.file_name().unwrap().to_string_lossy()
     ));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_grader"))
+    let own_pid_ns = nix::unistd::geteuid().is_root()
+        && std::process::Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+    let mut cmd = if own_pid_ns {
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "sh",
+            "-c",
+        ])
+        .args([SENTINEL, "sh"]);
+        cmd
+    } else {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", SENTINEL, "sh"]);
+        cmd
+    };
+    cmd.arg(env!("CARGO_BIN_EXE_grader"))
         .arg("--root")
         .arg(root())
         .args(["grade", "pipes"])
         .arg(sub)
-        .args([
-            "--only",
-            "filter-basics",
-            "--test",
-            "filter::empty_input_part_c::case_1_cat",
-            "--timeout",
-            "3",
-            "--quiet",
-            "--json",
-        ])
+        .args(["--only", c.item.0]);
+    if let Some(test) = c.item.1 {
+        cmd.args(["--test", test]);
+    }
+    let out = cmd
+        .args(["--timeout", "3", "--quiet", "--json"])
         .arg(&json)
         .output()
         .unwrap();
-    let text = std::fs::read_to_string(&json)
-        .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
-    serde_json::from_str(&text).unwrap()
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let text =
+        std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("no report ({e}): {stderr}"));
+    (serde_json::from_str(&text).unwrap(), text, stderr)
 }
 
 /// Every System V object key on the machine (this IPC namespace).
@@ -234,31 +453,52 @@ fn survivors(fragment: &str) -> Vec<String> {
 #[test]
 fn hostile_submissions_are_contained() {
     let dir = tempfile::tempdir().unwrap();
-    let guarded = root().join("labs/pipes/tests/filter.rs");
-    let before = std::fs::read(&guarded).unwrap();
-    let cases = corpus();
+    // What `grade-all` would use as its output folder.
+    let out = dir.path().join("grades");
+    std::fs::create_dir_all(&out).unwrap();
+    let secrets = secrets();
+    let places = guarded_places(&out);
+    let host_before = host_state(&places);
+    let cases = corpus(&out);
     let mut failures = Vec::new();
     for pair in cases.chunks(2) {
-        let reports: Vec<(&Case, Report)> = std::thread::scope(|s| {
+        let reports: Vec<(&Case, (Report, String, String))> = std::thread::scope(|s| {
             let handles: Vec<_> = pair
                 .iter()
-                .map(|c| (c, s.spawn(|| grade(&submission(dir.path(), c)))))
+                .map(|c| (c, s.spawn(|| grade(&submission(dir.path(), c), c))))
                 .collect();
             handles
                 .into_iter()
                 .map(|(c, h)| (c, h.join().unwrap()))
                 .collect()
         });
-        for (c, r) in reports {
+        for (c, (r, json, stderr)) in reports {
             let isolated = !r
                 .notes
                 .iter()
                 .any(|n| n.contains("namespaces are not available"));
-            let item = r.items.iter().find(|i| i.id == "filter-basics").unwrap();
+            let item = r.items.iter().find(|i| i.id == c.item.0).unwrap();
             let mut problems = Vec::new();
-            if !r.gradable || !r.compiled {
-                problems.push(format!("not graded: {:?} {:?}", r.error, r.compile_errors));
-            } else if c.passes
+            for (path, words) in &secrets {
+                if json.contains(words.as_str()) {
+                    problems.push(format!("the report shows {}", path.display()));
+                }
+            }
+            if stderr.contains("ADV-SENTINEL-KILLED") {
+                problems.push("a process beside the grader was killed".into());
+            }
+            if item.message.contains("without a verdict") {
+                problems.push(format!("the check gave no verdict: {}", item.message));
+            }
+            if !r.gradable {
+                problems.push(format!("not graded: {:?}", r.error));
+            } else if r.compiled != c.compiles {
+                problems.push(format!(
+                    "compiled: {}, expected {}: {:?}",
+                    r.compiled, c.compiles, r.compile_errors
+                ));
+            } else if c.judged
+                && c.passes
                 && !item.passed
                 && (isolated || !c.name.contains("tree") && !c.name.contains("hidden"))
             {
@@ -266,7 +506,7 @@ fn hostile_submissions_are_contained() {
                     "should pass (the attack must not work) but: {}",
                     item.message
                 ));
-            } else if !c.passes && item.passed {
+            } else if c.judged && !c.passes && item.passed {
                 problems.push("should fail but passed".into());
             }
             for word in c.says {
@@ -315,10 +555,10 @@ fn hostile_submissions_are_contained() {
             failures.push(format!("{path} survived"));
         }
     }
-    assert_eq!(
-        std::fs::read(&guarded).unwrap(),
-        before,
-        "a submission changed the lab's tests"
-    );
+    for ((place, before), (_, after)) in host_before.iter().zip(host_state(&places)) {
+        if *before != after {
+            failures.push(format!("{} changed", place.display()));
+        }
+    }
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
 }

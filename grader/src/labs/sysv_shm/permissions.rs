@@ -105,33 +105,17 @@ pub(super) fn permissions(scene: &mut Scene) -> CheckResult {
     Ok(())
 }
 
-/// A folder in the first ancestor of the scratch folder that everyone may traverse (the
-/// system's /tmp), mode 0711, removed on drop.
+/// A folder inside the scratch folder that everyone may traverse (mode 0711, and the
+/// scratch folder, which belongs to the student's identity, opened to 0711 as well), removed
+/// on drop. The folders above the scratch folder are the jail's own, open to everyone.
 struct Shared {
     dir: PathBuf,
 }
 
 impl Shared {
     fn new(scratch: &Path) -> Result<Shared, Fail> {
-        let base = scratch
-            .ancestors()
-            .skip(1)
-            .find(|a| {
-                std::fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o1 != 0)
-                    && a.ancestors().all(|b| {
-                        std::fs::metadata(b).is_ok_and(|m| m.permissions().mode() & 0o1 != 0)
-                    })
-            })
-            .ok_or_else(|| Fail("no folder above the scratch folder is open to others".into()))?;
-        let name = format!(
-            "sysv-shm-other-{}-{}",
-            std::process::id(),
-            scratch
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        );
-        let dir = base.join(name);
+        std::fs::set_permissions(scratch, std::fs::Permissions::from_mode(0o711))?;
+        let dir = scratch.join("sysv-shm-other");
         std::fs::create_dir(&dir)?;
         let shared = Shared { dir };
         std::fs::set_permissions(&shared.dir, std::fs::Permissions::from_mode(0o711))?;
