@@ -13,6 +13,9 @@ use crate::score::{self, ItemResult};
 use crate::stage;
 use crate::submission;
 
+/// What a test that was skipped because an earlier test of its item hung says.
+pub const NOT_RUN_HUNG: &str = "not run: an earlier test of this item hung";
+
 /// How to grade.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -155,7 +158,8 @@ fn grade_into(
     }
     let t0 = Instant::now();
     let mut test_results = Vec::new();
-    let mut hung = std::collections::BTreeSet::new();
+    // Item id -> the test of it that hung first.
+    let mut hung = std::collections::BTreeMap::new();
     for (stem, exe) in &artifacts.tests {
         let names = match run::list(&env, exe) {
             Ok(n) => n,
@@ -186,11 +190,11 @@ fn grade_into(
             }
             // An item is all or nothing: once one of its tests has hung, the rest would most
             // likely hang too, each for the whole timeout. They are reported, not run.
-            if hung.contains(&item.id) {
+            if let Some(first) = hung.get(&item.id) {
                 test_results.push(run::TestResult {
                     id,
                     passed: false,
-                    message: "not run: an earlier test of this item did not finish in time".into(),
+                    message: format!("{NOT_RUN_HUNG} (`{first}`)"),
                     elapsed_ms: 0,
                     timed_out: false,
                 });
@@ -201,7 +205,7 @@ fn grade_into(
             let memory = lab.file.limits_for(item).memory();
             let result = run::run_one(&env, exe, stem, &name, timeout, memory);
             if result.timed_out {
-                hung.insert(item.id.clone());
+                hung.insert(item.id.clone(), id.clone());
             }
             test_results.push(result);
         }

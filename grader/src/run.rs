@@ -28,9 +28,25 @@ pub struct TestResult {
     pub message: String,
     /// Milliseconds it took.
     pub elapsed_ms: u64,
-    /// Whether it was cut at its timeout.
+    /// Whether it hung: cut at the grader's timeout, or failed on a deadline of its own
+    /// (the test helpers' "did not return within N s"): either way the item's other tests
+    /// would most likely wait out theirs too.
     #[serde(default)]
     pub timed_out: bool,
+}
+
+/// Words of a test's failure that mean it gave up waiting at a deadline of its own: the
+/// test-support crate's and assert_cmd's phrasing.
+pub const DEADLINE_WORDS: &[&str] = &[
+    "did not return within",
+    "did not exit within",
+    "did not finish within",
+    "Command interrupted",
+];
+
+/// Whether a failed test's message says it hung (see [`DEADLINE_WORDS`]).
+pub fn hung(message: &str) -> bool {
+    DEADLINE_WORDS.iter().any(|w| message.contains(w))
 }
 
 /// Where and how tests run.
@@ -327,12 +343,13 @@ pub fn run_one(
         && !flooded
         && over_memory.is_none()
         && left.is_empty();
+    let timed_out = out.ending == Ending::TimedOut || (!passed && hung(&message));
     TestResult {
         id,
         passed,
         message,
         elapsed_ms: ms,
-        timed_out: out.ending == Ending::TimedOut,
+        timed_out,
     }
 }
 

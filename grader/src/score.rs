@@ -69,11 +69,24 @@ pub fn test_item(item: &Item, results: Vec<TestResult>) -> ItemResult {
         );
         return ItemResult::new(item, false, msg, 0);
     }
-    let failed: Vec<&TestResult> = results.iter().filter(|r| !r.passed).collect();
+    let not_run = |r: &&TestResult| r.message.starts_with(crate::grade::NOT_RUN_HUNG);
+    let failed: Vec<&TestResult> = results
+        .iter()
+        .filter(|r| !r.passed)
+        .filter(|r| !not_run(r))
+        .collect();
+    let skipped: Vec<&TestResult> = results.iter().filter(not_run).collect();
     let message = if failed.is_empty() {
         format!("all {} tests passed", results.len())
     } else {
-        let mut m = format!("{} of {} tests failed:", failed.len(), results.len());
+        let mut m = format!("{} of {} tests failed", failed.len(), results.len());
+        if !skipped.is_empty() {
+            m.push_str(&format!(
+                " and {} were not run because one of them hung",
+                skipped.len()
+            ));
+        }
+        m.push(':');
         for r in failed.iter().take(5) {
             m.push_str(&format!("\n\n[{}]\n{}", r.id, r.message.trim_end()));
         }
@@ -81,6 +94,13 @@ pub fn test_item(item: &Item, results: Vec<TestResult>) -> ItemResult {
             m.push_str(&format!(
                 "\n\n... and {} more failing tests",
                 failed.len() - 5
+            ));
+        }
+        if !skipped.is_empty() {
+            let names: Vec<&str> = skipped.iter().map(|r| r.id.as_str()).collect();
+            m.push_str(&format!(
+                "\n\n[not run: an earlier test of this item hung; fix that one first]\n{}",
+                names.join("\n")
             ));
         }
         m

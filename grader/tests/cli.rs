@@ -265,3 +265,52 @@ fn hanging_submission_is_cut_and_the_run_finishes() {
         item.message
     );
 }
+
+/// A test that gives up at a deadline of its own (the lab's helpers: "did not return within
+/// N s") hung as surely as one the grader cut: the item's other tests are reported as not
+/// run instead of each waiting out its own deadline, so a deadlocked submission is graded in
+/// seconds, not minutes.
+#[test]
+fn a_test_that_hits_its_own_deadline_stops_the_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = solution_copy(dir.path(), |s| {
+        let f = s.join("src/filter.rs");
+        let text = std::fs::read_to_string(&f).unwrap();
+        let sig = "-> io::Result<Filtered> {";
+        assert!(
+            text.contains(sig),
+            "the solution's filter signature changed"
+        );
+        let hung = text.replacen(sig, &format!("{sig}\n    #[allow(clippy::empty_loop)]\n    loop {{ std::thread::park(); }}\n    #[allow(unreachable_code)]"), 1);
+        std::fs::write(&f, hung).unwrap();
+    });
+    let json = dir.path().join("r.json");
+    grader()
+        .args(["grade", "pipes"])
+        .arg(&sub)
+        .args(["--only", "filter-basics", "--json"])
+        .arg(&json)
+        .assert()
+        .success();
+    let r = read_report(&json);
+    let item = r.items.iter().find(|i| i.id == "filter-basics").unwrap();
+    let ran: Vec<_> = item
+        .tests
+        .iter()
+        .filter(|t| !t.message.starts_with(grader::grade::NOT_RUN_HUNG))
+        .collect();
+    assert_eq!(
+        ran.len(),
+        1,
+        "only the first test should run: {:#?}",
+        item.tests
+    );
+    assert!(grader::run::hung(&ran[0].message), "{}", ran[0].message);
+    assert!(item.tests.len() > 5, "{:#?}", item.tests);
+    assert!(
+        item.message
+            .contains("were not run because one of them hung"),
+        "{}",
+        item.message
+    );
+}
