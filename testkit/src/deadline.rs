@@ -334,7 +334,11 @@ pub fn within<T: Send + 'static>(
         })
         .expect("cannot spawn a thread");
     match rx.recv_timeout(limit) {
-        Ok(value) => value,
+        Ok(value) => {
+            // It has sent: it ends now. Joined, so that no thread outlives the call.
+            let _ = handle.join();
+            value
+        }
         Err(RecvTimeoutError::Disconnected) => match handle.join() {
             Err(panic) => std::panic::resume_unwind(panic),
             Ok(()) => unreachable!("the thread sends before it ends"),
