@@ -88,18 +88,23 @@ fn concurrent_calls_share_no_pipe_end_part_c() {
                             calls += 1;
                             let out = match pipes::filter(&["ls", "/proc/self/fd"], b"") {
                                 Ok(out) => out,
-                                Err(e) => return Err(format!("thread {t}, call {calls}: {e}")),
+                                Err(e) => {
+                                    return Err(Failure::Call(format!(
+                                        "thread {t}, call {calls} of filter([\"ls\", \"/proc/self/fd\"]) \
+                                         failed: {e}"
+                                    )));
+                                }
                             };
                             let seen = listed_fds(&out.stdout);
                             if seen != expected {
                                 let extra: Vec<i32> =
                                     seen.difference(&expected).copied().collect();
-                                return Err(format!(
+                                return Err(Failure::Inherited(format!(
                                     "thread {t}, call {calls}: `ls /proc/self/fd` run by filter \
                                      listed fds {seen:?}, started directly it lists {expected:?}; \
                                      the extra fds {extra:?} are pipe ends of another thread's \
                                      call, inherited through fork"
-                                ));
+                                )));
                             }
                         }
                         Ok(calls)
@@ -113,14 +118,24 @@ fn concurrent_calls_share_no_pipe_end_part_c() {
         },
     );
     for result in found {
-        if let Err(why) = result {
-            panic!(
+        match result {
+            Ok(_) => {}
+            Err(Failure::Call(why)) => panic!("{why}; {LEAK_ADVICE}"),
+            Err(Failure::Inherited(why)) => panic!(
                 "{why}. A pipe made with pipe() and then marked close-on-exec with fcntl() is \
                  inheritable in between, and another thread may fork right then: create every \
                  pipe with pipe2(O_CLOEXEC), the only way that leaves no such moment"
-            );
+            ),
         }
     }
+}
+
+/// How a call of [`concurrent_calls_share_no_pipe_end_part_c`] went wrong.
+enum Failure {
+    /// filter returned an error.
+    Call(String),
+    /// `ls` saw a descriptor it should not have.
+    Inherited(String),
 }
 
 /// After `filter` returns, this process holds no pipe end it made, even on error paths.

@@ -115,10 +115,7 @@ pub fn filter(argv: &[&str], input: &[u8]) -> std::io::Result<pipes::Filtered> {
 #[track_caller]
 pub fn filter_ok(argv: &[&str], input: &[u8]) -> pipes::Filtered {
     use testkit::Expect;
-    filter(argv, input).expect_success(&format!(
-        "filter({argv:?}, {} bytes of input)",
-        input.len()
-    ))
+    filter(argv, input).expect_success(&format!("filter({argv:?}, {} bytes of input)", input.len()))
 }
 
 /// `len` bytes of deterministic pseudo-random data; different seeds give different data.
