@@ -152,6 +152,7 @@ impl FdKind {
                 format!("FIFOs open for {how} ({path})")
             }
             FdKind::Socket(_) => "sockets".into(),
+            FdKind::MessageQueue(name) if name.is_empty() => "message queue descriptors".into(),
             FdKind::MessageQueue(name) => format!("message queue descriptors ({name})"),
             FdKind::AnonInode(what) => format!("{what} descriptors"),
             FdKind::File(path) => format!("files ({path})"),
@@ -164,6 +165,7 @@ impl FdKind {
             FdKind::PipeRead(_) => FdKind::PipeRead(0),
             FdKind::PipeWrite(_) => FdKind::PipeWrite(0),
             FdKind::Socket(_) => FdKind::Socket(0),
+            FdKind::MessageQueue(_) => FdKind::MessageQueue(String::new()),
             other => other.clone(),
         }
     }
