@@ -3,10 +3,11 @@
 //! FIFO read at EOF again and again) uses most of a CPU; a blocked one uses none.
 //!
 //! Two measures, both summed over every thread: CPU time (utime + stime, from
-//! `/proc/PID/stat`, which counts every thread, ended ones included) and runnable time (on a
-//! CPU or waiting for one, from `/proc/PID/task/*/schedstat`). Runnable time does not depend
-//! on how busy the machine is: two gradings at once on two cores leave a spinning process
-//! far less than a CPU, but it is runnable the whole time. The busy share is the larger.
+//! `/proc/PID/stat`, which counts every thread, ended ones included, or the finer time on a
+//! CPU from `/proc/PID/task/*/schedstat`) and runnable time (on a CPU or waiting for one).
+//! Runnable time does not depend on how busy the machine is: two gradings at once on two
+//! cores leave a spinning process far less than a CPU, but it is runnable the whole time.
+//! See [`Share::busy`] for how the two make one figure.
 //!
 //! Idleness is the absence of events, so this is the one place a test waits for a stretch
 //! of time rather than for a condition.
@@ -23,6 +24,9 @@ pub struct Usage {
     /// Time on a CPU or waiting for one, summed over its live threads; `None` where the
     /// kernel keeps no schedstat.
     pub runnable: Option<f64>,
+    /// Time on a CPU, summed over its live threads (schedstat, in nanoseconds, finer than
+    /// clock ticks); `None` where the kernel keeps no schedstat.
+    pub on_cpu: Option<f64>,
 }
 
 /// Reads the [`Usage`] of `pid`; `None` once it is gone.
@@ -34,6 +38,7 @@ pub fn usage(pid: i32) -> Option<Usage> {
         .unwrap_or(100) as f64;
     let mut tasks_ticks = 0;
     let mut runnable: Option<f64> = None;
+    let mut on_cpu: Option<f64> = None;
     for tid in procfs::threads(pid) {
         let dir = format!("/proc/{pid}/task/{tid}");
         if let Some(t) = std::fs::read_to_string(format!("{dir}/stat"))
@@ -48,14 +53,16 @@ pub fn usage(pid: i32) -> Option<Usage> {
             let mut f = text
                 .split_whitespace()
                 .map(|x| x.parse::<u64>().unwrap_or(0));
-            let ns = f.next().unwrap_or(0) + f.next().unwrap_or(0);
-            runnable = Some(runnable.unwrap_or(0.0) + ns as f64 / 1e9);
+            let (run, wait) = (f.next().unwrap_or(0), f.next().unwrap_or(0));
+            on_cpu = Some(on_cpu.unwrap_or(0.0) + run as f64 / 1e9);
+            runnable = Some(runnable.unwrap_or(0.0) + (run + wait) as f64 / 1e9);
         }
     }
     let ticks = (stat.utime + stat.stime).max(tasks_ticks);
     Some(Usage {
-        cpu: ticks as f64 / hz,
+        cpu: (ticks as f64 / hz).max(on_cpu.unwrap_or(0.0)),
         runnable,
+        on_cpu,
     })
 }
 
@@ -75,9 +82,15 @@ pub struct Share {
 }
 
 impl Share {
-    /// The larger of the two shares: how busy the process was.
+    /// How busy the process was: its CPU share, or its runnable share when that is over
+    /// half a CPU (a process that spins on a crowded machine gets little CPU but is
+    /// runnable all the time; one that blocks is never runnable that long, while a few
+    /// wake-ups may wait a while for a CPU).
     pub fn busy(&self) -> f64 {
-        self.runnable.map_or(self.cpu, |r| r.max(self.cpu))
+        match self.runnable {
+            Some(r) if r > 0.5 => r.max(self.cpu),
+            _ => self.cpu,
+        }
     }
 
     /// "`mq-dispatch` (pid 12) was busy 97.0% of one CPU over 3.0 s (CPU time 48.5%)".

@@ -35,6 +35,8 @@ pub struct Snapshot {
     pub queues: Vec<String>,
     /// The entries of `/dev/shm`.
     pub shm: Vec<String>,
+    /// How many System V segments are attached (`/SYSV` lines of `/proc/self/maps`).
+    pub attached: usize,
 }
 
 impl Snapshot {
@@ -51,6 +53,11 @@ impl Snapshot {
             sysv: ipc::own_sysv(),
             queues: names(ipc::posix_queues()),
             shm: names(ipc::shm_objects()),
+            attached: std::fs::read_to_string("/proc/self/maps")
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("/SYSV"))
+                .count(),
         }
     }
 
@@ -131,6 +138,12 @@ impl Snapshot {
             if n > 0 {
                 out.push((n, format!("more {} exist", kind.plural())));
             }
+        }
+        if self.attached > before.attached {
+            out.push((
+                self.attached - before.attached,
+                "more System V segments are attached: every shmat needs its shmdt".to_owned(),
+            ));
         }
         let new_names = |a: &[String], b: &[String]| a.iter().filter(|n| !b.contains(n)).count();
         let q = new_names(&self.queues, &before.queues);
