@@ -147,13 +147,12 @@ pub fn queue_mode(name: &str) -> Option<u32> {
         return None;
     }
     // SAFETY: on Linux a queue descriptor is a file descriptor; `st` is written by fstat.
-    let mode = unsafe {
+    unsafe {
         let mut st: libc::stat = std::mem::zeroed();
         let ok = libc::fstat(mqd, &mut st) == 0;
         libc::mq_close(mqd);
         ok.then_some(st.st_mode & 0o7777)
-    };
-    mode
+    }
 }
 
 /// What kind of filesystem object is at `path`, and its permission bits.

@@ -263,6 +263,8 @@ fn classify(link: &std::path::Path, target: &str, flags: u32) -> FdKind {
             write,
         };
     }
+    // The field's width differs between targets.
+    #[allow(clippy::unnecessary_cast)]
     if nix::sys::statfs::statfs(link).is_ok_and(|s| s.filesystem_type().0 as i64 == MQUEUE_MAGIC) {
         return FdKind::MessageQueue(target.to_owned());
     }
