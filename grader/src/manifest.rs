@@ -13,6 +13,30 @@ use crate::error::{Error, Result};
 /// The lab's manifest at `lab_manifest`, with every `workspace = true` replaced by the
 /// workspace's value from `workspace_manifest`.
 pub fn standalone(lab_manifest: &Path, workspace_manifest: &Path) -> Result<String> {
+    let mut lab = resolved(lab_manifest, workspace_manifest)?;
+    lab.remove("workspace");
+    lab.insert("workspace", Item::Table(Table::new()));
+    Ok(ending_in_newline(lab.to_string()))
+}
+
+/// The manifest of a crate vendored into a standalone lab crate (testkit): inheritance
+/// resolved like [`standalone`], but no `[workspace]` table, since the crate is a member of
+/// the lab's workspace (a path dependency inside its folder).
+pub fn vendored(manifest: &Path, workspace_manifest: &Path) -> Result<String> {
+    let mut doc = resolved(manifest, workspace_manifest)?;
+    doc.remove("workspace");
+    Ok(ending_in_newline(doc.to_string()))
+}
+
+fn ending_in_newline(mut text: String) -> String {
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// The manifest at `lab_manifest` with every `workspace = true` resolved.
+fn resolved(lab_manifest: &Path, workspace_manifest: &Path) -> Result<DocumentMut> {
     let read = |p: &Path| -> Result<DocumentMut> {
         let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
         text.parse::<DocumentMut>().map_err(|e| Error::LabFile {
@@ -66,13 +90,7 @@ pub fn standalone(lab_manifest: &Path, workspace_manifest: &Path) -> Result<Stri
             deps[&name] = Item::Value(resolve_dep(base, &deps[&name]));
         }
     }
-    lab.remove("workspace");
-    lab.insert("workspace", Item::Table(Table::new()));
-    let mut text = lab.to_string();
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    Ok(text)
+    Ok(lab)
 }
 
 /// Whether a manifest entry is `x.workspace = true` or `x = { workspace = true, ... }`.

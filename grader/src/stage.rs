@@ -90,7 +90,31 @@ pub fn stage(
     std::fs::write(&dest, manifest).map_err(|e| Error::io(&dest, e))?;
     let lock = dir.join("Cargo.lock");
     std::fs::copy(tree.lockfile(), &lock).map_err(|e| Error::io(&lock, e))?;
+    vendor_testkit(tree, dir)?;
     Ok(staged)
+}
+
+/// The folder, beside `src/`, where a staged crate or a handout carries the test-support
+/// crate; the lab's `testkit.workspace = true` resolves to `path = "testkit"`, this folder.
+pub const TESTKIT: &str = "testkit";
+
+/// Copies the workspace's `testkit/` (its manifest made standalone, its `src/`) into the
+/// staged crate, so that the crate builds offline on its own. It is copied after the
+/// submission's files and outside the editable globs, so a submission cannot replace it.
+fn vendor_testkit(tree: &Tree, dir: &Path) -> Result<()> {
+    let from = tree.root.join(TESTKIT);
+    if !from.join("Cargo.toml").is_file() {
+        return Ok(());
+    }
+    let to = dir.join(TESTKIT);
+    if to.exists() {
+        std::fs::remove_dir_all(&to).map_err(|e| Error::io(&to, e))?;
+    }
+    std::fs::create_dir_all(to.join("src")).map_err(|e| Error::io(&to, e))?;
+    copy_template(&from.join("src"), &to.join("src"))?;
+    let manifest = crate::manifest::vendored(&from.join("Cargo.toml"), &tree.manifest())?;
+    let dest = to.join("Cargo.toml");
+    std::fs::write(&dest, manifest).map_err(|e| Error::io(&dest, e))
 }
 
 /// Copies the lab's crate, leaving out what a student never receives.

@@ -97,8 +97,8 @@ pub fn bundle(tree: &Tree, slug: &str) -> Result<Vec<u8>> {
     // The workspace trimmed to this lab: its manifest lists only what the bundle carries.
     let manifest = std::fs::read_to_string(tree.manifest())?
         .replace(
-            r#"members = ["labs/*", "grader", "xtask"]"#,
-            &format!(r#"members = ["labs/{slug}", "grader"]"#),
+            r#"members = ["labs/*", "grader", "xtask", "testkit"]"#,
+            &format!(r#"members = ["labs/{slug}", "grader", "testkit"]"#),
         )
         .replace(
             r#"default-members = ["grader", "xtask"]"#,
@@ -106,7 +106,12 @@ pub fn bundle(tree: &Tree, slug: &str) -> Result<Vec<u8>> {
         );
     files.push(("Cargo.toml".into(), manifest.into_bytes(), 0o644));
     files.push(("Cargo.lock".into(), std::fs::read(tree.lockfile())?, 0o644));
-    for dir in ["grader/src", "grader/Cargo.toml"] {
+    for dir in [
+        "grader/src",
+        "grader/Cargo.toml",
+        "testkit/src",
+        "testkit/Cargo.toml",
+    ] {
         add(&tree.root, &tree.root.join(dir), &mut files)?;
     }
     add(&tree.root, &lab.dir, &mut files)?;

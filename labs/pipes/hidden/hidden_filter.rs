@@ -24,23 +24,22 @@ fn cat_64_mib_part_c() {
     // The input comes back from the thread, so that it is not held twice in memory.
     let (input, out) = common::within_deadline(
         "filter([\"cat\"], 64 MiB of input)",
-        &[&["cat"]],
         DEADLOCK_HINT,
         move || {
             let out = pipes::filter(&["cat"], &input);
             (input, out)
         },
     );
-    let out = out.expect("filter failed");
+    let out = testkit::Expect::expect_success(out, "filter([\"cat\"], 64 MiB)");
     assert_eq!(out.status, 0, "filter([\"cat\"], 64 MiB): status");
-    common::assert_same_bytes("filter([\"cat\"], 64 MiB)", &input, &out.stdout);
+    testkit::assert_same_bytes("filter([\"cat\"], 64 MiB)", &input, &out.stdout);
 }
 
 /// 1 MiB into `wc -c`: every byte is counted, so all of it reached the program's stdin.
 #[test]
 fn wc_counts_a_mebibyte_part_c() {
     let input = common::data(1 << 20, 22);
-    let out = common::filter(&["wc", "-c"], &input).expect("filter failed");
+    let out = common::filter_ok(&["wc", "-c"], &input);
     assert_eq!(out.status, 0);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1048576");
 }
@@ -53,11 +52,10 @@ fn writes_without_reading_part_c(#[case] argv: &'static [&'static str], #[case] 
     let input = common::data(1 << 20, 23);
     let out = common::within_deadline(
         &format!("filter({argv:?}, 1 MiB of input)"),
-        &[argv],
         DEADLOCK_HINT,
         move || pipes::filter(argv, &input),
-    )
-    .expect("filter failed");
+    );
+    let out = testkit::Expect::expect_success(out, &format!("filter({argv:?}, 1 MiB)"));
     assert_eq!(out.status, 0, "filter({argv:?}): status");
     assert_eq!(out.stdout.len(), len, "filter({argv:?}): bytes of output");
 }
@@ -69,7 +67,7 @@ fn writes_without_reading_part_c(#[case] argv: &'static [&'static str], #[case] 
 #[case::closes_stdin(&["sh", "-c", "exec 0<&-; echo done"], 5)]
 fn reads_part_of_input_part_c(#[case] argv: &[&str], #[case] len: usize) {
     let input = common::data(1 << 20, 24);
-    let out = common::filter(argv, &input).expect("filter failed");
+    let out = common::filter_ok(argv, &input);
     assert_eq!(out.status, 0, "filter({argv:?}): status");
     assert_eq!(out.stdout.len(), len, "filter({argv:?}): bytes of output");
     if argv[0] == "head" {
@@ -81,7 +79,7 @@ fn reads_part_of_input_part_c(#[case] argv: &[&str], #[case] len: usize) {
 #[test]
 fn big_output_and_status_part_c() {
     let argv = ["sh", "-c", "head -c 3000000 /dev/zero; exit 3"];
-    let out = common::filter(&argv, b"").expect("filter failed");
+    let out = common::filter_ok(&argv, b"");
     assert_eq!(out.status, 3, "filter({argv:?}): status");
     assert_eq!(
         out.stdout.len(),
@@ -98,7 +96,6 @@ fn eight_threads_part_c() {
     const ROUNDS: usize = 4;
     let results = common::within_deadline(
         "8 threads each calling filter([\"tr\", \"a-z\", \"A-Z\"]) 4 times",
-        &[&["tr", "a-z", "A-Z"]],
         "Each call's pipes must be O_CLOEXEC (pipe2): otherwise a program started by another \
          thread inherits this call's ends, and this call's program never sees EOF. And filter \
          must read while it writes.",
@@ -133,7 +130,7 @@ fn eight_threads_part_c() {
         let what = format!("thread {i}, call {round}: filter([\"tr\", \"a-z\", \"A-Z\"])");
         let out = out.unwrap_or_else(|err| panic!("{what} failed: {err}"));
         assert_eq!(out.status, 0, "{what}: status");
-        common::assert_same_bytes(&what, &input.to_ascii_uppercase(), &out.stdout);
+        testkit::assert_same_bytes(&what, &input.to_ascii_uppercase(), &out.stdout);
     }
 }
 
@@ -142,14 +139,14 @@ fn eight_threads_part_c() {
 #[case::sigterm(&["sh", "-c", "kill -TERM $$"], 143)]
 #[case::sigkill_after_reading(&["sh", "-c", "head -c 100 >/dev/null; kill -KILL $$"], 137)]
 fn killed_program_part_c(#[case] argv: &[&str], #[case] status: i32) {
-    let out = common::filter(argv, &common::data(200_000, 25)).expect("filter failed");
+    let out = common::filter_ok(argv, &common::data(200_000, 25));
     assert_eq!(out.status, status, "filter({argv:?}): status");
 }
 
 /// The program starts with SIGPIPE at its default action, though the caller ignores it.
 #[test]
 fn program_sigpipe_default_part_c() {
-    let out = common::filter(&["cat", "/proc/self/status"], b"").expect("filter failed");
+    let out = common::filter_ok(&["cat", "/proc/self/status"], b"");
     let status = String::from_utf8_lossy(&out.stdout);
     let mask = status
         .lines()
@@ -179,7 +176,7 @@ fn program_gets_only_stdio_part_c() {
         fds.sort_unstable();
         fds
     };
-    let out = common::filter(&["ls", "/proc/self/fd"], b"").expect("filter failed");
+    let out = common::filter_ok(&["ls", "/proc/self/fd"], b"");
     assert_eq!(
         fds(&out.stdout),
         fds(&direct.stdout),
@@ -199,7 +196,7 @@ fn cannot_run_part_c(#[case] argv: &[&str], #[case] kind: ErrorKind) {
         Err(err) => assert_eq!(err.kind(), kind, "filter({argv:?}): {err}"),
         Ok(out) => panic!("filter({argv:?}) gave {out:?}, expected an error of kind {kind:?}"),
     }
-    let after = common::filter(&["echo", "still works"], b"").expect("filter failed");
+    let after = common::filter_ok(&["echo", "still works"], b"");
     assert_eq!(
         after,
         Filtered {

@@ -53,7 +53,7 @@ fn megabytes_through_stages_part_b() {
     }
     let outcome = common::run(&args, &input);
     outcome.assert().code(0);
-    common::assert_same_bytes(&outcome.command, &input, &outcome.stdout);
+    testkit::assert_same_bytes(&outcome.command, &input, &outcome.stdout);
 }
 
 /// Arguments reach the program exactly as given: spaces, empty strings, `*`, `$`, quotes.

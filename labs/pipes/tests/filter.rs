@@ -14,7 +14,7 @@ use rstest::rstest;
 #[case::seq(&["seq", "3"], "1\n2\n3\n")]
 #[case::nothing(&["true"], "")]
 fn output_of_program_part_c(#[case] argv: &[&str], #[case] expected: &str) {
-    let out = common::filter(argv, b"").expect("filter failed");
+    let out = common::filter_ok(argv, b"");
     assert_eq!(
         out,
         Filtered {
@@ -31,7 +31,7 @@ fn output_of_program_part_c(#[case] argv: &[&str], #[case] expected: &str) {
 #[case::failure(&["false"], 1)]
 #[case::exit_42(&["sh", "-c", "echo out; exit 42"], 42)]
 fn status_of_program_part_c(#[case] argv: &[&str], #[case] status: i32) {
-    let out = common::filter(argv, b"").expect("filter failed");
+    let out = common::filter_ok(argv, b"");
     assert_eq!(out.status, status, "filter({argv:?})");
 }
 
@@ -42,7 +42,7 @@ fn status_of_program_part_c(#[case] argv: &[&str], #[case] status: i32) {
 #[case::sort(&["sort"], "b\nc\na\n", "a\nb\nc\n")]
 #[case::wc(&["wc", "-c"], "12345", "5")]
 fn input_reaches_stdin_part_c(#[case] argv: &[&str], #[case] input: &str, #[case] expected: &str) {
-    let out = common::filter(argv, input.as_bytes()).expect("filter failed");
+    let out = common::filter_ok(argv, input.as_bytes());
     assert_eq!(out.status, 0, "filter({argv:?}, {input:?})");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout)
@@ -58,7 +58,7 @@ fn input_reaches_stdin_part_c(#[case] argv: &[&str], #[case] input: &str, #[case
 #[case::cat(&["cat"], "")]
 #[case::wc(&["wc", "-c"], "0")]
 fn empty_input_part_c(#[case] argv: &[&str], #[case] expected: &str) {
-    let out = common::filter(argv, b"").expect("filter failed");
+    let out = common::filter_ok(argv, b"");
     assert_eq!(out.status, 0, "filter({argv:?})");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),

@@ -10,9 +10,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -22,9 +21,9 @@ use assert_cmd::cargo::CommandCargoExt;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
-use nix::unistd::{Pid, mkfifo, pipe, read, write};
+use nix::unistd::{mkfifo, pipe, read, write};
 
 /// How long a program may take for something that takes milliseconds when it is right.
 pub const DEADLINE: Duration = Duration::from_secs(5);
@@ -61,17 +60,26 @@ pub fn exists(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()
 }
 
-/// Starts `prog args...` in its own process group, with stdout and stderr piped.
-fn spawn(prog: &str, args: &[&std::ffi::OsStr]) -> Child {
-    Command::cargo_bin(prog)
-        .unwrap_or_else(|e| panic!("cannot find the {prog} binary: {e}"))
-        .args(args)
+/// Starts `prog args...` in its own process group (a [`testkit::Group`], killed when
+/// dropped), with stdout and stderr piped.
+fn spawn(prog: &str, args: &[&std::ffi::OsStr]) -> testkit::Group {
+    let mut cmd =
+        Command::cargo_bin(prog).unwrap_or_else(|e| panic!("cannot find the {prog} binary: {e}"));
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {prog}: {e}"))
+        .stderr(Stdio::piped());
+    testkit::Group::spawn(&mut cmd, command_line(prog, args))
+}
+
+/// `prog arg...`, for messages.
+fn command_line(prog: &str, args: &[&std::ffi::OsStr]) -> String {
+    let mut line = prog.to_owned();
+    for a in args {
+        line.push(' ');
+        line.push_str(&a.to_string_lossy());
+    }
+    line
 }
 
 /// Reads a whole stream on a thread.
@@ -83,23 +91,10 @@ fn drain(mut from: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
     })
 }
 
-/// Waits (polling every few milliseconds) for `child` to exit, at most `limit`.
-pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("cannot wait for a child") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// A running `fifo-server DIR`; its process group is killed when dropped.
 pub struct Server {
-    pub child: Child,
+    /// The server, leader of its own process group.
+    pub group: testkit::Group,
     stderr: Option<JoinHandle<Vec<u8>>>,
 }
 
@@ -115,9 +110,9 @@ impl Server {
 
     /// Starts `fifo-server DIR`: the server once it printed `ready`, or what it did instead.
     pub fn try_start(dir: &Path) -> Result<Server, String> {
-        let mut child = spawn("fifo-server", &[dir.as_os_str()]);
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = drain(child.stderr.take().expect("stderr is piped"));
+        let mut group = spawn("fifo-server", &[dir.as_os_str()]);
+        let stdout = group.child().stdout.take().expect("stdout is piped");
+        let stderr = drain(group.child().stderr.take().expect("stderr is piped"));
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -131,37 +126,38 @@ impl Server {
             }
         });
         let mut server = Server {
-            child,
+            group,
             stderr: Some(stderr),
         };
         if rx.recv_timeout(DEADLINE).is_ok() {
             return Ok(server);
         }
-        match server
-            .child
-            .try_wait()
-            .expect("cannot wait for fifo-server")
-        {
+        match server.group.wait_timeout(Duration::ZERO) {
             Some(status) => Err(format!(
                 "it exited ({status}) without printing `ready`; stderr: {:?}",
                 server.stderr()
             )),
             None => Err(format!(
-                "it printed no `ready` line within {} s",
-                DEADLINE.as_secs()
+                "it printed no `ready` line within {} s; what it was doing:\n{}",
+                DEADLINE.as_secs(),
+                server.group.hang_report()
             )),
         }
     }
 
     /// Sends `sig` to the server.
     pub fn signal(&self, sig: Signal) {
-        let pid = Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, sig).expect("cannot signal fifo-server");
+        self.group.signal(sig);
     }
 
     /// Waits for the server to exit, at most `limit`.
     pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
-        wait_exit(&mut self.child, limit)
+        self.group.wait_timeout(limit)
+    }
+
+    /// What the server is doing now, from `/proc`, for messages.
+    pub fn report(&self) -> String {
+        self.group.hang_report()
     }
 
     /// Everything it wrote on stderr (call once it has exited).
@@ -175,34 +171,29 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `prog args...` to its end, at most 10 s; fails the test if it takes longer.
+/// Runs `prog args...` to its end, at most 10 s. Past that the test fails with what each
+/// of its processes waits for (a client blocked opening a FIFO that no server reads, say),
+/// and its process group is killed.
 #[track_caller]
 pub fn run(prog: &str, args: &[&std::ffi::OsStr]) -> (Output, Duration) {
-    let start = Instant::now();
-    let mut child = spawn(prog, args);
-    let out = drain(child.stdout.take().expect("stdout is piped"));
-    let err = drain(child.stderr.take().expect("stderr is piped"));
-    let status = wait_exit(&mut child, Duration::from_secs(10));
-    let pgid = Pid::from_raw(child.id() as i32);
-    let _ = killpg(pgid, Signal::SIGKILL);
-    let Some(status) = status else {
-        let _ = child.wait();
-        panic!("`{prog} {args:?}` did not exit within 10 s; it was killed");
-    };
-    let elapsed = start.elapsed();
+    let mut cmd =
+        Command::cargo_bin(prog).unwrap_or_else(|e| panic!("cannot find the {prog} binary: {e}"));
+    cmd.args(args);
+    let done = testkit::run(
+        &mut cmd,
+        &command_line(prog, args),
+        b"",
+        Duration::from_secs(10),
+        "A client must never block for good: it opens its reply FIFO for reading with \
+         O_NONBLOCK before it sends, and opens the server's FIFO with O_NONBLOCK (ENXIO: no \
+         server); a server must reply with O_NONBLOCK (ENXIO: the client is gone).",
+    );
     let output = Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        status: done.status,
+        stdout: done.stdout,
+        stderr: done.stderr,
     };
-    (output, elapsed)
+    (output, done.elapsed)
 }
 
 /// Runs `fifo-client DIR COUNT`.

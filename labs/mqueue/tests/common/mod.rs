@@ -9,16 +9,12 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 
 /// How long one library call or one `mq-dispatch` run may take. Every scenario here ends
 /// in well under a second when the code is right.
@@ -72,30 +68,14 @@ impl Drop for SysvGuard {
 
 /// Calls `f` on a thread and returns its result, or fails the test if it takes longer
 /// than [`DEADLINE`]: a call that waits for good (a full queue, an empty one) is a failure
-/// with `hint`, not a hang.
+/// with `hint` and what this test's threads wait in, not a hang.
 #[track_caller]
 pub fn within_deadline<T: Send + 'static>(
     what: &str,
     hint: &str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(DEADLINE) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the thread sends before it ends"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!(
-                "{what} did not return within {} s. {hint}",
-                DEADLINE.as_secs()
-            )
-        }
-    }
+    testkit::within(what, DEADLINE, hint, f)
 }
 
 /// What one `mq-dispatch` run produced.
@@ -128,33 +108,30 @@ impl Outcome {
 }
 
 /// Runs `mq-dispatch ARGS...` with `stdin`, in its own process group, and returns what it
-/// did. Past [`DEADLINE`] the whole group is killed and the test fails. Its queues (named
+/// did. Past [`DEADLINE`] the test fails with what each process of the group waits for,
+/// and the whole group is killed. Its queues (named
 /// after its pid) are removed afterwards, whatever happened.
 #[track_caller]
 pub fn run_dispatch(args: &[&str], stdin: &[u8]) -> Outcome {
     let command = format!("mq-dispatch {}", args.join(" "));
-    let mut child = Command::cargo_bin("mq-dispatch")
-        .unwrap_or_else(|e| panic!("cannot find the mq-dispatch binary: {e}"))
-        .args(args)
+    let mut cmd = Command::cargo_bin("mq-dispatch")
+        .unwrap_or_else(|e| panic!("cannot find the mq-dispatch binary: {e}"));
+    cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own group, which its workers join: one kill reaches them all.
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{command}`: {e}"));
-    let pid = child.id();
-    let group = Pid::from_raw(pid as i32);
+        .stderr(Stdio::piped());
+    // Its own group, which its workers join: one kill reaches them all, on drop too.
+    let mut group = testkit::Group::spawn(&mut cmd, command.clone());
+    let pid = group.pid();
     let names = [
         format!("/mq-dispatch-{pid}-jobs"),
         format!("/mq-dispatch-{pid}-results"),
     ];
     // Whatever happens from here on (a panic included), the group dies and the queues go.
     let _cleanup = Cleanup {
-        group,
         names: names.clone(),
     };
-    let mut input = child.stdin.take().expect("stdin is piped");
+    let mut input = group.child().stdin.take().expect("stdin is piped");
     let data = stdin.to_vec();
     thread::spawn(move || {
         let _ = input.write_all(&data);
@@ -166,28 +143,19 @@ pub fn run_dispatch(args: &[&str], stdin: &[u8]) -> Outcome {
             String::from_utf8_lossy(&buf).into_owned()
         })
     };
-    let out = reader(Box::new(child.stdout.take().expect("stdout is piped")));
-    let err = reader(Box::new(child.stderr.take().expect("stderr is piped")));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for mq-dispatch") {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = killpg(group, Signal::SIGKILL);
-            let _ = child.wait();
-            panic!(
-                "`{command}` did not finish within {} s; its process group was killed. A \
-                 dispatcher that blocks sending to the full job queue while its workers block \
-                 sending to the full result queue waits forever: keep draining results.",
-                DEADLINE.as_secs()
-            );
-        }
-        // Nothing to wait on but the process itself: a short poll, bounded by the deadline.
-        thread::sleep(Duration::from_millis(5));
-    };
+    let out = reader(Box::new(
+        group.child().stdout.take().expect("stdout is piped"),
+    ));
+    let err = reader(Box::new(
+        group.child().stderr.take().expect("stderr is piped"),
+    ));
+    let status = group.wait_or_explain(
+        DEADLINE,
+        "A dispatcher that blocks sending to the full job queue while its workers block \
+         sending to the full result queue waits forever: keep draining results.",
+    );
     // Workers still running hold stdout open: kill them before reading to the end.
-    let _ = killpg(group, Signal::SIGKILL);
+    group.kill();
     let left_queues: Vec<String> = names.iter().filter(|n| queue_exists(n)).cloned().collect();
     Outcome {
         command,
@@ -199,13 +167,11 @@ pub fn run_dispatch(args: &[&str], stdin: &[u8]) -> Outcome {
 }
 
 struct Cleanup {
-    group: Pid,
     names: [String; 2],
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = killpg(self.group, Signal::SIGKILL);
         for name in &self.names {
             let _ = nix::mqueue::mq_unlink(name.as_str());
         }

@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
@@ -128,28 +127,15 @@ pub fn ftok(path: &Path) -> Key {
 }
 
 /// Runs `f` on a thread and returns its result, or fails the test if it takes longer than
-/// [`DEADLINE`]. `what` names the call and `hint` says what usually makes it block.
+/// [`DEADLINE`]. `what` names the call and `hint` says what usually makes it block; the
+/// message also says what this test's threads wait in (a semop, say).
 #[track_caller]
 pub fn within_deadline<T: Send + 'static>(
     what: &str,
     hint: &str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(DEADLINE) {
-        Ok(value) => value,
-        Err(RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the thread sends before it ends"),
-        },
-        Err(RecvTimeoutError::Timeout) => panic!(
-            "{what} did not return within {} s. {hint}",
-            DEADLINE.as_secs()
-        ),
-    }
+    testkit::within(what, DEADLINE, hint, f)
 }
 
 /// `shmctr ARGS...`, run to completion (killed after [`DEADLINE`]), ready for assertions.
