@@ -359,7 +359,7 @@ pub fn run_in_child(
         }
     };
     let _ = std::fs::remove_dir_all(scratch);
-    if let Some(why) = confined.memory_verdict() {
+    if let Some(why) = confined.memory_verdict(&out.stderr) {
         return Verdict {
             passed: false,
             message: why,

@@ -72,11 +72,17 @@ pub struct Confined {
 }
 
 impl Confined {
-    /// "used more than N MiB" when the run was stopped at its memory cap.
-    pub fn memory_verdict(&self) -> Option<String> {
-        let cap = match &self.cgroup {
+    /// "used more than N MiB" when the run was stopped at its memory cap: the cgroup's
+    /// count of kills, or, with RLIMIT_AS in its place, Rust's own "memory allocation of N
+    /// bytes failed" on `stderr`.
+    pub fn memory_verdict(&self, stderr: &[u8]) -> Option<String> {
+        let cap = match self.cgroup.as_ref().filter(|c| c.limits_memory()) {
             Some(cg) => cg.hit_memory_limit()?,
-            None => return None,
+            None => {
+                let text = String::from_utf8_lossy(stderr);
+                (text.contains("memory allocation of") && text.contains("failed"))
+                    .then_some(self.memory)?
+            }
         };
         Some(format!(
             "it used more than {} MiB of memory, the most a test or check may use, and the \
@@ -320,7 +326,7 @@ pub fn run_one(
         }
         message.push_str(&crate::leftovers::describe(&left));
     }
-    let over_memory = confined.memory_verdict();
+    let over_memory = confined.memory_verdict(&out.stderr);
     if let Some(why) = &over_memory {
         message = format!("{why}\n{message}").trim_end().to_owned();
     }

@@ -85,7 +85,11 @@ pub fn stage(
         }
     }
 
-    let manifest = crate::manifest::standalone(&lab.dir.join("Cargo.toml"), &tree.manifest())?;
+    let mut manifest =
+        crate::manifest::standalone(&lab.dir.join("Cargo.toml"), &tree.manifest())?;
+    if grading {
+        manifest = without_debug_info(&manifest);
+    }
     let dest = dir.join("Cargo.toml");
     std::fs::write(&dest, manifest).map_err(|e| Error::io(&dest, e))?;
     let lock = dir.join("Cargo.lock");
@@ -115,6 +119,29 @@ fn vendor_testkit(tree: &Tree, dir: &Path) -> Result<()> {
     let manifest = crate::manifest::vendored(&from.join("Cargo.toml"), &tree.manifest())?;
     let dest = to.join("Cargo.toml");
     std::fs::write(&dest, manifest).map_err(|e| Error::io(&dest, e))
+}
+
+/// The manifest with `[profile.dev] debug = 0`, the rest of any profile the lab sets kept:
+/// a graded build is run, never debugged, and linking debug information is a fifth of its
+/// time. Panic messages keep their file and line (they come from `#[track_caller]`, not
+/// from debug information).
+fn without_debug_info(manifest: &str) -> String {
+    let Ok(mut doc) = manifest.parse::<toml_edit::DocumentMut>() else {
+        return manifest.to_owned();
+    };
+    let profile = doc
+        .entry("profile")
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+    if let Some(profile) = profile.as_table_mut() {
+        profile.set_implicit(true);
+        let dev = profile
+            .entry("dev")
+            .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+        if let Some(dev) = dev.as_table_mut() {
+            dev.insert("debug", toml_edit::value(0));
+        }
+    }
+    doc.to_string()
 }
 
 /// Copies the lab's crate, leaving out what a student never receives.

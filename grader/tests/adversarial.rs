@@ -57,19 +57,6 @@ fn case(name: &'static str, inject: &str, passes: bool, says: &'static [&'static
     }
 }
 
-/// A submission that tries to read `what` at compile time; it must not compile.
-fn include(name: &'static str, what: &str) -> Case {
-    Case {
-        compiles: false,
-        ..case(
-            name,
-            &format!("panic!(\"{{}}\", include_str!(\"{what}\"));"),
-            false,
-            &[],
-        )
-    }
-}
-
 /// What a submission must never read, let alone print: the hidden tests, the solution, and
 /// a file of the host outside what the jail shows. Each file with a line of it.
 fn secrets() -> Vec<(PathBuf, String)> {
@@ -144,6 +131,7 @@ fn corpus(out: &Path) -> Vec<Case> {
     let up = "../".repeat(16);
     let host_secret = root.join("target/adv-host-secret.txt");
     let host_secret = host_secret.display();
+    let host_rel = host_secret.to_string().trim_start_matches('/').to_owned();
     let cargo_bin = guarded_places(Path::new("/"))[4].display().to_string();
     let fake_ok = "test empty_input_part_c::case_1_cat ... ok\\n\\ntest result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 40 filtered out; finished in 0.00s\\n";
     vec![
@@ -170,6 +158,12 @@ fn corpus(out: &Path) -> Vec<Case> {
             "let mut hog: Vec<Vec<u8>> = Vec::new(); loop { hog.push(Vec::with_capacity(1 << 30)); }",
             false,
             &["SIGABRT"],
+        ),
+        case(
+            "hog-memory",
+            "let mut hog: Vec<Vec<u8>> = Vec::new(); loop { hog.push(vec![1u8; 64 << 20]); }",
+            false,
+            &["used more than 1024 MiB"],
         ),
         case(
             "flood-stdout",
@@ -222,105 +216,76 @@ fn corpus(out: &Path) -> Vec<Case> {
                 "mq /adv-leftover",
             ],
         ),
+        // Compile time: nothing but the handout and the submission is there to include: the
+        // hidden tests by a relative path, the solution by an absolute one, a host file both
+        // ways. Each of the four is an error of its own.
+        Case {
+            compiles: false,
+            ..case(
+                "include-everything",
+                &format!(
+                    r#"panic!("{{}}{{}}{{}}{{}}", include_str!("../tests/hidden_filter.rs"),
+                    include_str!("{tree}/solutions/pipes/src/run.rs"),
+                    include_str!("{host_secret}"),
+                    include_str!("{up}{host_rel}"));"#
+                ),
+                false,
+                &["couldn't read"],
+            )
+        },
+        // Run time: the host is read-only, the tree and other gradings are out of sight, and
+        // nothing outside the test's own namespaces can be signalled or traced. One
+        // submission tries it all (a success panics, failing the item and naming it); the
+        // user namespace comes last, as it changes what the process is.
         case(
-            "read-hidden-tests",
-            &format!(
-                r#"for p in ["{tree}/labs/pipes/hidden/hidden_filter.rs", "{tree}/solutions/pipes/src/filter.rs"] {{
-                    if std::fs::read(p).is_ok() {{ panic!("LEAKED {{p}}"); }}
-                }}"#
-            ),
-            true,
-            &[],
-        ),
-        case(
-            "write-the-tree",
-            &format!(
-                r#"let me = std::env::var("CARGO_BIN_EXE_pipeline").unwrap();
-                for p in ["{tree}/labs/pipes/tests/filter.rs", "{tree}/grader/src/lib.rs", me.as_str()] {{
-                    if std::fs::OpenOptions::new().append(true).open(p).is_ok() {{ panic!("WRITABLE {{p}}"); }}
-                }}"#
-            ),
-            true,
-            &[],
-        ),
-        // Compile time: nothing but the handout and the submission is there to include.
-        include("include-hidden-relative", "../tests/hidden_filter.rs"),
-        include(
-            "include-solution-absolute",
-            &format!("{tree}/solutions/pipes/src/run.rs"),
-        ),
-        include("include-host-absolute", &host_secret.to_string()),
-        include(
-            "include-host-relative",
-            &format!("{up}{}", host_secret.to_string().trim_start_matches('/')),
-        ),
-        // Run time: the host is read-only, other gradings are out of sight.
-        case(
-            "write-the-host",
+            "escape-attempts",
             &format!(
                 r#"use std::io::Write as _;
-                let mut wrote = Vec::new();
-                for p in ["/root/adv-x", "/etc/adv-x", "/usr/local/bin/adv-x", "{cargo_bin}/adv-x", "{out}/adv-x", "{tree}/adv-x", "/adv-x", "/dev/adv-x"] {{
-                    if std::fs::write(p, "x").is_ok() {{ wrote.push(p.to_string()); }}
+                let mut got: Vec<String> = Vec::new();
+                let me = std::env::var("CARGO_BIN_EXE_pipeline").unwrap();
+                for p in ["{tree}/labs/pipes/hidden/hidden_filter.rs", "{tree}/solutions/pipes/src/filter.rs", "{host_secret}"] {{
+                    if std::fs::read(p).is_ok() {{ got.push(format!("read {{p}}")); }}
                 }}
-                if std::fs::OpenOptions::new().append(true).open("/etc/hosts").and_then(|mut f| f.write_all(b"adv
-")).is_ok() {{
-                    wrote.push("/etc/hosts".into());
+                for p in ["{tree}/labs/pipes/tests/filter.rs", "{tree}/grader/src/lib.rs", me.as_str(), "/etc/hosts"] {{
+                    if std::fs::OpenOptions::new().append(true).open(p).and_then(|mut f| f.write_all(b"")).is_ok() {{ got.push(format!("append {{p}}")); }}
+                }}
+                for p in ["/root/adv-x", "/etc/adv-x", "/usr/local/bin/adv-x", "{cargo_bin}/adv-x", "{out}/adv-x", "{tree}/adv-x", "/adv-x", "/dev/adv-x"] {{
+                    if std::fs::write(p, "x").is_ok() {{ got.push(format!("write {{p}}")); }}
                 }}
                 let here = std::env::current_dir().unwrap();
                 for e in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {{
                     for s in std::fs::read_dir(e.path().join("scratch")).into_iter().flatten().flatten() {{
                         let p = s.path().join("adv-x");
-                        if !p.starts_with(&here) && std::fs::write(&p, "x").is_ok() {{ wrote.push(p.display().to_string()); }}
+                        if !p.starts_with(&here) && std::fs::write(&p, "x").is_ok() {{ got.push(format!("write {{}}", p.display())); }}
                     }}
                 }}
-                if !wrote.is_empty() {{ panic!("WROTE {{wrote:?}}"); }}"#
+                let mine = std::process::id() as i32;
+                for e in std::fs::read_dir("/proc").unwrap().flatten() {{
+                    let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {{ continue }};
+                    if pid == mine {{ continue; }}
+                    unsafe {{
+                        if libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) == 0 {{ got.push(format!("ptrace {{pid}}")); }}
+                        if libc::kill(pid, 0) == 0 {{ got.push(format!("signal {{pid}}")); }}
+                    }}
+                }}
+                unsafe {{ libc::kill(-1, libc::SIGKILL); }}
+                unsafe {{
+                    let none = std::ptr::null::<libc::c_char>();
+                    let rw = libc::MS_REMOUNT | libc::MS_BIND;
+                    if libc::mount(none, c"/".as_ptr(), none, rw, std::ptr::null()) == 0 {{ got.push("remount /".into()); }}
+                    if libc::mount(none, c"/etc".as_ptr(), none, rw, std::ptr::null()) == 0 {{ got.push("remount /etc".into()); }}
+                    if libc::setuid(0) == 0 {{ got.push("setuid 0".into()); }}
+                    // Where anyone may make a user namespace: root in there is nobody outside,
+                    // and the read-only mounts stay locked.
+                    if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) == 0
+                        && libc::mount(none, c"/etc".as_ptr(), none, rw, std::ptr::null()) == 0
+                    {{
+                        got.push("remount /etc in a user namespace".into());
+                    }}
+                }}
+                if std::fs::write("/etc/adv-remount", "x").is_ok() {{ got.push("write /etc after remounting".into()); }}
+                if !got.is_empty() {{ panic!("ESCAPED {{got:?}}"); }}"#
             ),
-            true,
-            &[],
-        ),
-        case(
-            "remount-root-rw",
-            r#"unsafe {
-                let none = std::ptr::null::<libc::c_char>();
-                let rw = libc::MS_REMOUNT | libc::MS_BIND;
-                let r1 = libc::mount(none, c"/".as_ptr(), none, rw, std::ptr::null());
-                let r2 = libc::mount(none, c"/etc".as_ptr(), none, rw, std::ptr::null());
-                let r3 = libc::setuid(0);
-                // Where the kernel lets anyone make a user namespace: root in there is
-                // nobody outside, and the read-only mounts stay locked.
-                let r4 = if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) == 0 {
-                    libc::mount(none, c"/etc".as_ptr(), none, rw, std::ptr::null())
-                } else {
-                    -1
-                };
-                let w = std::fs::write("/etc/adv-remount", "x").is_ok();
-                if r1 == 0 || r2 == 0 || r3 == 0 || r4 == 0 || w {
-                    panic!("REMOUNTED {r1} {r2} {r3} {r4} {w}");
-                }
-            }"#,
-            true,
-            &[],
-        ),
-        case(
-            "kill-everything-from-a-test",
-            "unsafe { libc::kill(-1, libc::SIGKILL); }",
-            true,
-            &[],
-        ),
-        case(
-            "trace-and-signal-others",
-            r#"let me = std::process::id() as i32;
-            let mut reached = Vec::new();
-            for e in std::fs::read_dir("/proc").unwrap().flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-                if pid == me { continue; }
-                unsafe {
-                    if libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) == 0 { reached.push(format!("ptrace {pid}")); }
-                    if libc::kill(pid, 0) == 0 { reached.push(format!("signal {pid}")); }
-                }
-            }
-            if !reached.is_empty() { panic!("REACHED {reached:?}"); }"#,
             true,
             &[],
         ),
@@ -509,11 +474,18 @@ fn hostile_submissions_are_contained() {
             } else if c.judged && !c.passes && item.passed {
                 problems.push("should fail but passed".into());
             }
+            let text = if c.compiles {
+                item.message.as_str()
+            } else {
+                r.compile_errors.as_deref().unwrap_or_default()
+            };
+            if c.name == "include-everything" && text.matches("couldn't read").count() < 4 {
+                problems.push(format!("each include should be an error of its own: {text}"));
+            }
             for word in c.says {
-                if !item.message.contains(word) {
+                if !text.contains(word) {
                     problems.push(format!(
-                        "the message should say \"{word}\": {}",
-                        item.message
+                        "the message should say \"{word}\": {text}"
                     ));
                 }
             }

@@ -10,7 +10,7 @@ use nix::unistd::write;
 
 use super::ends::ReplyEnd;
 use super::harness::{client, client_start, send, service_dir, start_server};
-use super::state::{cpu_seconds, runnable_seconds, server_state};
+use super::state::server_state;
 use super::{FAKE_PID, PROMPT, trace};
 use crate::check::{CheckResult, Ctx, Fail};
 use crate::{ensure, fail};
@@ -23,36 +23,17 @@ pub(super) fn idle_cpu(ctx: &mut Ctx) -> CheckResult {
     let server = start_server(ctx, &dir)?;
     // A writer must have come and gone: that is when a FIFO starts returning EOF.
     client_start(ctx, &dir, 1, "a first client")?;
-    let idle = Duration::from_secs(1);
-    let unreadable = "cannot read the server's CPU time from /proc";
-    let cpu_before = cpu_seconds(server.pid).ok_or(unreadable)?;
-    let run_before = runnable_seconds(server.pid);
-    let t0 = Instant::now();
     // The one timed wait: idleness is the absence of events, so it takes a stretch of time.
-    std::thread::sleep(idle);
-    let cpu_after = cpu_seconds(server.pid).ok_or(unreadable)?;
-    let run_after = runnable_seconds(server.pid);
-    let stretch = t0.elapsed().as_secs_f64();
-    let used = cpu_after - cpu_before;
-    // Runnable time does not depend on how busy the machine is (two gradings at once on
-    // two cores leave a spinning server far less than a whole CPU); CPU time is the
-    // fallback where the kernel keeps no schedstat.
-    let busy = match (run_before, run_after) {
-        (Some(b), Some(a)) => (a - b).max(used),
-        _ => used,
-    };
-    if busy > 0.2 * stretch {
-        fail!(
-            "fifo-server was runnable for {:.0} ms of {:.0} ms while no client was connected \
-             ({:.0} ms of CPU time): it spins. Once the last writer has closed a FIFO, read() \
-             returns 0 (EOF) at once and poll() reports POLLHUP at once, again and again. Keep a \
-             write end of your own FIFO open (open it O_WRONLY after the read end): then there \
-             is always a writer, and poll()/read() wait for the next request",
-            busy * 1000.0,
-            stretch * 1000.0,
-            used * 1000.0
-        );
-    }
+    testkit::cpu::check_idle(
+        &[server.pid],
+        Duration::from_secs(1),
+        0.05,
+        "Once the last writer has closed a FIFO, read() returns 0 (EOF) at once and poll() \
+         reports POLLHUP at once, again and again. Keep a write end of your own FIFO open \
+         (open it O_WRONLY after the read end): then there is always a writer, and \
+         poll()/read() wait for the next request",
+    )
+    .map_err(|why| Fail(format!("fifo-server spins: no client was connected, and {why}")))?;
     let start = client_start(ctx, &dir, 1, "after an idle second")?;
     ensure!(
         start == 1,

@@ -57,36 +57,3 @@ pub(super) fn own_pids(pid: i32) -> Vec<u32> {
     ids
 }
 
-/// How long the threads of `pid` have been runnable, in seconds: on a CPU or waiting for
-/// one (/proc/PID/task/TID/schedstat). A process that spins is runnable the whole time
-/// even when other processes leave it little CPU; an idle one is not runnable at all.
-pub(super) fn runnable_seconds(pid: i32) -> Option<f64> {
-    let mut total = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()?
-        .flatten()
-    {
-        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
-            continue; // a thread that has just ended
-        };
-        let mut fields = text
-            .split_whitespace()
-            .map(|f| f.parse::<u64>().unwrap_or(0));
-        total += fields.next()? + fields.next()?;
-    }
-    Some(total as f64 / 1e9)
-}
-
-/// utime + stime of `pid` in seconds, from /proc/PID/stat.
-pub(super) fn cpu_seconds(pid: i32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the comm: state is field 3 of the line, utime 14 and stime 15.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100);
-    Some(ticks as f64 / hz as f64)
-}
