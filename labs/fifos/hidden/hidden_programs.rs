@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{FAKE_PID, FakeServer, ReplyEnd, Server, client, listing, mute, send, service_dir};
+use testkit::expect::Expect;
 
 /// A missing directory: exit 1 with `fifo-server: ...` on stderr.
 #[test]
@@ -29,7 +30,13 @@ fn server_not_a_fifo_hidden() {
         Some(1),
         "a regular file named seqnum.fifo must be refused"
     );
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious\n");
+    assert_eq!(
+        std::fs::read_to_string(&path).expect_success(
+            "reading back the regular file DIR/seqnum.fifo after fifo-server refused it (the \
+             server must leave a file that is not a FIFO alone: not remove or replace it)"
+        ),
+        "precious\n"
+    );
 }
 
 /// A directory whose name has spaces works like any other.
@@ -58,7 +65,10 @@ fn reply_path_not_a_fifo_hidden() {
     send(dir.path(), format!("{} 1\n", FAKE_PID + 2).as_bytes());
     assert_eq!(reply.line(), "0\n");
     assert_eq!(
-        std::fs::read(&fake).unwrap(),
+        std::fs::read(&fake).expect_success(
+            "reading back the regular file at the reply path (the server must leave a reply \
+             path that is not a FIFO alone: not remove or replace it)"
+        ),
         b"",
         "the server wrote into a regular file"
     );

@@ -12,6 +12,7 @@ use fifos::client::{ClientError, request, send_request};
 use fifos::protocol::Request;
 use nix::fcntl::OFlag;
 use rstest::rstest;
+use testkit::expect::Expect;
 
 /// The request goes out in ONE write. In a packet-mode pipe (O_DIRECT) every write stays a
 /// separate packet and one read returns at most one packet, so the first read shows exactly
@@ -30,7 +31,9 @@ fn request_is_one_write_part_c() {
     drop(w);
     let mut reader = std::fs::File::from(r);
     let mut first = [0u8; 4096];
-    let n = reader.read(&mut first).unwrap();
+    let n = reader
+        .read(&mut first)
+        .expect_success("reading back what send_request wrote into the pipe");
     assert_eq!(
         String::from_utf8_lossy(&first[..n]),
         "412 10\n",
@@ -38,7 +41,9 @@ fn request_is_one_write_part_c() {
          of concurrent clients interleave otherwise"
     );
     let mut rest = Vec::new();
-    reader.read_to_end(&mut rest).unwrap();
+    reader
+        .read_to_end(&mut rest)
+        .expect_success("reading the rest of what send_request wrote into the pipe");
     assert!(
         rest.is_empty(),
         "send_request wrote more after the line: {rest:?}"

@@ -10,6 +10,7 @@ use common::{Cleanup, Counter};
 use nix::sys::signal::{Signal, kill};
 use rstest::rstest;
 use sysv_shm::{Key, Segment, Semaphore};
+use testkit::expect::{Expect, expect_err_kind};
 
 const NO_UNDO: &str = "a process that exits or is killed while it holds the lock must not take \
 the lock with it: give every semop the flag SEM_UNDO, so that the kernel undoes the dead \
@@ -19,7 +20,8 @@ process's operations";
 #[test]
 fn lock_released_when_holder_exits_part_b() {
     let mut cleanup = Cleanup::new();
-    let sem = Semaphore::create(Key::PRIVATE, 1, 0o600).unwrap();
+    let sem = Semaphore::create(Key::PRIVATE, 1, 0o600)
+        .expect_success("Semaphore::create(Key::PRIVATE, 1, 0o600)");
     cleanup.semaphore(sem.id());
     let child = common::fork_child(|| {
         // Take the lock, then _exit(0) without posting.
@@ -31,7 +33,8 @@ fn lock_released_when_holder_exits_part_b() {
         "the child could not take the lock (exit status {code})"
     );
     assert_eq!(
-        sem.value().unwrap(),
+        sem.value()
+            .expect_success("value after the child exited holding the lock"),
         1,
         "the child exited holding the lock and the lock stayed taken: {NO_UNDO}"
     );
@@ -41,7 +44,8 @@ fn lock_released_when_holder_exits_part_b() {
 #[test]
 fn lock_released_when_holder_killed_part_b() {
     let mut cleanup = Cleanup::new();
-    let sem = Semaphore::create(Key::PRIVATE, 1, 0o600).unwrap();
+    let sem = Semaphore::create(Key::PRIVATE, 1, 0o600)
+        .expect_success("Semaphore::create(Key::PRIVATE, 1, 0o600)");
     cleanup.semaphore(sem.id());
     let child = common::fork_child(|| {
         std::mem::forget(sem.lock());
@@ -58,7 +62,8 @@ fn lock_released_when_holder_killed_part_b() {
         "the child never took the lock (the value never became 0)"
     );
     assert_eq!(
-        sem.value().unwrap(),
+        sem.value()
+            .expect_success("value after the child was killed holding the lock"),
         1,
         "the child was SIGKILLed holding the lock and the lock stayed taken: {NO_UNDO}"
     );
@@ -67,15 +72,16 @@ fn lock_released_when_holder_killed_part_b() {
 /// A removed segment stays usable by those attached, but nobody can open it by key.
 #[rstest]
 fn removed_while_attached_part_a(#[from(common::counter)] c: Counter) {
-    let seg = Segment::create(c.key, 4096, 0o600).unwrap();
+    let seg = Segment::create(c.key, 4096, 0o600).expect_success("Segment::create on a free key");
     let id = seg.id();
-    let at = seg.attach().unwrap();
+    let at = seg.attach().expect_success("attach of a new segment");
     at.words()[0].store(7, Ordering::SeqCst);
     seg.remove().expect("remove while attached");
-    assert_eq!(
-        Segment::open(c.key).unwrap_err().kind(),
+    expect_err_kind(
+        Segment::open(c.key),
+        "Segment::open of a segment removed while attached (a removed segment cannot be \
+         opened by key)",
         ErrorKind::NotFound,
-        "a removed segment cannot be opened by key"
     );
     assert_eq!(
         at.words()[0].load(Ordering::SeqCst),
@@ -83,7 +89,10 @@ fn removed_while_attached_part_a(#[from(common::counter)] c: Counter) {
         "the attachment still works"
     );
     assert_eq!(
-        Segment::from_id(id).stat().unwrap().nattch,
+        Segment::from_id(id)
+            .stat()
+            .expect_success("stat of a removed segment that is still attached (it lives on until the last detach)")
+            .nattch,
         1,
         "still attached once"
     );
@@ -98,27 +107,36 @@ fn removed_while_attached_part_a(#[from(common::counter)] c: Counter) {
 #[test]
 fn os_errors_are_kept_part_a() {
     let mut cleanup = Cleanup::new();
-    let err = Segment::create(Key::PRIVATE, 0, 0o600).unwrap_err();
+    let err = Segment::create(Key::PRIVATE, 0, 0o600)
+        .expect_failure("Segment::create of size 0 (shmget fails with EINVAL)");
     assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "size 0: {err:?}");
-    let seg = Segment::create(Key::PRIVATE, 64, 0o600).unwrap();
+    let seg = Segment::create(Key::PRIVATE, 64, 0o600)
+        .expect_success("Segment::create(Key::PRIVATE, 64, 0o600)");
     cleanup.segment(seg.id());
-    seg.remove().unwrap();
-    let err = seg.attach().unwrap_err();
+    seg.remove().expect_success("remove of a segment nobody is attached to");
+    let err = seg
+        .attach()
+        .expect_failure("attach of a removed segment (its id is gone)");
     assert_eq!(
         err.raw_os_error(),
         Some(libc::EINVAL),
         "attach after remove: {err:?}"
     );
-    let sem = Semaphore::create(Key::PRIVATE, 1, 0o600).unwrap();
+    let sem = Semaphore::create(Key::PRIVATE, 1, 0o600)
+        .expect_success("Semaphore::create(Key::PRIVATE, 1, 0o600)");
     cleanup.semaphore(sem.id());
-    sem.remove().unwrap();
-    let err = sem.value().unwrap_err();
+    sem.remove().expect_success("remove of a semaphore set");
+    let err = sem
+        .value()
+        .expect_failure("value of a removed set (its id is gone)");
     assert_eq!(
         err.raw_os_error(),
         Some(libc::EINVAL),
         "value after remove: {err:?}"
     );
-    let err = sem.post().unwrap_err();
+    let err = sem
+        .post()
+        .expect_failure("post on a removed set (its id is gone)");
     assert_eq!(
         err.raw_os_error(),
         Some(libc::EINVAL),
@@ -130,11 +148,13 @@ fn os_errors_are_kept_part_a() {
 #[test]
 fn remove_wakes_waiter_part_b() {
     let mut cleanup = Cleanup::new();
-    let sem = Semaphore::create(Key::PRIVATE, 0, 0o600).unwrap();
+    let sem = Semaphore::create(Key::PRIVATE, 0, 0o600)
+        .expect_success("Semaphore::create(Key::PRIVATE, 0, 0o600)");
     cleanup.semaphore(sem.id());
     let waiter = std::thread::spawn(move || sem.wait());
     // Whether the waiter is already asleep or not, it must fail: the set is gone.
-    sem.remove().unwrap();
+    sem.remove()
+        .expect_success("remove of a set while a thread waits on it");
     let result = common::within_deadline(
         "wait() on a semaphore removed meanwhile",
         "semop fails with EIDRM (or EINVAL) when the set is removed: return that error",
@@ -153,7 +173,11 @@ fn open_or_create_from_many_threads_part_a(#[from(common::counter)] c: Counter) 
         })
         .collect::<Vec<_>>()
         .into_iter()
-        .map(|t| t.join().unwrap().expect("open_or_create"))
+        .map(|t| {
+            t.join()
+                .expect("a thread calling open_or_create panicked")
+                .expect_success("open_or_create from one of 8 threads at once")
+        })
         .collect();
     assert!(
         ids.iter().all(|&id| id == ids[0]),
@@ -165,9 +189,10 @@ fn open_or_create_from_many_threads_part_a(#[from(common::counter)] c: Counter) 
 #[test]
 fn child_process_shares_segment_part_a() {
     let mut cleanup = Cleanup::new();
-    let seg = Segment::create(Key::PRIVATE, 4096, 0o600).unwrap();
+    let seg = Segment::create(Key::PRIVATE, 4096, 0o600)
+        .expect_success("Segment::create(Key::PRIVATE, 4096, 0o600)");
     cleanup.segment(seg.id());
-    let at = seg.attach().unwrap();
+    let at = seg.attach().expect_success("attach of a new segment");
     let child = common::fork_child(|| {
         at.words()[3].store(12345, Ordering::SeqCst);
     });
@@ -181,7 +206,9 @@ fn child_process_shares_segment_part_a() {
 fn stat_counts_attachments_part_c(#[from(common::counter)] c: Counter) {
     common::shmctr(&["create", c.arg()]).code(0);
     let seg = Segment::open(c.key).expect("the counter's segment");
-    let at = seg.attach().unwrap();
+    let at = seg
+        .attach()
+        .expect_success("attach of the counter's segment");
     let out = common::stdout(&common::shmctr(&["stat", c.arg()]).code(0));
     assert!(
         out.contains("nattch=1 "),

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use common::{Cleanup, Counter};
 use rstest::rstest;
 use sysv_shm::{Key, Segment, Semaphore};
+use testkit::expect::{Expect, expect_err_kind};
 
 const BLOCKS: &str = "wait blocks while the value is 0: is the value what you think (SETVAL \
 after semget), and does post add 1?";
@@ -29,15 +30,28 @@ fn create_with_value_part_b(#[case] value: u16) {
 #[test]
 fn wait_and_post_part_b() {
     let mut cleanup = Cleanup::new();
-    let sem = Semaphore::create(Key::PRIVATE, 2, 0o600).unwrap();
+    let sem = Semaphore::create(Key::PRIVATE, 2, 0o600)
+        .expect_success("Semaphore::create(Key::PRIVATE, 2, 0o600)");
     cleanup.semaphore(sem.id());
     common::within_deadline("wait() on a semaphore of value 2", BLOCKS, move || {
         sem.wait().expect("wait");
-        assert_eq!(sem.value().unwrap(), 1, "after one wait");
+        assert_eq!(
+            sem.value().expect_success("value after one wait"),
+            1,
+            "after one wait"
+        );
         sem.wait().expect("wait");
-        assert_eq!(sem.value().unwrap(), 0, "after two waits");
+        assert_eq!(
+            sem.value().expect_success("value after two waits"),
+            0,
+            "after two waits"
+        );
         sem.post().expect("post");
-        assert_eq!(sem.value().unwrap(), 1, "after a post");
+        assert_eq!(
+            sem.value().expect_success("value after a post"),
+            1,
+            "after a post"
+        );
     });
 }
 
@@ -45,19 +59,20 @@ fn wait_and_post_part_b() {
 #[test]
 fn lock_guard_part_b() {
     let mut cleanup = Cleanup::new();
-    let sem = Semaphore::create(Key::PRIVATE, 1, 0o600).unwrap();
+    let sem = Semaphore::create(Key::PRIVATE, 1, 0o600)
+        .expect_success("Semaphore::create(Key::PRIVATE, 1, 0o600)");
     cleanup.semaphore(sem.id());
     common::within_deadline("lock() on a free lock", BLOCKS, move || {
         {
             let _guard = sem.lock().expect("lock");
             assert_eq!(
-                sem.value().unwrap(),
+                sem.value().expect_success("value while the guard lives"),
                 0,
                 "while the guard lives the lock is taken"
             );
         }
         assert_eq!(
-            sem.value().unwrap(),
+            sem.value().expect_success("value after dropping the guard"),
             1,
             "dropping the guard releases the lock"
         );
@@ -69,24 +84,37 @@ fn lock_guard_part_b() {
 #[test]
 fn post_wakes_waiter_part_b() {
     let mut cleanup = Cleanup::new();
-    let sem = Semaphore::create(Key::PRIVATE, 0, 0o600).unwrap();
+    let sem = Semaphore::create(Key::PRIVATE, 0, 0o600)
+        .expect_success("Semaphore::create(Key::PRIVATE, 0, 0o600)");
     cleanup.semaphore(sem.id());
     let waiter = std::thread::spawn(move || sem.wait());
     sem.post().expect("post");
     common::within_deadline("wait() after a post", BLOCKS, move || {
         waiter.join().expect("the waiting thread").expect("wait");
     });
-    assert_eq!(sem.value().unwrap(), 0);
+    assert_eq!(
+        sem.value()
+            .expect_success("value after one post and one wait"),
+        0
+    );
 }
 
 /// `create` is exclusive and `open` finds the same set; a missing one is ENOENT.
 #[rstest]
 fn create_exclusive_and_open_part_b(#[from(common::counter)] c: Counter) {
-    let err = Semaphore::open(c.key).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "open before create: {err}");
+    expect_err_kind(
+        Semaphore::open(c.key),
+        "Semaphore::open before any create (open must not create: semget without IPC_CREAT \
+         fails with ENOENT)",
+        ErrorKind::NotFound,
+    );
     let sem = Semaphore::create(c.key, 1, 0o600).expect("create on a free key");
-    let again = Semaphore::create(c.key, 1, 0o600).unwrap_err();
-    assert_eq!(again.kind(), ErrorKind::AlreadyExists, "{again}");
+    let again = expect_err_kind(
+        Semaphore::create(c.key, 1, 0o600),
+        "Semaphore::create on a key that has a set already (create must be exclusive: semget \
+         with IPC_CREAT | IPC_EXCL fails with EEXIST)",
+        ErrorKind::AlreadyExists,
+    );
     assert_eq!(
         again.raw_os_error(),
         Some(libc::EEXIST),
@@ -94,7 +122,8 @@ fn create_exclusive_and_open_part_b(#[from(common::counter)] c: Counter) {
     );
     assert_eq!(Semaphore::open(c.key).expect("open").id(), sem.id());
     assert_eq!(
-        sem.value().unwrap(),
+        sem.value()
+            .expect_success("value of the first set after a second create failed"),
         1,
         "a failed create leaves the existing one alone"
     );
@@ -103,13 +132,16 @@ fn create_exclusive_and_open_part_b(#[from(common::counter)] c: Counter) {
 /// After `remove` the set is gone.
 #[rstest]
 fn remove_part_b(#[from(common::counter)] c: Counter) {
-    let sem = Semaphore::create(c.key, 1, 0o600).unwrap();
+    let sem = Semaphore::create(c.key, 1, 0o600).expect_success("Semaphore::create on a free key");
     sem.remove().expect("remove");
-    assert_eq!(
-        Semaphore::open(c.key).unwrap_err().kind(),
-        ErrorKind::NotFound
+    expect_err_kind(
+        Semaphore::open(c.key),
+        "Semaphore::open after remove (remove must delete the set: semctl IPC_RMID)",
+        ErrorKind::NotFound,
     );
-    let err = sem.value().unwrap_err();
+    let err = sem
+        .value()
+        .expect_failure("value of a removed set (its id is gone after remove)");
     assert_eq!(
         err.raw_os_error(),
         Some(libc::EINVAL),
@@ -121,11 +153,13 @@ fn remove_part_b(#[from(common::counter)] c: Counter) {
 #[test]
 fn lock_makes_increments_exact_part_b() {
     let mut cleanup = Cleanup::new();
-    let sem = Semaphore::create(Key::PRIVATE, 1, 0o600).unwrap();
+    let sem = Semaphore::create(Key::PRIVATE, 1, 0o600)
+        .expect_success("Semaphore::create(Key::PRIVATE, 1, 0o600)");
     cleanup.semaphore(sem.id());
-    let seg = Segment::create(Key::PRIVATE, 8, 0o600).unwrap();
+    let seg = Segment::create(Key::PRIVATE, 8, 0o600)
+        .expect_success("Segment::create(Key::PRIVATE, 8, 0o600)");
     cleanup.segment(seg.id());
-    let at = Arc::new(seg.attach().unwrap());
+    let at = Arc::new(seg.attach().expect_success("attach of an 8-byte segment"));
     let total = common::within_deadline("4 threads x 2000 locked increments", BLOCKS, move || {
         let threads: Vec<_> = (0..4)
             .map(|_| {

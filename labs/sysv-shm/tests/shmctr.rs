@@ -5,6 +5,7 @@ mod common;
 use predicates::prelude::*;
 use rstest::rstest;
 use sysv_shm::{Segment, Semaphore};
+use testkit::expect::Expect;
 
 use common::{Counter, shmctr, stdout};
 
@@ -25,14 +26,21 @@ fn create_add_get_part_c(#[from(common::counter)] c: Counter) {
 fn create_uses_ftok_key_part_c(#[from(common::counter)] c: Counter) {
     shmctr(&["create", c.arg()]).code(0);
     let seg = Segment::open(c.key).expect("a segment with the key ftok(PATH, 'c') after create");
-    let st = seg.stat().unwrap();
+    let st = seg
+        .stat()
+        .expect_success("stat of the segment `shmctr create` made");
     assert_eq!(st.size, 8, "the counter's segment holds one u64: 8 bytes");
     assert_eq!(
         st.mode, 0o600,
         "the segment must have mode=600 (only its owner may use it)"
     );
     let sem = Semaphore::open(c.key).expect("a semaphore set with the key ftok(PATH, 'c')");
-    assert_eq!(sem.value().unwrap(), 1, "the lock starts free (value 1)");
+    assert_eq!(
+        sem.value()
+            .expect_success("value of the semaphore `shmctr create` made"),
+        1,
+        "the lock starts free (value 1)"
+    );
     shmctr(&["remove", c.arg()]).code(0);
 }
 
@@ -56,7 +64,15 @@ fn stat_line_part_c(#[from(common::counter)] c: Counter) {
         .strip_prefix("cpid=")
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("the 4th field must be cpid=<pid>: {out:?}"));
-    assert_eq!(cpid, Segment::open(c.key).unwrap().stat().unwrap().cpid);
+    let seg = Segment::open(c.key)
+        .expect_success("Segment::open of the key ftok(PATH, 'c') after `shmctr create`");
+    let st = seg
+        .stat()
+        .expect_success("stat of the segment `shmctr create` made");
+    assert_eq!(
+        cpid, st.cpid,
+        "stat's cpid= must be the pid of the process that created the segment (shm_cpid)"
+    );
     shmctr(&["remove", c.arg()]).code(0);
 }
 
