@@ -85,8 +85,7 @@ pub fn stage(
         }
     }
 
-    let mut manifest =
-        crate::manifest::standalone(&lab.dir.join("Cargo.toml"), &tree.manifest())?;
+    let mut manifest = crate::manifest::standalone(&lab.dir.join("Cargo.toml"), &tree.manifest())?;
     if grading {
         manifest = without_debug_info(&manifest);
     }

@@ -480,13 +480,13 @@ fn hostile_submissions_are_contained() {
                 r.compile_errors.as_deref().unwrap_or_default()
             };
             if c.name == "include-everything" && text.matches("couldn't read").count() < 4 {
-                problems.push(format!("each include should be an error of its own: {text}"));
+                problems.push(format!(
+                    "each include should be an error of its own: {text}"
+                ));
             }
             for word in c.says {
                 if !text.contains(word) {
-                    problems.push(format!(
-                        "the message should say \"{word}\": {text}"
-                    ));
+                    problems.push(format!("the message should say \"{word}\": {text}"));
                 }
             }
             if let Some(frag) = c.survivor {

@@ -33,7 +33,11 @@ pub(super) fn idle_cpu(ctx: &mut Ctx) -> CheckResult {
          (open it O_WRONLY after the read end): then there is always a writer, and \
          poll()/read() wait for the next request",
     )
-    .map_err(|why| Fail(format!("fifo-server spins: no client was connected, and {why}")))?;
+    .map_err(|why| {
+        Fail(format!(
+            "fifo-server spins: no client was connected, and {why}"
+        ))
+    })?;
     let start = client_start(ctx, &dir, 1, "after an idle second")?;
     ensure!(
         start == 1,

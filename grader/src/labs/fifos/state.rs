@@ -56,4 +56,3 @@ pub(super) fn own_pids(pid: i32) -> Vec<u32> {
     }
     ids
 }
-
