@@ -44,7 +44,7 @@ impl ItemResult {
             score: if passed { item.points } else { 0.0 },
             max_score: item.points,
             passed,
-            message,
+            message: plain_text(&message),
             tests: Vec::new(),
             elapsed_ms,
         }
@@ -60,7 +60,10 @@ impl ItemResult {
 }
 
 /// Scores a test item from the results of its tests.
-pub fn test_item(item: &Item, results: Vec<TestResult>) -> ItemResult {
+pub fn test_item(item: &Item, mut results: Vec<TestResult>) -> ItemResult {
+    for r in &mut results {
+        r.message = plain_text(&r.message);
+    }
     let elapsed = results.iter().map(|r| r.elapsed_ms).sum();
     if results.is_empty() {
         let msg = format!(
@@ -110,6 +113,31 @@ pub fn test_item(item: &Item, results: Vec<TestResult>) -> ItemResult {
     r
 }
 
+/// `text` as a student's terminal, a JSON report and Gradescope all show it the same way:
+/// colour and other escape sequences removed (a test that ignored NO_COLOR), every other
+/// control byte but newline and tab written as `\xNN`.
+pub fn plain_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            // CSI: ESC [ parameters final-byte (0x40..=0x7e).
+            '\u{1b}' if chars.peek() == Some(&'[') => {
+                chars.next();
+                for f in chars.by_ref() {
+                    if ('\u{40}'..='\u{7e}').contains(&f) {
+                        break;
+                    }
+                }
+            }
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Groups test results by the item they belong to (first matching item wins).
 pub fn group_tests(lab: &LabFile, results: Vec<TestResult>) -> BTreeMap<String, Vec<TestResult>> {
     let mut by_item: BTreeMap<String, Vec<TestResult>> = BTreeMap::new();
@@ -119,4 +147,16 @@ pub fn group_tests(lab: &LabFile, results: Vec<TestResult>) -> BTreeMap<String, 
         }
     }
     by_item
+}
+
+#[cfg(test)]
+mod tests {
+    /// Colours go, other control bytes show as `\xNN`, newlines and tabs stay.
+    #[test]
+    fn messages_are_plain_text() {
+        assert_eq!(
+            super::plain_text("\u{1b}[1m\u{1b}[32mok\u{1b}[0m\tdone\n\u{7}"),
+            "ok\tdone\n\\x07"
+        );
+    }
 }

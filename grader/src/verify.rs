@@ -117,6 +117,14 @@ pub fn expect_mutant(report: &Report, mutant: &Mutant) -> Result<(), String> {
             summary(report, &extra)
         ));
     }
+    for item in report.items.iter().filter(|i| !readable(&i.message)) {
+        problems.push(format!(
+            "the message of `{}` holds terminal escape codes or other control bytes, which \
+             Gradescope and the JSON report show as garbage: {:?}",
+            item.id,
+            crate::run::clip(&item.message, 300)
+        ));
+    }
     for (id, expect) in &mutant.loses {
         let (Some(expect), Some(item)) = (expect, report.items.iter().find(|i| &i.id == id)) else {
             continue;
@@ -138,6 +146,14 @@ pub fn expect_mutant(report: &Report, mutant: &Mutant) -> Result<(), String> {
             problems.join("; ")
         ))
     }
+}
+
+/// Whether a message reads as text: no escape code (colours), no control byte but newline
+/// and tab, no replacement character left by raw binary output.
+pub fn readable(message: &str) -> bool {
+    !message
+        .chars()
+        .any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{fffd}')
 }
 
 /// Grades `submission` with the `grader` binary at `exe` (as a course would run it) and
