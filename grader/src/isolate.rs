@@ -449,26 +449,45 @@ pub fn worked() {
 /// Records that the kernel refused isolation, and why; said once in the report.
 pub fn refused(e: &std::io::Error) {
     if STATE.swap(NO, Ordering::Relaxed) != NO {
+        let who = if nix::unistd::geteuid().is_root() {
+            "the submission's code still ran as an unprivileged user of its own, but could \
+             read whatever any user may read on this machine, and the build ran as root"
+        } else {
+            "the submission's code ran as the grader's own user, with that user's access"
+        };
         let msg = format!(
-            "namespaces are not available here ({e}): tests and checks ran without a private \
-             root and private IPC, mount, PID and network namespaces, as the grader's own \
-             user; leftovers were found by name and removed instead. Run the grader as root \
-             to confine submissions"
+            "namespaces are not available here ({e}): the build, tests and checks ran without \
+             a private root and private IPC, mount, PID and network namespaces; {who}. \
+             Leftover IPC objects were found by name and removed instead. Allow unshare and \
+             mount (e.g. a container with CAP_SYS_ADMIN, or outside a container) to confine \
+             submissions fully"
         );
         eprintln!("grader: {msg}");
         *WHY_NOT.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
     }
 }
 
-/// Whether a spawn error is the kernel refusing namespaces to a grader that is not root
-/// (rather than a missing program). As root, a failure to confine is an error, never a
-/// reason to run a submission unconfined.
+/// Whether a spawn error is the kernel (or a container's seccomp profile, as Docker's
+/// default one on Gradescope) refusing namespaces or mounts, rather than a missing program.
+/// The fallback still runs the submission as the unprivileged identity where the grader is
+/// root: a refused jail never means running student code as root.
 pub fn is_refusal(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EPERM | libc::EINVAL | libc::ENOSYS | libc::ENOSPC | libc::EACCES)
     ) && STATE.load(Ordering::Relaxed) != YES
-        && !nix::unistd::geteuid().is_root()
+}
+
+/// Whether jails work on this machine: tried once with `true` and remembered.
+pub fn available() -> bool {
+    if STATE.load(Ordering::Relaxed) == UNKNOWN {
+        let mut spec = crate::sandbox::Spec::new("true", Path::new("/"));
+        spec.isolation = Some(std::sync::Arc::new(Jail::new().build()));
+        if let Ok(mut p) = crate::sandbox::spawn(&spec) {
+            p.wait_until(std::time::Instant::now() + std::time::Duration::from_secs(10));
+        }
+    }
+    active()
 }
 
 /// The note for the report when isolation was refused.
@@ -489,11 +508,10 @@ pub fn student_identity() -> Option<(u32, u32)> {
 
 /// The identity builds run as (compiling runs no student code, but reads it): one for every
 /// grading, distinct from every student identity, so that compiled programs in the shared
-/// target folder are writable by builds only.
+/// target folder are writable by builds only. Only in a jail: outside one, that identity
+/// could not reach a toolchain installed in root's home.
 pub fn build_identity() -> Option<(u32, u32)> {
-    nix::unistd::geteuid()
-        .is_root()
-        .then_some((BUILD_ID, BUILD_ID))
+    (nix::unistd::geteuid().is_root() && available()).then_some((BUILD_ID, BUILD_ID))
 }
 
 /// Student identities are this plus a pid (pids stay below 2^22).
