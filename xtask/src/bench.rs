@@ -100,7 +100,7 @@ impl Bench {
     fn fifos(&self, tree: &Tree) -> Result<()> {
         let work = tempfile::tempdir()?;
         let rust = fifos::build_reference(tree, work.path())?;
-        let Some((c, cc)) = fifos::build_c(tree)? else {
+        let Some(c) = fifos::build_c(tree)? else {
             println!("fifo-server against C: skipped, no `cc` on this machine");
             return Ok(());
         };
@@ -108,26 +108,46 @@ impl Bench {
             clients: self.clients,
             requests: self.requests,
         };
-        fifos::round(&rust, load)?; // warm-up: page cache, first-run effects
-        fifos::round(&c, load)?;
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        for _ in 0..self.rounds {
-            a.push(fifos::round(&rust, load)?);
-            b.push(fifos::round(&c, load)?);
+        let servers = [
+            ("Rust reference (release)", rust),
+            ("C, same checks", c.same),
+            ("C, FIFO check with fstat", c.fstat),
+            ("C, no FIFO check", c.unchecked),
+        ];
+        for (_, exe) in &servers {
+            fifos::round(exe, load)?; // warm-up: page cache, first-run effects
         }
-        let (ma, mb) = (median(&mut a), median(&mut b));
+        let mut rounds = vec![Vec::new(); servers.len()];
+        for _ in 0..self.rounds {
+            for ((_, exe), r) in servers.iter().zip(&mut rounds) {
+                r.push(fifos::round(exe, load)?);
+            }
+        }
+        let medians: Vec<(f64, f64)> = rounds
+            .iter()
+            .map(|r| {
+                let mut rate: Vec<f64> = r.iter().map(|r| r.rate).collect();
+                let mut cpu: Vec<f64> = r.iter().map(|r| r.cpu_us).collect();
+                (median(&mut rate), median(&mut cpu))
+            })
+            .collect();
         println!(
-            "fifo-server, {} client threads x {} requests, median of {} alternating rounds: \
-             Rust {:.0} req/s, C {:.0} req/s, ratio Rust/C {:.3} (target >= 0.95)",
-            self.clients,
-            self.requests,
-            self.rounds,
-            ma,
-            mb,
-            ma / mb
+            "fifo-server DIR, {} client threads x {} requests, median of {} alternating rounds:",
+            self.clients, self.requests, self.rounds
         );
-        println!("  Rust: {} DIR (release)", rust.display());
-        println!("  C:    {} DIR, built with `{cc}`", c.display());
+        for ((label, exe), (rate, cpu)) in servers.iter().zip(&medians) {
+            println!(
+                "  {label:<26} {rate:>8.0} req/s  {cpu:>5.1} us server CPU/request  {}",
+                exe.display()
+            );
+        }
+        let ((rate_rust, cpu_rust), (rate_c, cpu_c)) = (medians[0], medians[1]);
+        println!(
+            "  ratio Rust/C (same checks): {:.3} in req/s (target >= 0.95), {:.3} in CPU/request",
+            rate_rust / rate_c,
+            cpu_rust / cpu_c
+        );
+        println!("  C built with: {}", c.command);
         Ok(())
     }
 }

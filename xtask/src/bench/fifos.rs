@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::stat::Mode;
 use nix::unistd::{Pid, mkfifo, read, write};
@@ -66,27 +67,69 @@ pub fn build_reference(tree: &Tree, work: &Path) -> Result<PathBuf> {
     Ok(target.join("release").join("fifo-server"))
 }
 
-/// Compiles `xtask/bench/fifo_server.c` with the machine's `cc -O2` into
-/// `target/bench/fifo_server`. `Ok(None)` when there is no `cc`.
-pub fn build_c(tree: &Tree) -> Result<Option<(PathBuf, String)>> {
+/// The C servers, built from `xtask/bench/fifo_server.c`.
+pub struct CServers {
+    /// The same system calls as the reference: the FIFO check is `F_GETPIPE_SZ`.
+    pub same: PathBuf,
+    /// The FIFO check done with `fstat` (`-DCHECK_FSTAT`).
+    pub fstat: PathBuf,
+    /// No FIFO check at all (`-DNO_CHECK`): breaks the contract, shows what the check costs.
+    pub unchecked: PathBuf,
+    /// The command line that built `same`.
+    pub command: String,
+}
+
+/// Compiles `xtask/bench/fifo_server.c` with the machine's `cc -O2` into `target/bench/`,
+/// once per variant. `Ok(None)` when there is no `cc`.
+pub fn build_c(tree: &Tree) -> Result<Option<CServers>> {
     let source = tree.root.join("xtask").join("bench").join("fifo_server.c");
     let dir = tree.root.join("target").join("bench");
     std::fs::create_dir_all(&dir)?;
-    let exe = dir.join("fifo_server");
-    let mut cc = Command::new("cc");
-    cc.arg("-O2").arg("-o").arg(&exe).arg(&source);
-    let shown = format!("cc -O2 -o {} {}", exe.display(), source.display());
-    match cc.status() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).context("cannot run cc"),
-        Ok(status) if status.success() => Ok(Some((exe, shown))),
-        Ok(status) => bail!("`{shown}` failed: {status}"),
-    }
+    let cc = |name: &str, define: Option<&str>| -> Result<Option<(PathBuf, String)>> {
+        let exe = dir.join(name);
+        let mut cmd = Command::new("cc");
+        cmd.arg("-O2").args(define).arg("-o").arg(&exe).arg(&source);
+        let shown = format!(
+            "cc -O2 {}-o {} {}",
+            define.map(|d| format!("{d} ")).unwrap_or_default(),
+            exe.display(),
+            source.display()
+        );
+        match cmd.status() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).context("cannot run cc"),
+            Ok(status) if status.success() => Ok(Some((exe, shown))),
+            Ok(status) => bail!("`{shown}` failed: {status}"),
+        }
+    };
+    let Some((same, command)) = cc("fifo_server", None)? else {
+        return Ok(None);
+    };
+    let built =
+        |name, define| -> Result<PathBuf> { Ok(cc(name, Some(define))?.context("cc vanished")?.0) };
+    Ok(Some(CServers {
+        fstat: built("fifo_server_fstat", "-DCHECK_FSTAT")?,
+        unchecked: built("fifo_server_unchecked", "-DNO_CHECK")?,
+        same,
+        command,
+    }))
+}
+
+/// What one round measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Round {
+    /// Requests answered per second, wall clock, while all clients ran.
+    pub rate: f64,
+    /// CPU time (user + system) the server process used per request, in microseconds,
+    /// start-up and shutdown included. Less sensitive than `rate` to other load on the
+    /// machine.
+    pub cpu_us: f64,
 }
 
 /// One round: starts `server DIR` in a fresh directory, runs `load` against it and stops
-/// it. Returns the requests answered per second.
-pub fn round(server: &Path, load: Load) -> Result<f64> {
+/// it.
+pub fn round(server: &Path, load: Load) -> Result<Round> {
+    let cpu0 = children_cpu()?;
     let running = Running::start(server)?;
     let dir = running.dir.path();
     let barrier = Barrier::new(load.clients as usize + 1);
@@ -108,8 +151,21 @@ pub fn round(server: &Path, load: Load) -> Result<f64> {
     .with_context(|| format!("{} under load", server.display()))?;
     check_blocks(blocks).with_context(|| format!("{} handed out", server.display()))?;
     running.stop()?;
+    // The server is this process's only child in the round, and has been reaped.
+    let cpu = children_cpu()? - cpu0;
     let total = f64::from(load.clients) * f64::from(load.requests);
-    Ok(total / elapsed.as_secs_f64())
+    Ok(Round {
+        rate: total / elapsed.as_secs_f64(),
+        cpu_us: cpu.as_secs_f64() * 1e6 / total,
+    })
+}
+
+/// User + system CPU time of the children this process has reaped so far.
+fn children_cpu() -> Result<Duration> {
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN)?;
+    let d =
+        |t: nix::sys::time::TimeVal| Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000);
+    Ok(d(usage.user_time()) + d(usage.system_time()))
 }
 
 /// A server process in its own process group and scratch directory; killed and reaped
