@@ -33,6 +33,9 @@ pub struct Bench {
     /// Measure only this figure.
     #[arg(long, value_enum)]
     only: Option<Figure>,
+    /// Another fifo-server to measure in the same rounds (an older build, a submission).
+    #[arg(long, value_name = "PROGRAM")]
+    also: Vec<std::path::PathBuf>,
 }
 
 /// The figures `cargo xtask bench` measures.
@@ -108,12 +111,13 @@ impl Bench {
             clients: self.clients,
             requests: self.requests,
         };
-        let servers = [
+        let mut servers = vec![
             ("Rust reference (release)", rust),
             ("C, same checks", c.same),
             ("C, FIFO check with fstat", c.fstat),
             ("C, no FIFO check", c.unchecked),
         ];
+        servers.extend(self.also.iter().map(|p| ("--also", p.clone())));
         for (_, exe) in &servers {
             fifos::round(exe, load)?; // warm-up: page cache, first-run effects
         }

@@ -324,3 +324,67 @@ fn check_blocks(mut blocks: Vec<(u64, u64)>) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A short load against the C baseline: every request answered, the blocks contiguous,
+    /// the server stopped by SIGTERM with its FIFO removed (a machine without `cc` skips it).
+    #[test]
+    fn round_against_the_c_baseline() -> Result<()> {
+        let tree = Tree::locate(Some(&crate::root()))?;
+        let Some(c) = build_c(&tree)? else {
+            eprintln!("no cc: skipped");
+            return Ok(());
+        };
+        let r = round(
+            &c.same,
+            Load {
+                clients: 4,
+                requests: 50,
+            },
+        )?;
+        assert!(r.rate > 0.0 && r.cpu_us > 0.0, "{r:?}");
+        Ok(())
+    }
+
+    /// A server that says `ready` but never creates its FIFO: the round fails at once and
+    /// the server is killed with its process group (the `sleep` does not linger).
+    #[test]
+    fn a_broken_server_fails_the_round_and_is_killed() -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let scratch = tempfile::tempdir()?;
+        let exe = scratch.path().join("fake-server");
+        let marker = format!("fake-server-{}", std::process::id());
+        std::fs::write(
+            &exe,
+            format!("#!/bin/bash\necho ready\nexec -a {marker} sleep 30\n"),
+        )?;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))?;
+        let t0 = Instant::now();
+        let err = round(
+            &exe,
+            Load {
+                clients: 2,
+                requests: 1,
+            },
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("no server reads"), "{err:#}");
+        assert!(t0.elapsed() < DEADLINE, "took {:?}", t0.elapsed());
+        let lingering = std::fs::read_dir("/proc")?
+            .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+            .any(|cmdline| cmdline.starts_with(marker.as_bytes()));
+        assert!(!lingering, "{marker} still runs");
+        Ok(())
+    }
+
+    /// Overlapping or gapped blocks are refused, in any order.
+    #[test]
+    fn blocks_must_be_contiguous_from_zero() {
+        assert!(check_blocks(vec![(3, 2), (0, 3), (5, 1)]).is_ok());
+        assert!(check_blocks(vec![(0, 3), (2, 2)]).is_err());
+        assert!(check_blocks(vec![(1, 3)]).is_err());
+    }
+}
