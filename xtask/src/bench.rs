@@ -2,7 +2,10 @@
 //!
 //! - `pipeline seq 1 5000000 '|' wc -l` against `bash -c 'seq 1 5000000 | wc -l'`,
 //!   interleaved runs, medians and their ratio;
-//! - wall time of grading the pipes reference solution with dependencies already built.
+//! - wall time of grading the pipes reference solution with dependencies already built;
+//! - requests per second of the fifos reference `fifo-server` (release) against a minimal C
+//!   server of the same protocol, alternating rounds, medians and their ratio
+//!   ([`fifos`]).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,23 +13,65 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use grader::labfile::Tree;
 
+mod fifos;
+
 /// Arguments of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub struct Bench {
     /// Runs of each command.
     #[arg(long, default_value_t = 15)]
     runs: usize,
+    /// Rounds of each fifos server, alternating.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Client threads of the fifos load.
+    #[arg(long, default_value_t = 32)]
+    clients: u32,
+    /// Requests per client thread of the fifos load.
+    #[arg(long, default_value_t = 500)]
+    requests: u32,
+    /// Measure only this figure.
+    #[arg(long, value_enum)]
+    only: Option<Figure>,
+    /// Another fifo-server to measure in the same rounds (an older build, a submission).
+    #[arg(long, value_name = "PROGRAM")]
+    also: Vec<std::path::PathBuf>,
+}
+
+/// The figures `cargo xtask bench` measures.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Figure {
+    /// `pipeline` against bash.
+    Pipes,
+    /// Grading the pipes solution.
+    Grading,
+    /// The fifos `fifo-server` against a C server.
+    Fifos,
 }
 
 impl Bench {
     pub fn run(self) -> Result<()> {
         let tree = Tree::locate(Some(&crate::root()))?;
+        let wanted = |f: Figure| self.only.is_none_or(|o| o == f);
+        if wanted(Figure::Pipes) {
+            self.pipes(&tree)?;
+        }
+        if wanted(Figure::Grading) {
+            grading(&tree)?;
+        }
+        if wanted(Figure::Fifos) {
+            self.fifos(&tree)?;
+        }
+        Ok(())
+    }
+
+    fn pipes(&self, tree: &Tree) -> Result<()> {
         let lab = tree.lab("pipes")?;
         let work = tempfile::tempdir()?;
         let sub = grader::submission::load(&lab.solution)?;
         let staged = work.path().join("stage");
         std::fs::create_dir_all(&staged)?;
-        grader::stage::stage(&tree, &lab, &sub, &staged, false)?;
+        grader::stage::stage(tree, &lab, &sub, &staged, false)?;
         let target = tree.root.join("target").join("grader").join("pipes");
         let out = work.path().join("out");
         let built = grader::build::build(&staged, "pipes", &target, &out, &|| Ok(Vec::new()))?;
@@ -52,24 +97,84 @@ impl Bench {
             ms(mb),
             ma.as_secs_f64() / mb.as_secs_f64()
         );
-
-        let exe = crate::verify::build_grader(&tree)?;
-        let grade = || -> Result<Duration> {
-            let mut cmd = Command::new(&exe);
-            cmd.arg("--root")
-                .arg(&tree.root)
-                .args(["grade", "pipes", "--quiet"])
-                .arg(&lab.solution);
-            time(&mut cmd)
-        };
-        grade()?; // dependencies built, caches warm
-        let t = grade()?;
-        println!(
-            "grading the pipes solution (dependencies built): {:.1} s wall",
-            t.as_secs_f64()
-        );
         Ok(())
     }
+
+    fn fifos(&self, tree: &Tree) -> Result<()> {
+        let work = tempfile::tempdir()?;
+        let rust = fifos::build_reference(tree, work.path())?;
+        let Some(c) = fifos::build_c(tree)? else {
+            println!("fifo-server against C: skipped, no `cc` on this machine");
+            return Ok(());
+        };
+        let load = fifos::Load {
+            clients: self.clients,
+            requests: self.requests,
+        };
+        let mut servers = vec![
+            ("Rust reference (release)", rust),
+            ("C, same checks", c.same),
+            ("C, FIFO check with fstat", c.fstat),
+            ("C, no FIFO check", c.unchecked),
+        ];
+        servers.extend(self.also.iter().map(|p| ("--also", p.clone())));
+        for (_, exe) in &servers {
+            fifos::round(exe, load)?; // warm-up: page cache, first-run effects
+        }
+        let mut rounds = vec![Vec::new(); servers.len()];
+        for _ in 0..self.rounds {
+            for ((_, exe), r) in servers.iter().zip(&mut rounds) {
+                r.push(fifos::round(exe, load)?);
+            }
+        }
+        let medians: Vec<(f64, f64)> = rounds
+            .iter()
+            .map(|r| {
+                let mut rate: Vec<f64> = r.iter().map(|r| r.rate).collect();
+                let mut cpu: Vec<f64> = r.iter().map(|r| r.cpu_us).collect();
+                (median(&mut rate), median(&mut cpu))
+            })
+            .collect();
+        println!(
+            "fifo-server DIR, {} client threads x {} requests, median of {} alternating rounds:",
+            self.clients, self.requests, self.rounds
+        );
+        for ((label, exe), (rate, cpu)) in servers.iter().zip(&medians) {
+            println!(
+                "  {label:<26} {rate:>8.0} req/s  {cpu:>5.1} us server CPU/request  {}",
+                exe.display()
+            );
+        }
+        let ((rate_rust, cpu_rust), (rate_c, cpu_c)) = (medians[0], medians[1]);
+        println!(
+            "  ratio Rust/C (same checks): {:.3} in req/s (target >= 0.95); \
+             C/Rust in server CPU per request: {:.3} (less sensitive to other load)",
+            rate_rust / rate_c,
+            cpu_c / cpu_rust
+        );
+        println!("  C built with: {}", c.command);
+        Ok(())
+    }
+}
+
+fn grading(tree: &Tree) -> Result<()> {
+    let lab = tree.lab("pipes")?;
+    let exe = crate::verify::build_grader(tree)?;
+    let grade = || -> Result<Duration> {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("--root")
+            .arg(&tree.root)
+            .args(["grade", "pipes", "--quiet"])
+            .arg(&lab.solution);
+        time(&mut cmd)
+    };
+    grade()?; // dependencies built, caches warm
+    let t = grade()?;
+    println!(
+        "grading the pipes solution (dependencies built): {:.1} s wall",
+        t.as_secs_f64()
+    );
+    Ok(())
 }
 
 fn time(cmd: &mut Command) -> Result<Duration> {
@@ -82,8 +187,8 @@ fn time(cmd: &mut Command) -> Result<Duration> {
     Ok(elapsed)
 }
 
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
+fn median<T: PartialOrd + Copy>(v: &mut [T]) -> T {
+    v.sort_by(|x, y| x.partial_cmp(y).expect("no NaN"));
     v[v.len() / 2]
 }
 

@@ -214,16 +214,17 @@ impl Decoder {
         let mut out = Vec::new();
         for &b in bytes {
             if b == b'\n' {
-                let line = std::mem::take(&mut self.line);
                 if std::mem::take(&mut self.too_long) {
-                    let first = line.split(|&b| b == b' ').next().unwrap_or_default();
+                    let first = self.line.split(|&b| b == b' ').next().unwrap_or_default();
                     out.push(Err(Rejected {
                         pid: pid(first),
                         reason: BadRequest::TooLong,
                     }));
                 } else {
-                    out.push(parse_request(&line));
+                    out.push(parse_request(&self.line));
                 }
+                // `clear`, not `take`: the buffer is reused, no allocation per line.
+                self.line.clear();
             } else if self.line.len() + 1 < MAX_LINE {
                 self.line.push(b);
             } else {

@@ -26,11 +26,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
+use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::stat::{Mode, SFlag, fstat, lstat};
+use nix::sys::stat::{Mode, SFlag, lstat};
 use nix::unistd::{mkfifo, read, unlink, write};
 
 use crate::protocol::{Decoder, Rejected, Reply, Request, client_fifo, server_fifo};
@@ -163,8 +163,11 @@ pub fn reply(dir: &Path, pid: u32, line: &str) -> bool {
     let Ok(fd) = open(&path, flags, Mode::empty()) else {
         return false;
     };
-    let is_fifo = fstat(&fd)
-        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFIFO);
+    // Only a pipe or a FIFO answers F_GETPIPE_SZ (anything else: EBADF): the check that
+    // the path is a FIFO. `fstat` would do too, but once a stat has read its timestamps
+    // the kernel (Linux 6.13+, ext4 among others) must store a fine-grained time at
+    // the next write, so every reply would also rewrite the FIFO's inode.
+    let is_fifo = fcntl(&fd, FcntlArg::F_GETPIPE_SZ).is_ok();
     // A line is far shorter than PIPE_BUF: the write is all or nothing.
     is_fifo && write(&fd, line.as_bytes()) == Ok(line.len())
 }
