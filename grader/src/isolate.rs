@@ -338,13 +338,7 @@ impl Isolation {
                         libc::chmod(at.as_ptr(), *mode);
                         return Ok(());
                     }
-                    // A folder that exists already is one of a bound host folder: left as is.
-                    let e = err();
-                    if e.raw_os_error() == Some(libc::EEXIST) {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
+                    exists_already()
                 }
                 Step::File { at } => {
                     let fd = libc::open(
@@ -356,12 +350,7 @@ impl Isolation {
                         libc::close(fd);
                         return Ok(());
                     }
-                    let e = err();
-                    if e.raw_os_error() == Some(libc::EEXIST) {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
+                    exists_already()
                 }
                 Step::Bind { from, at, rw } => {
                     check(libc::mount(
@@ -403,6 +392,17 @@ impl Isolation {
                 Step::Symlink { target, at } => check(libc::symlink(target.as_ptr(), at.as_ptr())),
             }
         }
+    }
+}
+
+/// After a failed mkdir or exclusive create: `Ok` if the thing exists already (a folder or
+/// file of a bound host folder, left as it is), else the error.
+fn exists_already() -> std::io::Result<()> {
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EEXIST) {
+        Ok(())
+    } else {
+        Err(e)
     }
 }
 

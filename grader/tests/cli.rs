@@ -26,6 +26,21 @@ fn solution_copy(dir: &Path, edit: impl FnOnce(&Path)) -> PathBuf {
     sub
 }
 
+/// The pipes solution with a `filter` that never returns.
+fn hanging_filter(dir: &Path) -> PathBuf {
+    solution_copy(dir, |s| {
+        let f = s.join("src/filter.rs");
+        let text = std::fs::read_to_string(&f).unwrap();
+        let sig = "-> io::Result<Filtered> {";
+        assert!(
+            text.contains(sig),
+            "the solution's filter signature changed"
+        );
+        let hung = text.replacen(sig, &format!("{sig}\n    #[allow(clippy::empty_loop)]\n    loop {{ std::thread::park(); }}\n    #[allow(unreachable_code)]"), 1);
+        std::fs::write(&f, hung).unwrap();
+    })
+}
+
 fn read_report(path: &Path) -> Report {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -232,17 +247,7 @@ fn missing_cargo_is_not_gradable() {
 #[test]
 fn hanging_submission_is_cut_and_the_run_finishes() {
     let dir = tempfile::tempdir().unwrap();
-    let sub = solution_copy(dir.path(), |s| {
-        let f = s.join("src/filter.rs");
-        let text = std::fs::read_to_string(&f).unwrap();
-        let sig = "-> io::Result<Filtered> {";
-        assert!(
-            text.contains(sig),
-            "the solution's filter signature changed"
-        );
-        let hung = text.replacen(sig, &format!("{sig}\n    #[allow(clippy::empty_loop)]\n    loop {{ std::thread::park(); }}\n    #[allow(unreachable_code)]"), 1);
-        std::fs::write(&f, hung).unwrap();
-    });
+    let sub = hanging_filter(dir.path());
     let json = dir.path().join("r.json");
     grader()
         .args(["grade", "pipes"])
@@ -273,17 +278,7 @@ fn hanging_submission_is_cut_and_the_run_finishes() {
 #[test]
 fn a_test_that_hits_its_own_deadline_stops_the_item() {
     let dir = tempfile::tempdir().unwrap();
-    let sub = solution_copy(dir.path(), |s| {
-        let f = s.join("src/filter.rs");
-        let text = std::fs::read_to_string(&f).unwrap();
-        let sig = "-> io::Result<Filtered> {";
-        assert!(
-            text.contains(sig),
-            "the solution's filter signature changed"
-        );
-        let hung = text.replacen(sig, &format!("{sig}\n    #[allow(clippy::empty_loop)]\n    loop {{ std::thread::park(); }}\n    #[allow(unreachable_code)]"), 1);
-        std::fs::write(&f, hung).unwrap();
-    });
+    let sub = hanging_filter(dir.path());
     let json = dir.path().join("r.json");
     grader()
         .args(["grade", "pipes"])
