@@ -13,8 +13,9 @@ use crate::score::{self, ItemResult};
 use crate::stage;
 use crate::submission;
 
-/// What a test that was skipped because an earlier test of its item hung says.
-pub const NOT_RUN_HUNG: &str = "not run: an earlier test of this item hung";
+/// What a test says that was skipped because an earlier test of its item was stopped.
+pub const NOT_RUN: &str =
+    "not run: an earlier test of this item was stopped (it hung, or used too much memory)";
 
 /// How to grade.
 #[derive(Debug, Clone, Default)]
@@ -194,7 +195,7 @@ fn grade_into(
                 test_results.push(run::TestResult {
                     id,
                     passed: false,
-                    message: format!("{NOT_RUN_HUNG} (`{first}`)"),
+                    message: format!("{NOT_RUN} (`{first}`)"),
                     elapsed_ms: 0,
                     timed_out: false,
                 });

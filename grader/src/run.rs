@@ -28,9 +28,9 @@ pub struct TestResult {
     pub message: String,
     /// Milliseconds it took.
     pub elapsed_ms: u64,
-    /// Whether it hung: cut at the grader's timeout, or failed on a deadline of its own
-    /// (the test helpers' "did not return within N s"): either way the item's other tests
-    /// would most likely wait out theirs too.
+    /// Whether it was stopped: cut at the grader's timeout, failed on a deadline of its own
+    /// (the test helpers' "did not return within N s"), or killed at the memory cap; the
+    /// item's other tests would most likely go the same long way.
     #[serde(default)]
     pub timed_out: bool,
 }
@@ -349,7 +349,9 @@ pub fn run_one(
         && !flooded
         && over_memory.is_none()
         && left.is_empty();
-    let timed_out = out.ending == Ending::TimedOut || (!passed && hung(&message));
+    // A test stopped at the memory cap would be followed by others that are: one is enough.
+    let timed_out =
+        out.ending == Ending::TimedOut || over_memory.is_some() || (!passed && hung(&message));
     TestResult {
         id,
         passed,

@@ -72,7 +72,7 @@ pub fn test_item(item: &Item, mut results: Vec<TestResult>) -> ItemResult {
         );
         return ItemResult::new(item, false, msg, 0);
     }
-    let not_run = |r: &&TestResult| r.message.starts_with(crate::grade::NOT_RUN_HUNG);
+    let not_run = |r: &&TestResult| r.message.starts_with(crate::grade::NOT_RUN);
     let failed: Vec<&TestResult> = results
         .iter()
         .filter(|r| !r.passed)
@@ -85,7 +85,7 @@ pub fn test_item(item: &Item, mut results: Vec<TestResult>) -> ItemResult {
         let mut m = format!("{} of {} tests failed", failed.len(), results.len());
         if !skipped.is_empty() {
             m.push_str(&format!(
-                " and {} were not run because one of them hung",
+                " and {} were not run because one of them was stopped",
                 skipped.len()
             ));
         }
@@ -102,7 +102,7 @@ pub fn test_item(item: &Item, mut results: Vec<TestResult>) -> ItemResult {
         if !skipped.is_empty() {
             let names: Vec<&str> = skipped.iter().map(|r| r.id.as_str()).collect();
             m.push_str(&format!(
-                "\n\n[not run: an earlier test of this item hung; fix that one first]\n{}",
+                "\n\n[not run: an earlier test of this item was stopped; fix that one first]\n{}",
                 names.join("\n")
             ));
         }
