@@ -359,23 +359,34 @@ fn parse_artifacts(json_lines: &str, package: &str) -> Artifacts {
 
 /// The error blocks of rustc's output (warnings left out), at most ~60 lines.
 pub fn compiler_errors(stderr: &str) -> String {
-    let mut out = Vec::new();
-    for block in stderr.split("\n\n") {
-        let head = block.trim_start();
-        if head.starts_with("error") && !head.starts_with("error: could not compile") {
-            out.extend(block.lines().map(str::to_owned));
-            out.push(String::new());
+    let mut out: Vec<&str> = Vec::new();
+    // An error runs from its `error` line to the next blank line; cargo's own status lines
+    // ("Compiling ...") may stand right before it, with no blank line between.
+    let mut inside = false;
+    for line in stderr.lines() {
+        if line.starts_with("error") {
+            inside = !line.starts_with("error: could not compile");
+        } else if line.trim().is_empty() || line.starts_with("warning") {
+            if inside {
+                out.push("");
+            }
+            inside = false;
+        }
+        if inside {
+            out.push(line);
         }
         if out.len() > 60 {
-            out.truncate(60);
-            out.push("... (more errors: run `cargo build` yourself to see them all)".into());
             break;
         }
     }
     if out.is_empty() {
         return tail(stderr, 30);
     }
-    out.join("\n").trim_end().to_owned()
+    let mut text = out[..out.len().min(60)].join("\n").trim_end().to_owned();
+    if out.len() > 60 {
+        text.push_str("\n... (more errors: run `cargo build` yourself to see them all)");
+    }
+    text
 }
 
 fn tail(s: &str, n: usize) -> String {
@@ -386,6 +397,20 @@ fn tail(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first error stands right after cargo's "Compiling" line: it is kept.
+    #[test]
+    fn an_error_right_after_a_status_line_is_kept() {
+        let stderr = "   Compiling pipes v0.1.0 (/tmp/s)\nerror: couldn't read `a.rs`\n --> src/lib.rs:1:1\n\n\
+                      error: couldn't read `b.rs`\n --> src/lib.rs:2:1\n\n\
+                      error: could not compile `pipes` (lib) due to 2 previous errors\n";
+        let e = compiler_errors(stderr);
+        assert_eq!(e.matches("couldn't read").count(), 2, "{e}");
+        assert!(
+            !e.contains("Compiling") && !e.contains("could not compile"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn errors_are_kept_and_warnings_dropped() {
