@@ -20,7 +20,10 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 /// The longest a waiter sleeps before it checks on its peer again.
 pub const WAIT_SLICE: Duration = Duration::from_millis(100);
 
-/// How long a waiter spins before it sleeps.
+/// How long a waiter spins (pause instructions only) before it starts yielding.
+pub const SPIN_PURE: Duration = Duration::from_micros(2);
+
+/// How long a waiter spins and yields in all before it sleeps.
 pub const SPIN: Duration = Duration::from_micros(50);
 
 /// Sleeps while `*word == expected`, for at most `timeout`. Returns early when woken, when

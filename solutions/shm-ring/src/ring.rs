@@ -42,7 +42,7 @@ pub const HEADER_SIZE: usize = 4096;
 /// The smallest capacity.
 pub const MIN_CAPACITY: usize = 1 << 12;
 /// The largest capacity.
-pub const MAX_CAPACITY: usize = 1 << 28;
+pub const MAX_CAPACITY: usize = 1 << 26;
 /// The capacity `ring-send` and `ring-recv` create when not told otherwise.
 pub const DEFAULT_CAPACITY: usize = 1 << 18;
 /// How long [`Ring::open`] waits for a creator to finish the object.
@@ -55,7 +55,7 @@ pub enum RingError {
     #[error("bad ring name {0:?}: it must be `/` followed by 1 to 254 characters, no other `/`")]
     BadName(String),
     /// The capacity is not a power of two in `MIN_CAPACITY..=MAX_CAPACITY`.
-    #[error("bad capacity {0}: it must be a power of two from 4096 to 268435456")]
+    #[error("bad capacity {0}: it must be a power of two from 4096 to 67108864")]
     BadCapacity(usize),
     /// `create` found an object of that name already.
     #[error("ring {0} already exists")]
@@ -491,13 +491,19 @@ impl Half {
     fn wait(&mut self, ready: impl Fn(&Header) -> bool) -> Result<()> {
         let h = self.ring.map.header();
         let start = Instant::now();
+        // 1. Spin: on another core the other side usually acts within a microsecond or two,
+        //    and a round trip that never enters the kernel is the point of a ring.
         let mut spins = 0u32;
         while !ready(h) {
             std::hint::spin_loop();
             spins += 1;
-            if spins % 64 == 0 && start.elapsed() > futex::SPIN {
+            if spins % 16 == 0 && start.elapsed() > futex::SPIN_PURE {
                 break;
             }
+        }
+        // 2. Yield: if the other side shares our core, spinning only keeps it from running.
+        while !ready(h) && start.elapsed() < futex::SPIN {
+            std::thread::yield_now();
         }
         loop {
             let h = self.ring.map.header();

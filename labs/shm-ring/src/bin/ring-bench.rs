@@ -78,6 +78,7 @@ fn with_child<T>(
     // SAFETY: this program has one thread; the child only uses the ring and exits.
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
+            pin(1);
             let code = match child() {
                 Ok(()) => 0,
                 Err(e) => {
@@ -89,6 +90,7 @@ fn with_child<T>(
             unsafe { libc::_exit(code) }
         }
         ForkResult::Parent { child: pid } => {
+            pin(0);
             let out = parent();
             if out.is_err() {
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -98,6 +100,25 @@ fn with_child<T>(
                 Ok(st) => out.and(Err(format!("the child ended badly: {st:?}"))),
                 Err(e) => out.and(Err(format!("waitpid: {e}"))),
             }
+        }
+    }
+}
+
+/// Puts this process on the `nth` CPU it may use, when it may use two or more: the two
+/// processes of a ring are meant to run side by side, each on a core of its own.
+fn pin(nth: usize) {
+    use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+    use nix::unistd::Pid;
+    let Ok(allowed) = sched_getaffinity(Pid::from_raw(0)) else {
+        return;
+    };
+    let cpus: Vec<usize> = (0..CpuSet::count())
+        .filter(|&c| allowed.is_set(c).unwrap_or(false))
+        .collect();
+    if cpus.len() >= 2 {
+        let mut one = CpuSet::new();
+        if one.set(cpus[nth % cpus.len()]).is_ok() {
+            let _ = sched_setaffinity(Pid::from_raw(0), &one);
         }
     }
 }
