@@ -21,7 +21,8 @@
 //!
 //! | Concept                                                             | File                    |
 //! |---------------------------------------------------------------------|-------------------------|
-//! | the header and its cache lines; create, open, validate, unlink; `head`/`tail` with Acquire/Release; copies across the wrap | `src/ring.rs` |
+//! | the header and its cache lines; create, open, validate, unlink     | `src/ring.rs`           |
+//! | the producer and consumer halves: `head`/`tail` with Acquire/Release, copies across the wrap, waiting | `src/half.rs` |
 //! | `futex` wait and wake on a shared word; watching the peer's pid      | `src/futex.rs`          |
 //! | who creates, who opens; when to unlink; signals; exit statuses       | `src/cli.rs`            |
 //! | the programs                                                         | `src/bin/ring-send.rs`, `src/bin/ring-recv.rs` |
@@ -29,6 +30,8 @@
 
 pub mod cli;
 pub mod futex;
+pub mod half;
 pub mod ring;
 
-pub use ring::{Consumer, Producer, Result, Ring, RingError, check_name};
+pub use half::{Consumer, Producer};
+pub use ring::{Result, Ring, RingError, check_name};

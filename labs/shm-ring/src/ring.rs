@@ -1,4 +1,4 @@
-//! Part A and part B: the ring in a POSIX shared memory object, and its two halves.
+//! Part A: the ring in a POSIX shared memory object: its header, create, open, unlink.
 //!
 //! The object is a 4096-byte header followed by the data area of `capacity` bytes (a power
 //! of two). In the header, every field one side writes often sits on a cache line of its own
@@ -25,7 +25,7 @@ use std::ffi::CString;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -34,7 +34,7 @@ use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap, shm_open, shm_unlink};
 use nix::sys::stat::{Mode, fchmod, fstat};
 use nix::unistd::ftruncate;
 
-use crate::futex::{self, Peer};
+use crate::half::{Consumer, Half, Producer, Role};
 
 /// The first 8 bytes of every ring: "SHMRING1" (little-endian).
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMRING1");
@@ -120,7 +120,7 @@ pub fn check_name(name: &str) -> Result<()> {
 
 /// Line 0 of the header: what a ring is.
 #[repr(C, align(128))]
-struct Meta {
+pub(crate) struct Meta {
     magic: AtomicU64,
     version: AtomicU32,
     capacity: AtomicU64,
@@ -129,30 +129,30 @@ struct Meta {
 /// One side's line: written by that side (its position, pid, closed flag, sleeping flag),
 /// except `bell`, which the other side bumps to wake it.
 #[repr(C, align(128))]
-struct Side {
+pub(crate) struct Side {
     /// head for the producer, tail for the consumer.
-    pos: AtomicU64,
+    pub(crate) pos: AtomicU64,
     /// The process that attached as this side, 0 before.
-    pid: AtomicI32,
+    pub(crate) pid: AtomicI32,
     /// 1 once this side closed its half.
-    closed: AtomicU32,
+    pub(crate) closed: AtomicU32,
     /// The futex word this side sleeps on.
-    bell: AtomicU32,
+    pub(crate) bell: AtomicU32,
     /// 1 while this side is about to sleep or sleeps on `bell`.
-    sleeping: AtomicU32,
+    pub(crate) sleeping: AtomicU32,
 }
 
 #[repr(C)]
-struct Header {
-    meta: Meta,
-    producer: Side,
-    consumer: Side,
+pub(crate) struct Header {
+    pub(crate) meta: Meta,
+    pub(crate) producer: Side,
+    pub(crate) consumer: Side,
 }
 
 const _: () = assert!(std::mem::size_of::<Header>() <= HEADER_SIZE);
 
 /// A mapping of a whole ring object, unmapped on drop.
-struct Mapping {
+pub(crate) struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
 }
@@ -166,13 +166,13 @@ impl Mapping {
         todo!("part A: mmap len bytes of fd, PROT_READ | PROT_WRITE, MAP_SHARED")
     }
 
-    fn header(&self) -> &Header {
+    pub(crate) fn header(&self) -> &Header {
         // SAFETY: the mapping is page-aligned and at least HEADER_SIZE long; Header holds
         // atomics only, which may be shared freely.
         unsafe { &*self.ptr.as_ptr().cast::<Header>() }
     }
 
-    fn data(&self) -> *mut u8 {
+    pub(crate) fn data(&self) -> *mut u8 {
         // SAFETY: within the mapping.
         unsafe { self.ptr.as_ptr().add(HEADER_SIZE) }
     }
@@ -189,8 +189,8 @@ impl Drop for Mapping {
 /// Turn it into its [`Producer`] or [`Consumer`] half; each process takes one.
 pub struct Ring {
     name: String,
-    map: Mapping,
-    capacity: usize,
+    pub(crate) map: Mapping,
+    pub(crate) capacity: usize,
 }
 
 impl std::fmt::Debug for Ring {
@@ -244,216 +244,6 @@ impl Ring {
 
     fn attach(&self, role: Role) -> Result<u64> {
         todo!("part A: compare_exchange this side's pid from 0 to ours (Busy if taken); return its position")
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Producer,
-    Consumer,
-}
-
-impl Role {
-    fn name(self) -> &'static str {
-        match self {
-            Role::Producer => "producer",
-            Role::Consumer => "consumer",
-        }
-    }
-    fn side(self, h: &Header) -> &Side {
-        match self {
-            Role::Producer => &h.producer,
-            Role::Consumer => &h.consumer,
-        }
-    }
-    fn other(self) -> Role {
-        match self {
-            Role::Producer => Role::Consumer,
-            Role::Consumer => Role::Producer,
-        }
-    }
-}
-
-/// What both halves share: the mapping, which side they are, and the watched peer.
-struct Half {
-    ring: Ring,
-    role: Role,
-    peer: Option<Peer>,
-}
-
-impl Half {
-    fn new(ring: Ring, role: Role) -> Half {
-        Half {
-            ring,
-            role,
-            peer: None,
-        }
-    }
-    fn mine(&self) -> &Side {
-        self.role.side(self.ring.map.header())
-    }
-    fn theirs(&self) -> &Side {
-        self.role.other().side(self.ring.map.header())
-    }
-
-    /// Whether the other side has attached (taken its half) by now.
-    fn peer_attached(&self) -> bool {
-        todo!("part C: whether the other side's pid is set")
-    }
-
-    /// Rings the other side's bell if it sleeps or is about to. The SeqCst fence orders our
-    /// position store before the load of its `sleeping`, matching the fence in `wait`:
-    /// either we see it sleeping, or it sees our new position before it sleeps.
-    #[inline]
-    fn ring_peer(&self) {
-        todo!("part B: SeqCst fence; if the other side is sleeping, bump its bell and futex::wake it")
-    }
-
-    /// An error if the other side attached and then died without closing its half.
-    fn check_peer(&mut self) -> Result<()> {
-        todo!("part B: if the other side attached, died (watch it with a Peer) and did not close: PeerDied")
-    }
-
-    /// Blocks until `ready()`: a bounded spin, then futex sleeps of at most
-    /// [`futex::WAIT_SLICE`], checking the peer after each.
-    fn wait(&mut self, ready: impl Fn(&Header) -> bool) -> Result<()> {
-        todo!("part B: spin briefly, yield, then futex::wait on our bell with WAIT_SLICE timeouts, checking the peer after each")
-    }
-
-    fn close(&self) {
-        todo!("part B: set our closed flag (Release) and ring the peer")
-    }
-}
-
-/// The writing half of a ring. Dropping it closes it.
-pub struct Producer {
-    half: Half,
-    /// Our own head, never re-read from shared memory (only we write it).
-    head: u64,
-    /// The consumer's tail as last read; re-read only when the ring looks full.
-    tail_seen: u64,
-    closed: bool,
-}
-
-impl std::fmt::Debug for Producer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Producer")
-            .field("ring", &self.half.ring)
-            .finish()
-    }
-}
-
-impl Producer {
-    /// The ring's name.
-    pub fn name(&self) -> &str {
-        self.half.ring.name()
-    }
-
-    /// Data bytes the ring holds at most.
-    pub fn capacity(&self) -> usize {
-        self.half.ring.capacity
-    }
-
-    /// Whether the consumer has attached.
-    pub fn peer_attached(&self) -> bool {
-        self.half.peer_attached()
-    }
-
-    /// An error if the consumer died without closing, or closed.
-    pub fn check_peer(&mut self) -> Result<()> {
-        todo!("part B: PeerClosed if the consumer closed, else the common peer check")
-    }
-
-    /// Writes some of `buf` (at least one byte, unless `buf` is empty), blocking while the
-    /// ring is full; returns how many bytes it wrote.
-    pub fn write(&mut self, buf: &[u8]) -> Result<usize> {
-        todo!("part A: copy what fits at head, publish head with Release, ring the peer; wait while full")
-    }
-
-    /// Writes all of `buf`, blocking while the ring is full.
-    pub fn write_all(&mut self, mut buf: &[u8]) -> Result<()> {
-        todo!("part A: write until all of buf is in")
-    }
-
-    /// Closes the producer half: once the consumer has read what is in the ring, its `read`
-    /// returns 0.
-    pub fn close(mut self) {
-        self.close_now();
-    }
-
-    fn close_now(&mut self) {
-        if !self.closed {
-            self.closed = true;
-            self.half.close();
-        }
-    }
-
-    /// Copies `src` into the ring at `head`, in two pieces when it straddles the end.
-    fn copy_in(&mut self, src: &[u8]) {
-        todo!("part A: copy src to data[head & (cap - 1)..], in two pieces across the end")
-    }
-}
-
-impl Drop for Producer {
-    fn drop(&mut self) {
-        self.close_now();
-    }
-}
-
-/// The reading half of a ring. Dropping it closes it.
-pub struct Consumer {
-    half: Half,
-    /// Our own tail, never re-read from shared memory (only we write it).
-    tail: u64,
-    /// The producer's head as last read; re-read only when the ring looks empty.
-    head_seen: u64,
-}
-
-impl std::fmt::Debug for Consumer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Consumer")
-            .field("ring", &self.half.ring)
-            .finish()
-    }
-}
-
-impl Consumer {
-    /// The ring's name.
-    pub fn name(&self) -> &str {
-        self.half.ring.name()
-    }
-
-    /// Data bytes the ring holds at most.
-    pub fn capacity(&self) -> usize {
-        self.half.ring.capacity
-    }
-
-    /// Whether the producer has attached.
-    pub fn peer_attached(&self) -> bool {
-        self.half.peer_attached()
-    }
-
-    /// Reads into `buf` what the ring holds, up to its length, blocking while the ring is
-    /// empty; returns how many bytes it read, 0 at the end of the stream (the producer
-    /// closed and everything it wrote has been read).
-    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        todo!("part A: load head with Acquire, copy out what is there, store tail with Release, ring the peer; 0 once closed and empty; wait while empty")
-    }
-
-    /// Closes the consumer half: the producer's next `write` fails with
-    /// [`RingError::PeerClosed`].
-    pub fn close(self) {}
-
-    /// Copies bytes at `tail` out of the ring into `dst`, in two pieces when they straddle
-    /// the end.
-    fn copy_out(&self, dst: &mut [u8]) {
-        todo!("part A: copy data[tail & (cap - 1)..] to dst, in two pieces across the end")
-    }
-}
-
-impl Drop for Consumer {
-    fn drop(&mut self) {
-        self.half.close();
     }
 }
 

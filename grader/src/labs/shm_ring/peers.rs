@@ -30,7 +30,7 @@ pub(super) fn peer_killed(ctx: &mut Ctx) -> CheckResult {
         let mut send = start_send(ctx, &name, &[])?;
         let seed = ctx.next_u64();
         // Far more than will pass before the kill: the stream is still flowing then.
-        feed(&mut send, pattern.clone(), 1 << 40, 64 << 10, seed);
+        feed(&mut send, pattern.clone(), 1 << 40, 64 << 10, seed, None);
         let flowing = poll_until(Instant::now() + Duration::from_secs(10), || {
             progress.load(Ordering::Relaxed) >= 4 << 20
         });

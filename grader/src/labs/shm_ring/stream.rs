@@ -80,8 +80,16 @@ pub(super) fn sink(
 }
 
 /// Writes `total` bytes of `pattern` into `p`'s stdin on a thread, in chunks of 1 to
-/// `max_chunk` bytes drawn from `seed`, then closes it. EPIPE ends it quietly.
-pub(super) fn feed(p: &mut Proc, pattern: Pattern, total: u64, max_chunk: usize, seed: u64) {
+/// `max_chunk` bytes drawn from `seed`, then closes it (once `hold` says so, if given).
+/// EPIPE ends it quietly.
+pub(super) fn feed(
+    p: &mut Proc,
+    pattern: Pattern,
+    total: u64,
+    max_chunk: usize,
+    seed: u64,
+    hold: Option<mpsc::Receiver<()>>,
+) {
     let stdin = p.stdin().and_then(|s| s.as_fd().try_clone_to_owned().ok());
     p.close_stdin();
     let Some(stdin) = stdin else { return };
@@ -98,6 +106,9 @@ pub(super) fn feed(p: &mut Proc, pattern: Pattern, total: u64, max_chunk: usize,
                 return;
             }
             sent += len as u64;
+        }
+        if let Some(hold) = hold {
+            let _ = hold.recv();
         }
     });
 }
@@ -162,10 +173,14 @@ pub(super) fn run_stream(ctx: &mut Ctx, pattern: &Pattern, s: &Stream) -> Result
         (&mut second, &mut first)
     };
     let seed = ctx.next_u64();
-    feed(send, pattern.clone(), s.total, s.max_chunk, seed);
+    let (release, hold) = mpsc::channel();
+    feed(send, pattern.clone(), s.total, s.max_chunk, seed, Some(hold));
 
-    // Wait for the output to end; a stall of 10 s with no byte moving is a hang.
+    // Wait for the output to end; a stall of 10 s with no byte moving is a hang. The input
+    // ends only once ring-recv has written every byte and sleeps waiting for more: the end
+    // of the stream must then wake it.
     let mut last = (0u64, Instant::now());
+    let mut release = Some(release);
     let received = loop {
         match got.recv_timeout(Duration::from_millis(100)) {
             Ok(r) => break r,
@@ -173,6 +188,11 @@ pub(super) fn run_stream(ctx: &mut Ctx, pattern: &Pattern, s: &Stream) -> Result
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         let now = progress.load(Ordering::Relaxed);
+        if now >= s.total && release.is_some() {
+            super::shm::wait_asleep(recv.pid, Duration::from_secs(2));
+            release = None; // ring-send's stdin closes
+            last = (now, Instant::now());
+        }
         if now != last.0 {
             last = (now, Instant::now());
         } else if last.1.elapsed() > Duration::from_secs(10) {
