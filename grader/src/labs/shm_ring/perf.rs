@@ -1,9 +1,12 @@
 //! Performance items: the given `ring-bench` (built on the student's library) against pipe
 //! baselines the grader measures itself, in the same run, on the same machine.
 //!
-//! Fairness on a shared machine: ring and pipe runs alternate, each several short rounds,
-//! and the item compares the medians. The report gives both figures and the ratio whether
-//! the item passes or not.
+//! Fairness on a shared machine: ring and pipe rounds alternate, several short rounds of
+//! each. Within a round the figure is a median (of round trips) or a whole transfer; across
+//! rounds the item takes each side's best round, so that a burst of other work on the
+//! machine during some rounds costs neither side (both had the same chances at a quiet
+//! moment). The report gives every round, both figures and the ratio whether the item
+//! passes or not.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -12,15 +15,23 @@ use crate::check::{CheckResult, Ctx, Fail};
 use crate::fail;
 
 /// Rounds of each measurement.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 /// Bytes of one throughput round.
 const BYTES: u64 = 128 << 20;
 /// Round trips of one ping-pong round.
-const TRIPS: usize = 5000;
+const TRIPS: usize = 2000;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+fn best_high(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::MIN, f64::max)
+}
+
+fn best_low(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::MAX, f64::min)
 }
 
 fn list(v: &[f64], digits: usize) -> String {
@@ -83,19 +94,23 @@ pub(super) fn throughput(ctx: &mut Ctx) -> CheckResult {
     let measured = (|| -> Result<(Vec<f64>, Vec<f64>), Fail> {
         let (mut ring, mut pipe) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
-            ring.push(bench(ctx, &["--throughput", &bytes], "throughput ")?);
+            ring.push(bench(
+                ctx,
+                &["--throughput", &bytes, "--capacity", "1048576"],
+                "throughput ",
+            )?);
             pipe.push(pipe_throughput(ctx, &file)?);
         }
         Ok((ring, pipe))
     })();
     let _ = std::fs::remove_file(&file);
     let (ring, pipe) = measured?;
-    let (r, p) = (median(ring.clone()), median(pipe.clone()));
+    let (r, p) = (best_high(&ring), best_high(&pipe));
     let ratio = r / p;
     let figures = format!(
-        "ring {r:.2} GB/s (median of `ring-bench --throughput {BYTES}`: {} GB/s), pipe {p:.2} \
-         GB/s (median of `cat < tmpfs-file | cat > /dev/null`, same bytes, alternating: {} \
-         GB/s), ratio {ratio:.2} (at least 2.00 needed)",
+        "ring {r:.2} GB/s (best round of `ring-bench --throughput {BYTES} --capacity 1048576`: \
+         {} GB/s), pipe {p:.2} GB/s (best round of `cat < tmpfs-file | cat > /dev/null`, same \
+         bytes, alternating: {} GB/s), ratio {ratio:.2} (at least 2.00 needed)",
         list(&ring, 2),
         list(&pipe, 2)
     );
@@ -187,12 +202,13 @@ pub(super) fn pingpong(ctx: &mut Ctx) -> CheckResult {
         ring.push(bench(ctx, &["--pingpong", &trips], "median ")?);
         pipe.push(pipe_pingpong(TRIPS)?);
     }
-    let (r, p) = (median(ring.clone()), median(pipe.clone()));
+    let (r, p) = (best_low(&ring), best_low(&pipe));
     let ratio = r / p;
     let figures = format!(
-        "64-byte round trip: ring {r:.2} µs (median of `ring-bench --pingpong {TRIPS}` medians: \
-         {} µs), pipe {p:.2} µs (two pipes and a forked echo, measured by the grader, \
-         alternating: {} µs), ratio {ratio:.2} (at most 0.50 needed)",
+        "64-byte round trip: ring {r:.2} µs (best round of `ring-bench --pingpong {TRIPS}`, \
+         each round's median: {} µs), pipe {p:.2} µs (two pipes and a forked echo, measured \
+         by the grader, each round's median, alternating: {} µs), ratio {ratio:.2} (at most \
+         0.50 needed)",
         list(&ring, 2),
         list(&pipe, 2)
     );
