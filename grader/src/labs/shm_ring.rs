@@ -128,6 +128,15 @@ fn one_ring_per_name(ctx: &mut Ctx) -> CheckResult {
         let _ = stdin.write_all(b"the first sender\n");
     }
     first.close_stdin();
+    // ring-send closes its half and exits at the end of its input; the bytes wait in the
+    // ring for the receiver.
+    let first_out = ctx.finish("the first ring-send", &mut first, Duration::from_secs(5))?;
+    ensure!(
+        first_out.ending == Ending::Exited(0),
+        "the first ring-send {} at the end of its input (expected 0); it said {}",
+        first_out.ending.describe(),
+        first_line(&first_out.stderr)
+    );
     let recv = ctx.bin("ring-recv").args([name.as_str()]);
     let out = ctx.run("ring-recv", &recv, Duration::from_secs(5))?;
     ensure!(
@@ -137,13 +146,6 @@ fn one_ring_per_name(ctx: &mut Ctx) -> CheckResult {
         out.ending.describe(),
         out.stdout_str(),
         first_line(&out.stderr)
-    );
-    let first_out = ctx.finish("the first ring-send", &mut first, Duration::from_secs(5))?;
-    ensure!(
-        first_out.ending == Ending::Exited(0),
-        "the first ring-send {} after its receiver read everything (expected 0); it said {}",
-        first_out.ending.describe(),
-        first_line(&first_out.stderr)
     );
     shm::ensure_gone(&[&name], "after the first sender and its receiver ended")?;
 

@@ -113,8 +113,34 @@ fn a_second_sender_is_refused_part_c() {
     let mut stdin = g.child().stdin.take().expect("stdin");
     stdin.write_all(b"from the first").expect("write");
     drop(stdin);
-    let recv = testkit::run(bin("ring-recv").arg(name.as_str()), "ring-recv", b"", DEADLINE, HINT);
-    testkit::assert_same_bytes("ring-recv's stdout", b"from the first", &recv.stdout);
+    // ring-send closes its half and exits; the bytes wait in the ring.
     let st = g.wait_or_explain(DEADLINE, HINT);
     assert!(st.success(), "the first ring-send ended with {st}");
+    let recv = testkit::run(bin("ring-recv").arg(name.as_str()), "ring-recv", b"", DEADLINE, HINT);
+    testkit::assert_same_bytes("ring-recv's stdout", b"from the first", &recv.stdout);
+    assert!(!name.exists(), "{} is still in /dev/shm after both programs ended", name.path());
+}
+
+/// ring-recv has printed everything and sleeps waiting for more; then ring-send's input
+/// ends: the end of the stream must wake ring-recv, which exits 0.
+#[test]
+fn end_of_stream_wakes_a_sleeping_receiver_part_c() {
+    let name = RingName::new();
+    let mut send = bin("ring-send");
+    send.arg(name.as_str()).stdin(Stdio::piped());
+    let mut s = testkit::Group::spawn(&mut send, "ring-send");
+    let mut recv = bin("ring-recv");
+    recv.arg(name.as_str()).stdout(Stdio::piped());
+    let mut r = testkit::Group::spawn(&mut recv, "ring-recv");
+    let out = testkit::deadline::Capture::start(r.child().stdout.take().expect("stdout"), 1 << 20);
+    let mut stdin = s.child().stdin.take().expect("stdin");
+    stdin.write_all(b"all of it\n").expect("write");
+    assert!(wait_for(DEADLINE, || out.bytes() == b"all of it\n"), "ring-recv printed {:?} of \"all of it\"", String::from_utf8_lossy(&out.bytes()));
+    assert!(common::wait_asleep(r.pid(), DEADLINE), "ring-recv never waited for more");
+    drop(stdin);
+    let st = r.wait_or_explain(DEADLINE, "when the producer closes, a consumer asleep in its futex wait must wake up and see the end of the stream");
+    assert!(st.success(), "ring-recv ended with {st}");
+    let st = s.wait_or_explain(DEADLINE, HINT);
+    assert!(st.success(), "ring-send ended with {st}");
+    assert!(!name.exists(), "{} is still in /dev/shm after both programs ended", name.path());
 }
