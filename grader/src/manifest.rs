@@ -33,7 +33,8 @@ fn carry_profiles(lab: &mut DocumentMut, workspace_manifest: &Path) -> Result<()
     else {
         return Ok(());
     };
-    let text = std::fs::read_to_string(workspace_manifest).map_err(|e| Error::io(workspace_manifest, e))?;
+    let text = std::fs::read_to_string(workspace_manifest)
+        .map_err(|e| Error::io(workspace_manifest, e))?;
     let ws = text.parse::<DocumentMut>().map_err(|e| Error::LabFile {
         path: workspace_manifest.to_owned(),
         message: e.to_string(),

@@ -108,7 +108,11 @@ fn one_ring_per_name(ctx: &mut Ctx) -> CheckResult {
     wait_asleep(first.pid, Duration::from_secs(5));
     let inode = std::fs::metadata(shm_file(&name)).map(|m| m.ino()).ok();
     let second = ctx.bin("ring-send").args([name.as_str()]);
-    let second = ctx.run("a second ring-send", &Ctx::with_input(second, "intruder"), Duration::from_secs(5))?;
+    let second = ctx.run(
+        "a second ring-send",
+        &Ctx::with_input(second, "intruder"),
+        Duration::from_secs(5),
+    )?;
     ensure!(
         second.status() == 1,
         "a second `ring-send {name}` while the first still waits for a receiver {} (expected \
@@ -122,7 +126,11 @@ fn one_ring_per_name(ctx: &mut Ctx) -> CheckResult {
         "a second `ring-send {name}` was refused, but /dev/shm{name} {} afterwards: the \
          refused program removed or replaced the first one's ring (unlink only a ring you \
          are part of)",
-        if same.is_none() { "was gone" } else { "was a new object" }
+        if same.is_none() {
+            "was gone"
+        } else {
+            "was a new object"
+        }
     );
     if let Some(stdin) = first.stdin() {
         let _ = stdin.write_all(b"the first sender\n");
@@ -153,9 +161,21 @@ fn one_ring_per_name(ctx: &mut Ctx) -> CheckResult {
     let fake = ring_name(ctx, "fake");
     let cases: [(&str, Option<(u64, u8)>, &str); 4] = [
         ("no-slash", None, "a bad NAME (no leading /)"),
-        (&fake, Some((100, 0x5A)), "an object of 100 bytes that is not a ring"),
-        (&fake, Some((4096 + (1 << 20), 0xA5)), "an object of the size of a ring but a wrong magic number"),
-        (&fake, Some((128 << 20, 0)), "an object of 128 MiB (more than any ring), all zero"),
+        (
+            &fake,
+            Some((100, 0x5A)),
+            "an object of 100 bytes that is not a ring",
+        ),
+        (
+            &fake,
+            Some((4096 + (1 << 20), 0xA5)),
+            "an object of the size of a ring but a wrong magic number",
+        ),
+        (
+            &fake,
+            Some((128 << 20, 0)),
+            "an object of 128 MiB (more than any ring), all zero",
+        ),
     ];
     for (arg, object, what) in cases {
         if let Some((size, byte)) = object {
@@ -169,7 +189,10 @@ fn one_ring_per_name(ctx: &mut Ctx) -> CheckResult {
             let spec: Spec = ctx.bin(prog).args([arg]);
             let out = ctx.run(&format!("{prog} {arg}"), &spec, Duration::from_secs(5))?;
             let err = out.stderr_str();
-            if out.status() != 1 || !err.starts_with(&format!("{prog}: ")) || err.lines().count() != 1 {
+            if out.status() != 1
+                || !err.starts_with(&format!("{prog}: "))
+                || err.lines().count() != 1
+            {
                 let _ = std::fs::remove_file(shm_file(&fake));
                 fail!(
                     "`{prog} {arg}` on {what} {} and said {:?} (expected exit 1 and one line \

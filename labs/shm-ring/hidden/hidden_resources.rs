@@ -17,17 +17,28 @@ fn create_open_drop_unlink_leaks_nothing_part_a() {
     let _serial = testkit::leak::serial();
     let maps_before = shm_mappings();
     drop(_serial);
-    testkit::assert_no_leak(1000, "Ring::create + open + producer + consumer + unlink", ADVICE, |_| {
-        let name = RingName::new();
-        let mut tx = Ring::create(name.as_str(), 4096).expect_success("Ring::create").producer().expect_success("producer");
-        let mut rx = Ring::open(name.as_str()).expect_success("Ring::open").consumer().expect_success("consumer");
-        tx.write_all(b"x").expect_success("write_all");
-        let mut b = [0u8; 1];
-        rx.read(&mut b).expect_success("read");
-        drop((tx, rx));
-        Ring::unlink(name.as_str()).expect_success("Ring::unlink");
-        Ring::open(name.as_str()).expect_failure("Ring::open after unlink");
-    });
+    testkit::assert_no_leak(
+        1000,
+        "Ring::create + open + producer + consumer + unlink",
+        ADVICE,
+        |_| {
+            let name = RingName::new();
+            let mut tx = Ring::create(name.as_str(), 4096)
+                .expect_success("Ring::create")
+                .producer()
+                .expect_success("producer");
+            let mut rx = Ring::open(name.as_str())
+                .expect_success("Ring::open")
+                .consumer()
+                .expect_success("consumer");
+            tx.write_all(b"x").expect_success("write_all");
+            let mut b = [0u8; 1];
+            rx.read(&mut b).expect_success("read");
+            drop((tx, rx));
+            Ring::unlink(name.as_str()).expect_success("Ring::unlink");
+            Ring::open(name.as_str()).expect_failure("Ring::open after unlink");
+        },
+    );
     let maps_after = shm_mappings();
     assert!(
         maps_after < maps_before + 100,

@@ -58,5 +58,7 @@ pub fn unlink_quietly(name: &str) {
 /// Runs `body` as program `prog`: its error becomes `prog: <error>` on stderr and exit 1,
 /// after the ring's name is removed.
 pub fn main_with(prog: &str, body: impl FnOnce(&Args) -> Result<(), String>) -> ! {
-    todo!("part C: parse the arguments (usage error: exit 2), run body, print `prog: error` and exit 1 on error, else exit 0")
+    todo!(
+        "part C: parse the arguments (usage error: exit 2), run body, print `prog: error` and exit 1 on error, else exit 0"
+    )
 }

@@ -70,18 +70,24 @@ impl Half {
     /// either we see it sleeping, or it sees our new position before it sleeps.
     #[inline]
     fn ring_peer(&self) {
-        todo!("part B: SeqCst fence; if the other side is sleeping, bump its bell and futex::wake it")
+        todo!(
+            "part B: SeqCst fence; if the other side is sleeping, bump its bell and futex::wake it"
+        )
     }
 
     /// An error if the other side attached and then died without closing its half.
     fn check_peer(&mut self) -> Result<()> {
-        todo!("part B: if the other side attached, died (watch it with a Peer) and did not close: PeerDied")
+        todo!(
+            "part B: if the other side attached, died (watch it with a Peer) and did not close: PeerDied"
+        )
     }
 
     /// Blocks until `ready()`: a bounded spin, then futex sleeps of at most
     /// [`futex::WAIT_SLICE`], checking the peer after each.
     fn wait(&mut self, ready: impl Fn(&Header) -> bool) -> Result<()> {
-        todo!("part B: spin briefly, yield, then futex::wait on our bell with WAIT_SLICE timeouts, checking the peer after each")
+        todo!(
+            "part B: spin briefly, yield, then futex::wait on our bell with WAIT_SLICE timeouts, checking the peer after each"
+        )
     }
 
     fn close(&self) {
@@ -131,7 +137,9 @@ impl Producer {
     /// Writes some of `buf` (at least one byte, unless `buf` is empty), blocking while the
     /// ring is full; returns how many bytes it wrote.
     pub fn write(&mut self, buf: &[u8]) -> Result<usize> {
-        todo!("part A: copy what fits at head, publish head with Release, ring the peer; wait while full")
+        todo!(
+            "part A: copy what fits at head, publish head with Release, ring the peer; wait while full"
+        )
     }
 
     /// Writes all of `buf`, blocking while the ring is full.
@@ -201,7 +209,9 @@ impl Consumer {
     /// empty; returns how many bytes it read, 0 at the end of the stream (the producer
     /// closed and everything it wrote has been read).
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        todo!("part A: load head with Acquire, copy out what is there, store tail with Release, ring the peer; 0 once closed and empty; wait while empty")
+        todo!(
+            "part A: load head with Acquire, copy out what is there, store tail with Release, ring the peer; 0 once closed and empty; wait while empty"
+        )
     }
 
     /// Closes the consumer half: the producer's next `write` fails with

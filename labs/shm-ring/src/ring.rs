@@ -180,8 +180,8 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-    todo!("part A: munmap the mapping")
-}
+        todo!("part A: munmap the mapping")
+    }
 }
 
 /// A ring buffer in a POSIX shared memory object, mapped but not yet taken as one half.
@@ -207,14 +207,18 @@ impl Ring {
     /// is an error), mode 0600 whatever the umask, and fully initialised before the magic
     /// number is published.
     pub fn create(name: &str, capacity: usize) -> Result<Ring> {
-        todo!("part A: check name and capacity; shm_open O_CREAT|O_EXCL|O_RDWR 0600; fchmod; ftruncate; mmap; fill the header, the magic last with Release; unlink on failure")
+        todo!(
+            "part A: check name and capacity; shm_open O_CREAT|O_EXCL|O_RDWR 0600; fchmod; ftruncate; mmap; fill the header, the magic last with Release; unlink on failure"
+        )
     }
 
     /// Opens the existing ring `name` and checks that it is one: size, magic, version and
     /// capacity. A ring whose creator has not finished yet (size 0, or no magic yet) is
     /// waited for, up to [`INIT_WAIT`]; it is never read half-made.
     pub fn open(name: &str) -> Result<Ring> {
-        todo!("part A: shm_open O_RDWR; wait (up to INIT_WAIT) for a size and for the magic; check size, magic, version, capacity")
+        todo!(
+            "part A: shm_open O_RDWR; wait (up to INIT_WAIT) for a size and for the magic; check size, magic, version, capacity"
+        )
     }
 
     /// Removes the name `name` (`shm_unlink`). Processes that mapped the ring keep it.
@@ -243,7 +247,9 @@ impl Ring {
     }
 
     fn attach(&self, role: Role) -> Result<u64> {
-        todo!("part A: compare_exchange this side's pid from 0 to ours (Busy if taken); return its position")
+        todo!(
+            "part A: compare_exchange this side's pid from 0 to ours (Busy if taken); return its position"
+        )
     }
 }
 

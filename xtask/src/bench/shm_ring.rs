@@ -35,10 +35,16 @@ pub fn run(tree: &Tree, runs: usize) -> Result<()> {
     let grader::build::Built::Ok(art) = built else {
         bail!("the shm-ring solution does not compile")
     };
-    let bench = art.bins.get("ring-bench").context("no ring-bench binary")?.clone();
+    let bench = art
+        .bins
+        .get("ring-bench")
+        .context("no ring-bench binary")?
+        .clone();
 
     // The pipe's input, in tmpfs.
-    let file = tempfile::Builder::new().prefix("shmring-bench-").tempfile_in("/dev/shm")?;
+    let file = tempfile::Builder::new()
+        .prefix("shmring-bench-")
+        .tempfile_in("/dev/shm")?;
     {
         let block = vec![0x5Au8; 1 << 20];
         let mut f = file.as_file();
@@ -64,7 +70,11 @@ pub fn run(tree: &Tree, runs: usize) -> Result<()> {
     }
     let mut rtt = Vec::new();
     for _ in 0..runs.max(3) {
-        rtt.push(figure(&bench, &["--pingpong", &TRIPS.to_string()], "median ")?);
+        rtt.push(figure(
+            &bench,
+            &["--pingpong", &TRIPS.to_string()],
+            "median ",
+        )?);
     }
     let (r, m, p, t) = (median(&ring), median(&copy), median(&pipe), median(&rtt));
     println!(
@@ -81,7 +91,10 @@ pub fn run(tree: &Tree, runs: usize) -> Result<()> {
         "shm-ring 64-byte round trip, median of {} runs of {TRIPS}: {t:.3} µs (target <= 0.6 µs); \
          runs: {}",
         rtt.len(),
-        rtt.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(", ")
+        rtt.iter()
+            .map(|x| format!("{x:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(())
 }
@@ -91,7 +104,10 @@ fn figure(bench: &std::path::Path, args: &[&str], key: &str) -> Result<f64> {
     let out = Command::new(bench).args(args).output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        bail!("ring-bench {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "ring-bench {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     text.split_once(key)
         .and_then(|(_, rest)| rest.split_whitespace().next())

@@ -11,7 +11,9 @@ use crate::check::{CheckResult, Ctx, Fail, poll_until};
 use crate::sandbox::Ending;
 use crate::{ensure, fail};
 
-use super::shm::{ensure_gone, exists, first_line, ring_name, start_recv, start_send, wait_asleep, waiting_in};
+use super::shm::{
+    ensure_gone, exists, first_line, ring_name, start_recv, start_send, wait_asleep, waiting_in,
+};
 use super::stream::{Pattern, feed, make_fifo, sink};
 
 /// SIGKILL of ring-send, then of ring-recv, in the middle of a stream: the other one exits
@@ -74,7 +76,8 @@ pub(super) fn peer_killed(ctx: &mut Ctx) -> CheckResult {
             took.as_secs_f64() * 1000.0
         );
         ensure!(
-            out.stderr.starts_with(format!("{survivor_name}: ").as_bytes()),
+            out.stderr
+                .starts_with(format!("{survivor_name}: ").as_bytes()),
             "{victim} was killed with SIGKILL; {survivor_name} exited 1 but its stderr does not \
              start with `{survivor_name}: `: it said {said}"
         );
@@ -97,7 +100,10 @@ fn usage(pid: i32) -> Option<(f64, Option<f64>)> {
         .flatten()
         .unwrap_or(100) as f64;
     let mut runnable = Some(0.0);
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
         let text = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
         let mut it = text.split_whitespace().map(|x| x.parse::<u64>().ok());
         match (it.next().flatten(), it.next().flatten(), runnable) {
@@ -114,7 +120,9 @@ pub(super) fn idle(ctx: &mut Ctx) -> CheckResult {
     let (alone, pair) = (ring_name(ctx, "idle1"), ring_name(ctx, "idle2"));
     let mut lonely = start_recv(ctx, &alone, "/dev/null")?;
     let mut recv = start_recv(ctx, &pair, "/dev/null")?;
-    if !poll_until(Instant::now() + Duration::from_secs(5), || exists(&pair) && exists(&alone)) {
+    if !poll_until(Instant::now() + Duration::from_secs(5), || {
+        exists(&pair) && exists(&alone)
+    }) {
         fail!("`ring-recv NAME` started alone did not create /dev/shm/NAME within 5 s");
     }
     let mut send = start_send(ctx, &pair, &[])?;

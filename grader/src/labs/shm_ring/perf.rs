@@ -44,7 +44,11 @@ fn list(v: &[f64], digits: usize) -> String {
 /// Runs `ring-bench ARGS` and returns the number after `key` in its output line.
 fn bench(ctx: &mut Ctx, args: &[&str], key: &str) -> Result<f64, Fail> {
     let spec = ctx.bin("ring-bench").args(args.iter().copied());
-    let out = ctx.run(&format!("ring-bench {}", args.join(" ")), &spec, Duration::from_secs(30))?;
+    let out = ctx.run(
+        &format!("ring-bench {}", args.join(" ")),
+        &spec,
+        Duration::from_secs(30),
+    )?;
     let text = out.stdout_str();
     let value = text
         .split_once(key)
@@ -132,7 +136,12 @@ fn pipe_pingpong(trips: usize) -> Result<f64, Fail> {
     let (a_r, a_w) = nix::unistd::pipe()?;
     let (b_r, b_w) = nix::unistd::pipe()?;
     use std::os::fd::AsRawFd;
-    let (ar, aw, br, bw) = (a_r.as_raw_fd(), a_w.as_raw_fd(), b_r.as_raw_fd(), b_w.as_raw_fd());
+    let (ar, aw, br, bw) = (
+        a_r.as_raw_fd(),
+        a_w.as_raw_fd(),
+        b_r.as_raw_fd(),
+        b_w.as_raw_fd(),
+    );
     // SAFETY: the child makes only async-signal-safe calls (read, write, close, _exit).
     match unsafe { nix::unistd::fork() }? {
         nix::unistd::ForkResult::Child => unsafe {

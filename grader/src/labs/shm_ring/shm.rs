@@ -51,7 +51,10 @@ pub(super) fn ensure_gone(names: &[&str], when: &str) -> Result<(), Fail> {
 pub(super) fn start_send(ctx: &mut Ctx, name: &str, extra: &[&str]) -> Result<Proc, Fail> {
     let spec = Spec {
         input: Input::Pipe,
-        ..ctx.bin("ring-send").args(extra.iter().copied()).arg_one(name)
+        ..ctx
+            .bin("ring-send")
+            .args(extra.iter().copied())
+            .arg_one(name)
     };
     ctx.spawn(&spec)
 }
@@ -96,7 +99,11 @@ pub(super) fn waiting_in(pid: i32) -> String {
     if w.starts_with("futex") {
         format!("sleeps in a futex wait ({w})")
     } else {
-        format!("{} ({})", procinfo::describe_wait(&w), if w.is_empty() { "running" } else { &w })
+        format!(
+            "{} ({})",
+            procinfo::describe_wait(&w),
+            if w.is_empty() { "running" } else { &w }
+        )
     }
 }
 

@@ -148,7 +148,11 @@ pub(super) fn run_stream(ctx: &mut Ctx, pattern: &Pattern, s: &Stream) -> Result
     };
     let progress = Arc::new(AtomicU64::new(0));
     let got = sink(fifo.clone(), Some(pattern.clone()), progress.clone());
-    let first_is = if s.sender_first { "ring-send" } else { "ring-recv" };
+    let first_is = if s.sender_first {
+        "ring-send"
+    } else {
+        "ring-recv"
+    };
     let mut first = if s.sender_first {
         start_send(ctx, &name, &extra)?
     } else {
@@ -174,7 +178,14 @@ pub(super) fn run_stream(ctx: &mut Ctx, pattern: &Pattern, s: &Stream) -> Result
     };
     let seed = ctx.next_u64();
     let (release, hold) = mpsc::channel();
-    feed(send, pattern.clone(), s.total, s.max_chunk, seed, Some(hold));
+    feed(
+        send,
+        pattern.clone(),
+        s.total,
+        s.max_chunk,
+        seed,
+        Some(hold),
+    );
 
     // Wait for the output to end; a stall of 10 s with no byte moving is a hang. The input
     // ends only once ring-recv has written every byte and sleeps waiting for more: the end

@@ -18,7 +18,8 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork};
 use shm_ring::{Ring, RingError};
 
-const USAGE: &str = "usage: ring-bench --throughput BYTES [--chunk N] [--capacity C] | --pingpong N";
+const USAGE: &str =
+    "usage: ring-bench --throughput BYTES [--chunk N] [--capacity C] | --pingpong N";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -13,5 +13,7 @@ fn main() {
 }
 
 fn recv(args: &Args) -> Result<(), String> {
-    todo!("part C: create or open, take the consumer half, copy to stdout until read returns 0, unlink once paired")
+    todo!(
+        "part C: create or open, take the consumer half, copy to stdout until read returns 0, unlink once paired"
+    )
 }

@@ -14,7 +14,9 @@ fn main() {
 }
 
 fn send(args: &Args) -> Result<(), String> {
-    todo!("part C: create or open, take the producer half, copy stdin in (poll stdin with WAIT_SLICE to notice a dead receiver), unlink once paired, close")
+    todo!(
+        "part C: create or open, take the producer half, copy stdin in (poll stdin with WAIT_SLICE to notice a dead receiver), unlink once paired, close"
+    )
 }
 
 fn fail_str(name: &str, why: String) -> String {
