@@ -84,7 +84,12 @@ pub fn remove_on_signal(name: &str) {
     }
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: installing a handler that only makes async-signal-safe calls.
-        unsafe { libc::signal(sig, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+        unsafe {
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
     }
 }
 
