@@ -184,6 +184,11 @@ impl Producer {
 
     /// Writes some of `buf` (at least one byte, unless `buf` is empty), blocking while the
     /// ring is full; returns how many bytes it wrote.
+    ///
+    /// # Errors
+    ///
+    /// [`RingError::PeerClosed`] once the consumer closed; [`RingError::PeerDied`] when
+    /// the consumer died without closing while this waited for room (noticed within 1 s).
     pub fn write(&mut self, buf: &[u8]) -> Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -294,6 +299,11 @@ impl Consumer {
     /// Reads into `buf` what the ring holds, up to its length, blocking while the ring is
     /// empty; returns how many bytes it read, 0 at the end of the stream (the producer
     /// closed and everything it wrote has been read).
+    ///
+    /// # Errors
+    ///
+    /// [`RingError::PeerDied`] when the producer died without closing while this waited
+    /// for bytes (noticed within 1 s).
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         if buf.is_empty() {
             return Ok(0);

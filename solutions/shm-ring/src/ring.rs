@@ -230,6 +230,21 @@ impl Ring {
     /// Creates the ring `name` with `capacity` data bytes: exclusively (an existing object
     /// is an error), mode 0600 whatever the umask, and fully initialised before the magic
     /// number is published.
+    ///
+    /// # Errors
+    ///
+    /// [`RingError::BadName`], [`RingError::BadCapacity`] (nothing is made then),
+    /// [`RingError::Exists`] if the name is taken, [`RingError::Sys`] for a failed call.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use shm_ring::Ring;
+    /// let mut tx = Ring::create("/demo", 1 << 16)?.producer()?;
+    /// tx.write_all(b"hello")?;
+    /// tx.close();
+    /// # Ok::<(), shm_ring::RingError>(())
+    /// ```
     pub fn create(name: &str, capacity: usize) -> Result<Ring> {
         check_name(name)?;
         if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
@@ -272,6 +287,22 @@ impl Ring {
     /// Opens the existing ring `name` and checks that it is one: size, magic, version and
     /// capacity. A ring whose creator has not finished yet (size 0, or no magic yet) is
     /// waited for, up to [`INIT_WAIT`]; it is never read half-made.
+    ///
+    /// # Errors
+    ///
+    /// [`RingError::BadName`], [`RingError::NotFound`], [`RingError::Mismatch`] (with the
+    /// reason: size, magic, version, capacity, or not initialised within 1 s),
+    /// [`RingError::Sys`].
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use shm_ring::Ring;
+    /// let mut rx = Ring::open("/demo")?.consumer()?;
+    /// let mut buf = [0u8; 4096];
+    /// while rx.read(&mut buf)? > 0 {}
+    /// # Ok::<(), shm_ring::RingError>(())
+    /// ```
     pub fn open(name: &str) -> Result<Ring> {
         check_name(name)?;
         let fd = shm_open(name, OFlag::O_RDWR, Mode::empty()).map_err(|e| match e {
@@ -339,6 +370,10 @@ impl Ring {
     }
 
     /// Removes the name `name` (`shm_unlink`). Processes that mapped the ring keep it.
+    ///
+    /// # Errors
+    ///
+    /// [`RingError::BadName`], [`RingError::NotFound`], [`RingError::Sys`].
     pub fn unlink(name: &str) -> Result<()> {
         check_name(name)?;
         shm_unlink(name).map_err(|e| match e {
@@ -361,6 +396,10 @@ impl Ring {
     }
 
     /// Takes the producer half: this process's pid goes into the header.
+    ///
+    /// # Errors
+    ///
+    /// [`RingError::Busy`] if a process already took the producer half.
     pub fn producer(self) -> Result<Producer> {
         let head = self.attach(Role::Producer)?;
         Ok(Producer {
@@ -372,6 +411,10 @@ impl Ring {
     }
 
     /// Takes the consumer half: this process's pid goes into the header.
+    ///
+    /// # Errors
+    ///
+    /// [`RingError::Busy`] if a process already took the consumer half.
     pub fn consumer(self) -> Result<Consumer> {
         let tail = self.attach(Role::Consumer)?;
         Ok(Consumer {
