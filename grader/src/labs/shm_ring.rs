@@ -159,7 +159,9 @@ fn one_ring_per_name(ctx: &mut Ctx) -> CheckResult {
 
     // Names and objects that are not rings.
     let fake = ring_name(ctx, "fake");
-    let cases: [(&str, Option<(u64, u8)>, &str); 4] = [
+    // (NAME, the object to put there first: its size and fill byte, what it is)
+    type Case<'a> = (&'a str, Option<(u64, u8)>, &'a str);
+    let cases: [Case; 4] = [
         ("no-slash", None, "a bad NAME (no leading /)"),
         (
             &fake,

@@ -107,7 +107,7 @@ impl Half {
         while !ready(h) {
             std::hint::spin_loop();
             spins += 1;
-            if spins % 16 == 0 && start.elapsed() > futex::SPIN_PURE {
+            if spins & 15 == 0 && start.elapsed() > futex::SPIN_PURE {
                 break;
             }
         }

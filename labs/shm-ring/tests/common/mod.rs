@@ -82,10 +82,10 @@ pub fn shm_mappings() -> usize {
 pub fn wait_asleep(pid: i32, limit: Duration) -> bool {
     let end = std::time::Instant::now() + limit;
     while std::time::Instant::now() < end {
-        if let Some(p) = testkit::procfs::Process::read(pid) {
-            if p.stat.state == 'S' && !p.wchan.is_empty() {
-                return true;
-            }
+        let asleep = testkit::procfs::Process::read(pid)
+            .is_some_and(|p| p.stat.state == 'S' && !p.wchan.is_empty());
+        if asleep {
+            return true;
         }
         std::thread::sleep(Duration::from_millis(2));
     }
