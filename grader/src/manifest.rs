@@ -50,9 +50,13 @@ fn carry_profiles(lab: &mut DocumentMut, workspace_manifest: &Path) -> Result<()
         else {
             continue;
         };
+        let mut over = over.clone();
+        over.decor_mut().set_prefix(format!(
+            "\n# From the course's workspace: the settings of profile `{profile}` for this crate.\n"
+        ));
         let mut per_package = Table::new();
         per_package.set_implicit(true);
-        per_package.insert(&package, Item::Table(over.clone()));
+        per_package.insert(&package, Item::Table(over));
         let mut prof = Table::new();
         prof.set_implicit(true);
         prof.insert("package", Item::Table(per_package));
