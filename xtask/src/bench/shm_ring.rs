@@ -1,13 +1,14 @@
 //! The shm-ring reference solution's speed targets, as ratios measured in one run:
 //!
-//! - throughput of `ring-bench --throughput` (two processes, 64 KiB chunks, the default
+//! - throughput of `ring-bench --throughput` (two processes, 16 KiB chunks, the default
 //!   256 KiB ring) against a single-threaded `memcpy` of the same chunk size into a buffer
-//!   of the ring's size (at least 60%) and against `cat < file | cat > /dev/null` with the
+//!   of the ring's size, measured by `ring-bench --memcpy` (same build, same optimisation;
+//!   at least 60%) and against `cat < file | cat > /dev/null` with the
 //!   file in tmpfs (at least 5x);
 //! - the median 64-byte round trip of `ring-bench --pingpong` (at most 0.6 µs).
 //!
-//! The solution is staged and built exactly as the grader builds it (dev profile, with the
-//! lab's optimisation override), and the three throughput figures are taken in alternation,
+//! The solution is staged as the grader stages it and built in the dev profile (with the
+//! lab's optimisation override); the three throughput figures are taken in alternation,
 //! `runs` rounds each, and compared by their medians.
 
 use std::io::Write;
@@ -18,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use grader::labfile::Tree;
 
 const BYTES: usize = 512 << 20;
-const CHUNK: usize = 64 << 10;
+const CHUNK: usize = 16 << 10;
 const RING: usize = 256 << 10;
 const TRIPS: usize = 20000;
 
@@ -29,17 +30,19 @@ pub fn run(tree: &Tree, runs: usize) -> Result<()> {
     let staged = work.path().join("stage");
     std::fs::create_dir_all(&staged)?;
     grader::stage::stage(tree, &lab, &sub, &staged, false)?;
-    let target = tree.root.join("target").join("grader").join("shm-ring");
-    let out = work.path().join("out");
-    let built = grader::build::build(&staged, "shm-ring", &target, &out, &|| Ok(Vec::new()))?;
-    let grader::build::Built::Ok(art) = built else {
-        bail!("the shm-ring solution does not compile")
-    };
-    let bench = art
-        .bins
-        .get("ring-bench")
-        .context("no ring-bench binary")?
-        .clone();
+    // Built as the grader builds it (dev profile, with the lab's optimisation override), but
+    // with plain cargo: this is our own reference solution, no jail needed.
+    let target = tree.root.join("target").join("bench").join("shm-ring");
+    let status = Command::new(grader::build::cargo())
+        .args(["build", "--quiet", "--bins", "--offline", "--target-dir"])
+        .arg(&target)
+        .current_dir(&staged)
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("the staged shm-ring solution does not build");
+    }
+    let bench = target.join("debug").join("ring-bench");
 
     // The pipe's input, in tmpfs.
     let file = tempfile::Builder::new()
@@ -57,8 +60,30 @@ pub fn run(tree: &Tree, runs: usize) -> Result<()> {
     let (mut ring, mut copy, mut pipe) = (Vec::new(), Vec::new(), Vec::new());
     let bytes = BYTES.to_string();
     for _ in 0..runs.max(3) {
-        ring.push(figure(&bench, &["--throughput", &bytes], "throughput ")?);
-        copy.push(memcpy_gbps());
+        ring.push(figure(
+            &bench,
+            &[
+                "--throughput",
+                &bytes,
+                "--chunk",
+                &CHUNK.to_string(),
+                "--capacity",
+                &RING.to_string(),
+            ],
+            "throughput ",
+        )?);
+        copy.push(figure(
+            &bench,
+            &[
+                "--memcpy",
+                &bytes,
+                "--chunk",
+                &CHUNK.to_string(),
+                "--capacity",
+                &RING.to_string(),
+            ],
+            "memcpy ",
+        )?);
         let t0 = Instant::now();
         let st = Command::new("bash")
             .args(["-c", &format!("cat < {path} | cat > /dev/null")])
@@ -113,21 +138,6 @@ fn figure(bench: &std::path::Path, args: &[&str], key: &str) -> Result<f64> {
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .with_context(|| format!("ring-bench {args:?} printed {text:?}"))
-}
-
-/// A single-threaded memcpy of BYTES in CHUNK pieces from one buffer into a RING-sized one,
-/// as the producer's copies into the ring; GB/s.
-fn memcpy_gbps() -> f64 {
-    let src = vec![0xA5u8; CHUNK];
-    let mut dst = vec![0u8; RING];
-    let t0 = Instant::now();
-    let mut at = 0;
-    for _ in 0..BYTES / CHUNK {
-        dst[at..at + CHUNK].copy_from_slice(&src);
-        at = (at + CHUNK) % RING;
-    }
-    std::hint::black_box(&dst);
-    BYTES as f64 / t0.elapsed().as_secs_f64() / 1e9
 }
 
 fn median(v: &[f64]) -> f64 {

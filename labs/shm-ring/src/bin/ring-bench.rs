@@ -9,6 +9,10 @@
 //!   first, the child echoes it back on the second; N round trips, each timed. Prints
 //!   `ring-bench: pingpong median X.XXX us (N round trips of 64 B, p10 A us, p90 B us)`.
 //!
+//! - `ring-bench --memcpy BYTES [--chunk N] [--capacity C]`: the baseline of the first: one
+//!   process copies BYTES in `memcpy`s of N bytes into a C-byte buffer, as a producer copies
+//!   into the ring. Prints `ring-bench: memcpy X.XXX GB/s (...)`.
+//!
 //! Exit status 0 when every byte arrived intact, 1 otherwise.
 
 use std::process::exit;
@@ -39,6 +43,11 @@ fn main() {
         throughput(bytes, chunk, capacity)
     } else if let Some(n) = num("--pingpong") {
         pingpong(n.max(1))
+    } else if let Some(bytes) = num("--memcpy") {
+        let chunk = num("--chunk").unwrap_or(64 << 10).max(1);
+        let capacity = num("--capacity").unwrap_or(shm_ring::ring::DEFAULT_CAPACITY);
+        memcpy(bytes, chunk, capacity.max(chunk));
+        Ok(())
     } else {
         eprintln!("{USAGE}");
         exit(2)
@@ -183,6 +192,28 @@ fn throughput(bytes: usize, chunk: usize, capacity: usize) -> Result<(), String>
         bytes as f64 / secs / 1e9
     );
     Ok(())
+}
+
+fn memcpy(bytes: usize, chunk: usize, capacity: usize) {
+    let src: Vec<u8> = (0..chunk).map(pattern).collect();
+    let mut dst = vec![0u8; capacity];
+    let t0 = Instant::now();
+    let (mut done, mut at) = (0, 0);
+    while done < bytes {
+        let n = chunk.min(bytes - done);
+        if at + n > capacity {
+            at = 0;
+        }
+        dst[at..at + n].copy_from_slice(&src[..n]);
+        std::hint::black_box(&mut dst);
+        at += n;
+        done += n;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "ring-bench: memcpy {:.3} GB/s ({bytes} bytes in {secs:.3} s, chunk {chunk} B, buffer {capacity} B)",
+        bytes as f64 / secs / 1e9
+    );
 }
 
 fn pingpong(rounds: usize) -> Result<(), String> {
