@@ -5,6 +5,7 @@ use crate::check::Check;
 pub mod fifos;
 pub mod mqueue;
 pub mod pipes;
+pub mod shm_ring;
 pub mod sysv_shm;
 
 /// The checks of the lab `slug` (empty for a lab without checks).
@@ -14,6 +15,7 @@ pub fn checks(slug: &str) -> &'static [Check] {
         "fifos" => fifos::CHECKS,
         "sysv-shm" => sysv_shm::CHECKS,
         "mqueue" => mqueue::CHECKS,
+        "shm-ring" => shm_ring::CHECKS,
         _ => &[],
     }
 }

@@ -15,8 +15,61 @@ use crate::error::{Error, Result};
 pub fn standalone(lab_manifest: &Path, workspace_manifest: &Path) -> Result<String> {
     let mut lab = resolved(lab_manifest, workspace_manifest)?;
     lab.remove("workspace");
+    carry_profiles(&mut lab, workspace_manifest)?;
     lab.insert("workspace", Item::Table(Table::new()));
     Ok(ending_in_newline(lab.to_string()))
+}
+
+/// Copies the workspace's profile overrides for the lab's own package
+/// (`[profile.<name>.package.<package>]`) into the standalone manifest, which is its own
+/// workspace root: cargo reads profiles only there, so without this a lab tuned in the
+/// workspace would build differently when staged or handed out.
+fn carry_profiles(lab: &mut DocumentMut, workspace_manifest: &Path) -> Result<()> {
+    let Some(package) = lab
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(Item::as_str)
+        .map(str::to_owned)
+    else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(workspace_manifest)
+        .map_err(|e| Error::io(workspace_manifest, e))?;
+    let ws = text.parse::<DocumentMut>().map_err(|e| Error::LabFile {
+        path: workspace_manifest.to_owned(),
+        message: e.to_string(),
+    })?;
+    let Some(profiles) = ws.get("profile").and_then(Item::as_table) else {
+        return Ok(());
+    };
+    for (profile, body) in profiles.iter() {
+        let Some(over) = body
+            .get("package")
+            .and_then(|p| p.get(&package))
+            .and_then(Item::as_table)
+        else {
+            continue;
+        };
+        let mut over = over.clone();
+        over.decor_mut().set_prefix(format!(
+            "\n# From the course's workspace: the settings of profile `{profile}` for this crate.\n"
+        ));
+        let mut per_package = Table::new();
+        per_package.set_implicit(true);
+        per_package.insert(&package, Item::Table(over));
+        let mut prof = Table::new();
+        prof.set_implicit(true);
+        prof.insert("package", Item::Table(per_package));
+        let mut top = Table::new();
+        top.set_implicit(true);
+        top.insert(profile, Item::Table(prof));
+        if lab.get("profile").is_none() {
+            lab.insert("profile", Item::Table(top));
+        } else if let Some(t) = lab.get_mut("profile").and_then(Item::as_table_mut) {
+            t.insert(profile, top.remove(profile).unwrap_or(Item::None));
+        }
+    }
+    Ok(())
 }
 
 /// The manifest of a crate vendored into a standalone lab crate (testkit): inheritance
@@ -168,5 +221,27 @@ mod tests {
         assert_eq!(feats.len(), 2, "{out}");
         assert!(doc["workspace"].as_table().unwrap().is_empty());
         assert!(!out.contains("workspace = true"), "{out}");
+    }
+
+    #[test]
+    fn profile_overrides_of_the_package_are_carried() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws.toml");
+        let lab = dir.path().join("lab.toml");
+        std::fs::write(
+            &ws,
+            "[workspace]\n[profile.dev.package.x]\nopt-level = 3\n\
+             [profile.dev.package.other]\nopt-level = 1\n",
+        )
+        .unwrap();
+        std::fs::write(&lab, "[package]\nname = \"x\"\n").unwrap();
+        let out = standalone(&lab, &ws).unwrap();
+        let doc: toml::Table = toml::from_str(&out).unwrap();
+        assert_eq!(
+            doc["profile"]["dev"]["package"]["x"]["opt-level"].as_integer(),
+            Some(3),
+            "{out}"
+        );
+        assert!(!out.contains("other"), "{out}");
     }
 }

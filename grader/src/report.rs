@@ -157,7 +157,10 @@ impl Report {
                 item.id,
                 item.title,
             );
-            if !item.passed && self.compile_errors.is_none() && self.error.is_none() {
+            // A failure says why; a passing check may carry figures (a performance item).
+            let figures =
+                item.passed && item.kind == crate::labfile::Kind::Check && item.message != "passed";
+            if (!item.passed || figures) && self.compile_errors.is_none() && self.error.is_none() {
                 let _ = writeln!(o, "{}", indent(&item.message, "          "));
             }
         }

@@ -5,7 +5,8 @@
 //! - wall time of grading the pipes reference solution with dependencies already built;
 //! - requests per second of the fifos reference `fifo-server` (release) against a minimal C
 //!   server of the same protocol, alternating rounds, medians and their ratio
-//!   ([`fifos`]).
+//!   ([`fifos`]);
+//! - the shm-ring reference solution against memcpy and a pipe ([`shm_ring`]).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use grader::labfile::Tree;
 
 mod fifos;
+mod shm_ring;
 
 /// Arguments of `cargo xtask bench`.
 #[derive(clap::Args)]
@@ -47,12 +49,17 @@ enum Figure {
     Grading,
     /// The fifos `fifo-server` against a C server.
     Fifos,
+    /// The shm-ring `Ring` against memcpy and a pipe.
+    ShmRing,
 }
 
 impl Bench {
     pub fn run(self) -> Result<()> {
         let tree = Tree::locate(Some(&crate::root()))?;
         let wanted = |f: Figure| self.only.is_none_or(|o| o == f);
+        if wanted(Figure::ShmRing) {
+            shm_ring::run(&tree, self.runs.min(7))?;
+        }
         if wanted(Figure::Pipes) {
             self.pipes(&tree)?;
         }

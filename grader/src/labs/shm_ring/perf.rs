@@ -1,0 +1,233 @@
+//! Performance items: the given `ring-bench` (built on the student's library) against pipe
+//! baselines the grader measures itself, in the same run, on the same machine.
+//!
+//! Fairness on a shared machine: ring and pipe rounds alternate, several short rounds of
+//! each. Within a round the figure is a median (of round trips) or a whole transfer; across
+//! rounds the item takes each side's best round, so that a burst of other work on the
+//! machine during some rounds costs neither side (both had the same chances at a quiet
+//! moment). The report gives every round, both figures and the ratio whether the item
+//! passes or not.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::check::{CheckResult, Ctx, Fail};
+use crate::fail;
+
+/// Rounds of each measurement.
+const ROUNDS: usize = 7;
+/// Bytes of one throughput round.
+const BYTES: u64 = 128 << 20;
+/// Round trips of one ping-pong round.
+const TRIPS: usize = 2000;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn best_high(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::MIN, f64::max)
+}
+
+fn best_low(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::MAX, f64::min)
+}
+
+fn list(v: &[f64], digits: usize) -> String {
+    v.iter()
+        .map(|x| format!("{x:.digits$}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `ring-bench ARGS` and returns the number after `key` in its output line.
+fn bench(ctx: &mut Ctx, args: &[&str], key: &str) -> Result<f64, Fail> {
+    let spec = ctx.bin("ring-bench").args(args.iter().copied());
+    let out = ctx.run(
+        &format!("ring-bench {}", args.join(" ")),
+        &spec,
+        Duration::from_secs(30),
+    )?;
+    let text = out.stdout_str();
+    let value = text
+        .split_once(key)
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok());
+    match (out.status(), value) {
+        (0, Some(v)) => Ok(v),
+        _ => Err(Fail(format!(
+            "`ring-bench {}` (the given benchmark, on your library) {}; it printed {:?} and said \
+             {:?}",
+            args.join(" "),
+            out.ending.describe(),
+            text.trim(),
+            out.stderr_str().trim()
+        ))),
+    }
+}
+
+/// The pipe baseline of throughput: `cat < FILE | cat > /dev/null` with FILE in tmpfs,
+/// timed by bash's `time` around the pipeline only; GB/s.
+fn pipe_throughput(ctx: &mut Ctx, file: &str) -> Result<f64, Fail> {
+    let script = format!("TIMEFORMAT=%R; time (cat < {file} | cat > /dev/null)");
+    let spec = ctx.bash(&script);
+    let out = ctx.run("the pipe baseline", &spec, Duration::from_secs(30))?;
+    let secs = out.stderr_str().trim().parse::<f64>().map_err(|_| {
+        Fail(format!(
+            "the grader's pipe baseline failed (tell your course staff): {}",
+            out.stderr_str()
+        ))
+    })?;
+    Ok(BYTES as f64 / secs.max(0.001) / 1e9)
+}
+
+/// Ring throughput (`ring-bench --throughput`) against a pipe (`cat | cat`, same bytes):
+/// at least 2x.
+pub(super) fn throughput(ctx: &mut Ctx) -> CheckResult {
+    // The pipe's input: a file in tmpfs (this check's own /dev/shm), so no disk is timed.
+    let file = format!("/dev/shm/shmring-baseline-{:x}", ctx.seed & 0xffff);
+    {
+        let mut f = std::fs::File::create(&file)?;
+        let block = ctx.random_bytes(1 << 20);
+        for _ in 0..(BYTES >> 20) {
+            f.write_all(&block)?;
+        }
+    }
+    let bytes = BYTES.to_string();
+    let measured = (|| -> Result<(Vec<f64>, Vec<f64>), Fail> {
+        let (mut ring, mut pipe) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            ring.push(bench(
+                ctx,
+                &["--throughput", &bytes, "--capacity", "1048576"],
+                "throughput ",
+            )?);
+            pipe.push(pipe_throughput(ctx, &file)?);
+        }
+        Ok((ring, pipe))
+    })();
+    let _ = std::fs::remove_file(&file);
+    let (ring, pipe) = measured?;
+    let (r, p) = (best_high(&ring), best_high(&pipe));
+    let ratio = r / p;
+    let figures = format!(
+        "ring {r:.2} GB/s (best round of `ring-bench --throughput {BYTES} --capacity 1048576`: \
+         {} GB/s), pipe {p:.2} GB/s (best round of `cat < tmpfs-file | cat > /dev/null`, same \
+         bytes, alternating: {} GB/s), ratio {ratio:.2} (at least 2.00 needed)",
+        list(&ring, 2),
+        list(&pipe, 2)
+    );
+    if ratio < 2.0 {
+        fail!(
+            "throughput: {figures}. The ring should copy each byte in and out once, with no \
+             system call while bytes flow: wake the other side only when it sleeps (a flag it \
+             sets before its futex wait), and copy whole chunks (two copies at the wrap, not \
+             byte by byte)"
+        );
+    }
+    ctx.note(figures);
+    Ok(())
+}
+
+/// One pipe ping-pong round, measured by the grader itself: a forked child echoes 64-byte
+/// messages back over a second pipe; the median round trip in microseconds.
+fn pipe_pingpong(trips: usize) -> Result<f64, Fail> {
+    let (a_r, a_w) = nix::unistd::pipe()?;
+    let (b_r, b_w) = nix::unistd::pipe()?;
+    use std::os::fd::AsRawFd;
+    let (ar, aw, br, bw) = (
+        a_r.as_raw_fd(),
+        a_w.as_raw_fd(),
+        b_r.as_raw_fd(),
+        b_w.as_raw_fd(),
+    );
+    // SAFETY: the child makes only async-signal-safe calls (read, write, close, _exit).
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => unsafe {
+            libc::close(aw);
+            libc::close(br);
+            let mut buf = [0u8; 64];
+            loop {
+                let mut got = 0usize;
+                while got < 64 {
+                    let n = libc::read(ar, buf.as_mut_ptr().add(got).cast(), 64 - got);
+                    if n <= 0 {
+                        libc::_exit(0);
+                    }
+                    got += n as usize;
+                }
+                if libc::write(bw, buf.as_ptr().cast(), 64) != 64 {
+                    libc::_exit(1);
+                }
+            }
+        },
+        nix::unistd::ForkResult::Parent { child } => {
+            drop((a_r, b_w));
+            let mut times = Vec::with_capacity(trips);
+            let msg = [7u8; 64];
+            let mut back = [0u8; 64];
+            let mut ok = true;
+            for i in 0..trips + 100 {
+                let t = Instant::now();
+                // SAFETY: plain reads and writes of our buffers on our descriptors.
+                unsafe {
+                    if libc::write(aw, msg.as_ptr().cast(), 64) != 64 {
+                        ok = false;
+                        break;
+                    }
+                    let mut got = 0usize;
+                    while got < 64 {
+                        let n = libc::read(br, back.as_mut_ptr().add(got).cast(), 64 - got);
+                        if n <= 0 {
+                            ok = false;
+                            break;
+                        }
+                        got += n as usize;
+                    }
+                }
+                if i >= 100 {
+                    times.push(t.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+            drop((a_w, b_r));
+            let _ = nix::sys::wait::waitpid(child, None);
+            if !ok || times.is_empty() {
+                return Err(Fail(
+                    "the grader's pipe ping-pong failed (tell your course staff)".into(),
+                ));
+            }
+            Ok(median(times))
+        }
+    }
+}
+
+/// 64-byte round trip over two rings (`ring-bench --pingpong`) against two pipes: at most
+/// half.
+pub(super) fn pingpong(ctx: &mut Ctx) -> CheckResult {
+    let trips = TRIPS.to_string();
+    let (mut ring, mut pipe) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        ring.push(bench(ctx, &["--pingpong", &trips], "median ")?);
+        pipe.push(pipe_pingpong(TRIPS)?);
+    }
+    let (r, p) = (best_low(&ring), best_low(&pipe));
+    let ratio = r / p;
+    let figures = format!(
+        "64-byte round trip: ring {r:.2} µs (best round of `ring-bench --pingpong {TRIPS}`, \
+         each round's median: {} µs), pipe {p:.2} µs (two pipes and a forked echo, measured \
+         by the grader, each round's median, alternating: {} µs), ratio {ratio:.2} (at most \
+         0.50 needed)",
+        list(&ring, 2),
+        list(&pipe, 2)
+    );
+    if ratio > 0.5 {
+        fail!(
+            "{figures}. A round trip through the ring should not enter the kernel: before a \
+             futex wait, spin for a few microseconds (std::hint::spin_loop), since the reply \
+             usually comes by then; and call FUTEX_WAKE only when the other side sleeps"
+        );
+    }
+    ctx.note(figures);
+    Ok(())
+}
