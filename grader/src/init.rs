@@ -15,6 +15,20 @@ use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::sys::wait::{WaitStatus, wait, waitpid};
 use nix::unistd::{ForkResult, Pid, execvp, fork};
 
+static PROVIDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says that this program is the grader, whose `__init` subcommand the sandbox may start
+/// (as `/proc/self/exe`) for a PID namespace. Another program using the library (xtask)
+/// runs its jails without one.
+pub fn provide() {
+    PROVIDED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether [`provide`] was called.
+pub fn provided() -> bool {
+    PROVIDED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The stderr line that names a process a test left running.
 pub const LEFT_RUNNING: &str = "grader-init: still running after the test ended: ";
 

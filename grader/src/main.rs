@@ -137,6 +137,7 @@ fn parse_user(s: &str) -> Result<(u32, u32), String> {
 }
 
 fn main() -> ExitCode {
+    grader::init::provide();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

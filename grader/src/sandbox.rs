@@ -108,7 +108,7 @@ fn command(
     spec: &Spec,
     isolation: Option<Arc<crate::isolate::Isolation>>,
 ) -> std::process::Command {
-    let pid_ns = spec.pid_ns && isolation.is_some();
+    let pid_ns = spec.pid_ns && isolation.is_some() && crate::init::provided();
     let mut cmd = if pid_ns {
         // The init shim drops to `spec.user` itself, after it has mounted the namespace's
         // /proc (which needs the privilege).
