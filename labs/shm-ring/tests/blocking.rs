@@ -70,12 +70,13 @@ fn empty_ring_blocks_the_reader_until_written_part_b() {
                 .expect_success("Ring::open")
                 .consumer()
                 .expect_success("consumer");
-            let reader = std::thread::spawn(move || {
+            let (tid, reader) = common::reader_thread(move || {
                 let mut buf = [0u8; 8];
                 let got = rx.read(&mut buf).expect_success("read");
                 buf[..got].to_vec()
             });
-            std::thread::sleep(Duration::from_millis(200));
+            // Best effort: the write should find the reader asleep on the empty ring.
+            common::wait_asleep(tid, Duration::from_secs(1));
             tx.write_all(b"late").expect_success("write_all");
             let got = reader.join().expect("the reader thread");
             testkit::assert_same_bytes("what read returned", b"late", &got);
@@ -138,11 +139,12 @@ fn close_wakes_a_blocked_reader_part_b() {
                 .expect_success("Ring::open")
                 .consumer()
                 .expect_success("consumer");
-            let reader = std::thread::spawn(move || {
+            let (tid, reader) = common::reader_thread(move || {
                 let mut buf = [0u8; 8];
                 rx.read(&mut buf).expect_success("read")
             });
-            std::thread::sleep(Duration::from_millis(200));
+            // Best effort: the close should find the reader asleep on the empty ring.
+            common::wait_asleep(tid, Duration::from_secs(1));
             tx.close();
             assert_eq!(
                 reader.join().expect("the reader thread"),

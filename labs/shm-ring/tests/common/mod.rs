@@ -77,6 +77,20 @@ pub fn shm_mappings() -> usize {
         .count()
 }
 
+/// Starts `body` on a thread; its thread id (for [`wait_asleep`]) and its handle.
+pub fn reader_thread<T: Send + 'static>(
+    body: impl FnOnce() -> T + Send + 'static,
+) -> (i32, std::thread::JoinHandle<T>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        let _ = tx.send(unsafe { libc::gettid() });
+        body()
+    });
+    let tid = rx.recv().expect("the reader thread starts");
+    (tid, handle)
+}
+
 /// Waits until process `pid` sleeps in a system call (it got as far as waiting for input
 /// or for its peer), at most `limit`.
 pub fn wait_asleep(pid: i32, limit: Duration) -> bool {
