@@ -61,8 +61,11 @@ pub struct Ctx {
     /// is root; [`Ctx::bin`] and [`Ctx::bash`] use it. Files the check creates belong to it
     /// too (the check process works with it as its filesystem identity).
     pub student: Option<(u32, u32)>,
+    /// The grader's fixtures folder (`grader/fixtures`), read-only: see [`Ctx::npm_module`].
+    pub fixtures: Option<PathBuf>,
     rng: u64,
     notes: Vec<String>,
+    not_gradable_here: Option<String>,
 }
 
 /// The captured result of [`Ctx::run`].
@@ -106,8 +109,10 @@ impl Ctx {
             scratch,
             seed,
             student,
+            fixtures: None,
             rng: seed ^ 0x9E37_79B9_7F4A_7C15,
             notes: Vec::new(),
+            not_gradable_here: None,
         }
     }
 
@@ -192,6 +197,58 @@ impl Ctx {
         self.notes.push(line.into());
     }
 
+    /// Ends the check as "not gradable here" for `why`: this machine lacks what the check
+    /// needs (a peer program, root). The item is left out of the score instead of failing the
+    /// student. Use as `return Err(ctx.not_gradable_here("..."))`.
+    pub fn not_gradable_here(&mut self, why: impl Into<String>) -> Fail {
+        let why = why.into();
+        self.not_gradable_here = Some(why.clone());
+        Fail(format!("not gradable here: {why}"))
+    }
+
+    /// The path of the peer program `program` (e.g. `socat`, `redis-cli`, `node`) from the
+    /// system folders the check can see, or "not gradable here: install the Debian package
+    /// `package`" when this machine does not have it.
+    pub fn tool(&mut self, program: &str, package: &str) -> Result<PathBuf, Fail> {
+        match find_tool(program) {
+            Some(p) => Ok(p),
+            None => Err(self.not_gradable_here(format!(
+                "`{program}` is not installed on the grading machine (Debian package \
+                 `{package}`; the autograder's setup.sh installs it)"
+            ))),
+        }
+    }
+
+    /// The folder of the npm package `name` that `grader/peers.sh nodejs` installed from the
+    /// grader's lock file (`grader/fixtures/npm`), for `node` with `NODE_PATH`; "not gradable
+    /// here" when it is not installed.
+    pub fn npm_module(&mut self, name: &str) -> Result<PathBuf, Fail> {
+        let modules = self
+            .fixtures
+            .as_ref()
+            .map(|f| f.join("npm").join("node_modules"));
+        match modules {
+            Some(m) if m.join(name).join("package.json").is_file() => Ok(m),
+            _ => Err(self.not_gradable_here(format!(
+                "the npm package `{name}` is not installed for the grader (run \
+                 `grader/peers.sh nodejs`, as the autograder's setup.sh does)"
+            ))),
+        }
+    }
+
+    /// Fails as "not gradable here: needs root" unless the check runs with root's power (to
+    /// start a peer as another user): a grader that is not root cannot judge such items.
+    pub fn require_root(&mut self) -> Result<(), Fail> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            Ok(())
+        } else {
+            Err(self.not_gradable_here(
+                "the check needs root, to start a client as another user; the grader is not root",
+            ))
+        }
+    }
+
     /// A pseudo-random number from the check's seed (xorshift64*).
     pub fn next_u64(&mut self) -> u64 {
         let mut x = self.rng;
@@ -228,13 +285,30 @@ pub fn poll_until(deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Where a check looks for peer programs: the system folders every jail shows.
+pub const TOOL_DIRS: &[&str] = &["/usr/local/bin", "/usr/bin", "/usr/sbin", "/bin", "/sbin"];
+
+/// The first executable `program` in [`TOOL_DIRS`].
+pub fn find_tool(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    TOOL_DIRS
+        .iter()
+        .map(|d| Path::new(d).join(program))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
 /// A check's verdict, as the check process hands it to the grader.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Verdict {
     /// Whether it passed.
     pub passed: bool,
     /// What the student reads (empty on a pass).
     pub message: String,
+    /// Set when this machine cannot judge the item (a missing peer program, not root): why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_gradable_here: Option<String>,
 }
 
 /// Entry point of `grader __check`: runs one check and writes its verdict to `result`.
@@ -245,6 +319,7 @@ pub fn child_main(
     seed: u64,
     result: &Path,
     student: Option<(u32, u32)>,
+    fixtures: Option<PathBuf>,
 ) -> std::io::Result<()> {
     sandbox::become_subreaper()?;
     // The verdict's file is opened while the check may still write there; then whatever the
@@ -262,16 +337,19 @@ pub fn child_main(
         }
     }
     let mut ctx = Ctx::new(bins, scratch.to_owned(), seed, student);
+    ctx.fixtures = fixtures;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&mut ctx)));
     let leftovers = sandbox::kill_descendants();
     let verdict = match outcome {
         Ok(Ok(())) => Verdict {
             passed: true,
             message: ctx.notes.join("\n"),
+            not_gradable_here: None,
         },
         Ok(Err(Fail(message))) => Verdict {
             passed: false,
             message,
+            not_gradable_here: ctx.not_gradable_here.take(),
         },
         Err(panic) => {
             let what = panic
@@ -284,6 +362,7 @@ pub fn child_main(
                 message: format!(
                     "the check itself failed (a grader bug; tell your course staff): {what}"
                 ),
+                not_gradable_here: None,
             }
         }
     };
@@ -325,6 +404,7 @@ pub fn run_in_child(
             return Verdict {
                 passed: false,
                 message: format!("the grader could not make a scratch folder: {e}"),
+                ..Verdict::default()
             };
         }
     };
@@ -349,20 +429,20 @@ pub fn run_in_child(
     if let Some((uid, gid)) = env.student {
         spec = spec.args(["--student".to_owned(), format!("{uid}:{gid}")]);
     }
+    let mut shown: Vec<&Path> = vec![bins_dir];
+    if let Some(f) = &env.fixtures {
+        spec = spec.args(["--fixtures".as_ref(), f.as_os_str()]);
+        shown.push(f);
+    }
     spec.cap = 64 << 10;
-    let confined = env.confine(
-        &mut spec,
-        &[bins_dir],
-        &[scratch, results_dir],
-        memory,
-        timeout,
-    );
+    let confined = env.confine(&mut spec, &shown, &[scratch, results_dir], memory, timeout);
     let (out, left) = match crate::leftovers::around(|| sandbox::run(&spec, timeout)) {
         Ok(o) => o,
         Err(e) => {
             return Verdict {
                 passed: false,
                 message: format!("the grader could not start the check: {e}"),
+                ..Verdict::default()
             };
         }
     };
@@ -371,6 +451,7 @@ pub fn run_in_child(
         return Verdict {
             passed: false,
             message: why,
+            ..Verdict::default()
         };
     }
     if out.ending == Ending::TimedOut {
@@ -384,6 +465,7 @@ pub fn run_in_child(
                     .unwrap_or("(nothing left running)")
                     .trim_end()
             ),
+            ..Verdict::default()
         };
     }
     let verdict = std::fs::read(&result)
@@ -406,6 +488,29 @@ pub fn run_in_child(
                 out.ending.describe(),
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
+            ..Verdict::default()
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A missing peer program makes the check "not gradable here", which the verdict carries
+    /// apart from a failure; a present one is found in the system folders.
+    #[test]
+    fn a_missing_peer_is_not_gradable_here() {
+        let mut ctx = Ctx::new(BTreeMap::new(), std::env::temp_dir(), 1, None);
+        assert!(ctx.tool("sh", "dash").is_ok());
+        let Err(Fail(msg)) = ctx.tool("no-such-peer-program", "no-such-package") else {
+            panic!("found a program that does not exist");
+        };
+        assert!(msg.contains("no-such-package"), "{msg}");
+        assert!(ctx.not_gradable_here.is_some());
+        assert!(
+            ctx.npm_module("jayson").is_err(),
+            "no fixtures: not installed"
+        );
     }
 }

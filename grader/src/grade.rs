@@ -68,6 +68,27 @@ pub fn grade(tree: &Tree, slug: &str, submission: &Path, opts: &Options) -> Resu
     }
     report.notes.extend(crate::isolate::note());
     report.score = report.items.iter().map(|i| i.score).sum();
+    let ungraded: Vec<&ItemResult> = report
+        .items
+        .iter()
+        .filter(|i| i.not_gradable_here.is_some())
+        .collect();
+    if !ungraded.is_empty() {
+        let points: f64 = ungraded
+            .iter()
+            .filter_map(|i| lab.file.items.iter().find(|l| l.id == i.id))
+            .map(|l| l.points)
+            .sum();
+        let ids: Vec<&str> = ungraded.iter().map(|i| i.id.as_str()).collect();
+        report.max_score -= points;
+        report.notes.push(format!(
+            "{} item(s) could not be graded on this machine ({}): their {} points are left out \
+             of the total. Install what they name and grade again.",
+            ids.len(),
+            ids.join(", "),
+            crate::report::fmt_points(points)
+        ));
+    }
     report.elapsed_s = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -150,6 +171,7 @@ fn grade_into(
         scratch_root: work.path().join("scratch"),
         jail: true,
         student,
+        fixtures: Some(tree.root.join("grader").join("fixtures")).filter(|f| f.is_dir()),
     };
     std::fs::create_dir_all(&env.scratch_root).map_err(|e| Error::io(&env.scratch_root, e))?;
     {
@@ -266,12 +288,17 @@ fn grade_into(
                     opts.timeout(lab, item),
                     lab.file.limits_for(item).memory(),
                 );
-                let msg = if v.passed && v.message.is_empty() {
-                    "passed".to_string()
+                let elapsed = t0.elapsed().as_millis() as u64;
+                if let Some(why) = &v.not_gradable_here {
+                    ItemResult::not_gradable_here(item, why, elapsed)
                 } else {
-                    v.message
-                };
-                ItemResult::new(item, v.passed, msg, t0.elapsed().as_millis() as u64)
+                    let msg = if v.passed && v.message.is_empty() {
+                        "passed".to_string()
+                    } else {
+                        v.message
+                    };
+                    ItemResult::new(item, v.passed, msg, elapsed)
+                }
             }
         };
         report.items.push(result);

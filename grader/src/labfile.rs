@@ -27,6 +27,11 @@ pub struct LabFile {
     /// Defaults for every item; an item may override them.
     #[serde(default)]
     pub limits: Limits,
+    /// Debian packages of the peer programs the lab's checks run (socat, redis-tools,
+    /// nodejs, ...). `grader/peers.sh` installs them: CI installs every lab's, the autograder's
+    /// setup.sh its lab's. A check whose peer is missing reports its item "not gradable here".
+    #[serde(default)]
+    pub peers: Vec<String>,
     /// The rubric, in report order.
     #[serde(rename = "item")]
     pub items: Vec<Item>,

@@ -124,6 +124,9 @@ enum Cmd {
         /// The identity the student's programs run as (UID:GID).
         #[arg(long, value_parser = parse_user)]
         student: Option<(u32, u32)>,
+        /// The grader's fixtures folder (npm packages of peer programs), read-only.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
     },
 }
 
@@ -159,6 +162,7 @@ fn main() -> ExitCode {
             seed,
             result,
             student,
+            fixtures,
         } => {
             let Some(c) = grader::labs::find(&lab, &check) else {
                 eprintln!("grader: no check `{check}` in lab `{lab}`");
@@ -171,7 +175,7 @@ fn main() -> ExitCode {
                         .collect()
                 })
                 .unwrap_or_default();
-            match grader::check::child_main(c, bins, &scratch, seed, &result, student) {
+            match grader::check::child_main(c, bins, &scratch, seed, &result, student, fixtures) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("grader: check {check}: {e}");

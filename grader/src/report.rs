@@ -151,7 +151,13 @@ impl Report {
             let _ = writeln!(
                 o,
                 "  {}  {:>5}/{:<5} {:width$}  {}",
-                if item.passed { "PASS" } else { "FAIL" },
+                if item.passed {
+                    "PASS"
+                } else if item.not_gradable_here.is_some() {
+                    "N/A "
+                } else {
+                    "FAIL"
+                },
                 fmt_points(item.score),
                 fmt_points(item.max_score),
                 item.id,

@@ -61,6 +61,9 @@ pub struct RunEnv {
     pub jail: bool,
     /// The unprivileged identity student code runs as (when the grader is root).
     pub student: Option<(u32, u32)>,
+    /// The grader's fixtures folder (`grader/fixtures`: npm packages of peer programs), shown
+    /// read-only to checks.
+    pub fixtures: Option<PathBuf>,
 }
 
 /// What one confined run holds on to: its cgroup, to ask afterwards whether the kernel
@@ -175,6 +178,7 @@ pub fn jail_main(
         scratch_root: work.path().to_owned(),
         jail: true,
         student: crate::isolate::student_identity(),
+        fixtures: None,
     };
     let scratch = env.fresh_scratch("jail")?;
     eprintln!("scratch {}", scratch.display());

@@ -31,6 +31,10 @@ pub struct ItemResult {
     pub tests: Vec<TestResult>,
     /// Milliseconds spent on it.
     pub elapsed_ms: u64,
+    /// Set when this machine could not judge the item (a peer program missing, not root):
+    /// why. Such an item is left out of the score and of the maximum, never failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_gradable_here: Option<String>,
 }
 
 impl ItemResult {
@@ -47,7 +51,26 @@ impl ItemResult {
             message: plain_text(&message),
             tests: Vec::new(),
             elapsed_ms,
+            not_gradable_here: None,
         }
+    }
+
+    /// A result for `item` that this machine could not judge, for `why`: no points either
+    /// way, and the item's points are left out of the maximum.
+    pub fn not_gradable_here(item: &Item, why: &str, elapsed_ms: u64) -> ItemResult {
+        let mut r = ItemResult::new(
+            item,
+            false,
+            format!(
+                "not gradable here: {why}. This says nothing about your code: the item's {} \
+                 points are left out of the total until it is graded on a machine that can.",
+                crate::report::fmt_points(item.points)
+            ),
+            elapsed_ms,
+        );
+        r.max_score = 0.0;
+        r.not_gradable_here = Some(why.to_owned());
+        r
     }
 
     /// The same failure for every item of `lab` (a compile error, an ungradable run).
@@ -151,6 +174,19 @@ pub fn group_tests(lab: &LabFile, results: Vec<TestResult>) -> BTreeMap<String, 
 
 #[cfg(test)]
 mod tests {
+    /// An item this machine cannot judge scores 0 of 0: it neither fails the student nor
+    /// counts toward the maximum.
+    #[test]
+    fn not_gradable_here_is_out_of_the_total() {
+        let item: super::Item = toml::from_str(
+            "id = \"peer\"\ntitle = \"t\"\npoints = 7\nkind = \"check\"\nname = \"p\"",
+        )
+        .unwrap();
+        let r = super::ItemResult::not_gradable_here(&item, "`socat` is not installed", 3);
+        assert_eq!((r.score, r.max_score, r.passed), (0.0, 0.0, false));
+        assert!(r.message.contains("7 points are left out"), "{}", r.message);
+    }
+
     /// Colours go, other control bytes show as `\xNN`, newlines and tabs stay.
     #[test]
     fn messages_are_plain_text() {

@@ -35,6 +35,13 @@ fn gradable(report: &Report) -> Result<(), String> {
             report.error.as_deref().unwrap_or("?")
         ));
     }
+    if let Some(i) = report.items.iter().find(|i| i.not_gradable_here.is_some()) {
+        return Err(format!(
+            "cannot be verified on this machine: item `{}` is not gradable here: {}",
+            i.id,
+            i.not_gradable_here.as_deref().unwrap_or_default()
+        ));
+    }
     Ok(())
 }
 

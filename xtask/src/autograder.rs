@@ -55,6 +55,8 @@ if ! command -v cargo >/dev/null; then
   curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
 fi
 . "$HOME/.cargo/env"
+# The peer programs this lab's checks run (lab.toml's `peers`), services left stopped.
+bash grader/peers.sh @PEERS@
 cargo build --release -p grader
 # Grade the reference solution once: downloads and compiles the lab's dependencies into the
 # image, and proves the bundle works before any student submits.
@@ -86,7 +88,10 @@ pub fn bundle(tree: &Tree, slug: &str) -> Result<Vec<u8>> {
     let mut files: Vec<(String, Vec<u8>, u32)> = Vec::new();
     files.push((
         "setup.sh".into(),
-        SETUP.replace("@SLUG@", slug).into_bytes(),
+        SETUP
+            .replace("@SLUG@", slug)
+            .replace("@PEERS@", &lab.file.peers.join(" "))
+            .into_bytes(),
         0o755,
     ));
     files.push((
@@ -109,6 +114,8 @@ pub fn bundle(tree: &Tree, slug: &str) -> Result<Vec<u8>> {
     for dir in [
         "grader/src",
         "grader/Cargo.toml",
+        "grader/peers.sh",
+        "grader/fixtures",
         "testkit/src",
         "testkit/Cargo.toml",
     ] {
@@ -133,14 +140,17 @@ fn add(root: &Path, path: &Path, files: &mut Vec<(String, Vec<u8>, u32)>) -> Res
     if path.is_dir() {
         for e in std::fs::read_dir(path)? {
             let p = e?.path();
-            if p.file_name().is_some_and(|n| n == "target") {
+            if p.file_name()
+                .is_some_and(|n| n == "target" || n == "node_modules")
+            {
                 continue;
             }
             add(root, &p, files)?;
         }
     } else {
         let rel = path.strip_prefix(root)?.to_string_lossy().into_owned();
-        files.push((rel, std::fs::read(path)?, 0o644));
+        let mode = if rel.ends_with(".sh") { 0o755 } else { 0o644 };
+        files.push((rel, std::fs::read(path)?, mode));
     }
     Ok(())
 }
