@@ -145,16 +145,21 @@ fn cargo_spec(
 
 /// Builds the crate staged in `staged` with `target_dir`, copying the programs into `out`.
 ///
-/// In two halves, under one lock of the target folder: first the submission's own targets
-/// (library, binaries, their unit tests and the visible tests) with no hidden test present,
-/// then `add_hidden` stages the hidden tests and only their test targets are built. Code of
-/// the submission is never compiled while a hidden test sits beside it.
+/// Under one lock of the target folder, the staged files are copied into the lab's build
+/// folder (`target_dir/crate`), rewriting only the files whose content differs: cargo then
+/// recompiles only what changed since the last grading of the lab, and nothing at all for a
+/// submission graded before (a class of identical reference copies, a regrade). The build
+/// goes in two halves: first the submission's own targets (library, binaries, their unit
+/// tests and the visible tests) with no hidden test present, then `add_hidden` stages the
+/// hidden tests into the build folder and only their test targets are built; they are
+/// removed again before the lock is released. Code of the submission is never compiled while
+/// a hidden test sits beside it.
 pub fn build(
     staged: &Path,
     package: &str,
     target_dir: &Path,
     out: &Path,
-    add_hidden: &dyn Fn() -> Result<Vec<String>>,
+    add_hidden: &dyn Fn(&Path) -> Result<Vec<String>>,
 ) -> Result<Built> {
     let tc = Toolchain::find();
     let manifest = staged.join("Cargo.toml");
@@ -198,10 +203,14 @@ pub fn build(
     let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| Error::io(&lock_path, e.into()))?;
 
-    // Cargo judges freshness by mtimes, not paths: a crate staged before another grader's
-    // build finished would look older than that build's output and be skipped. Sources are
-    // made newer than anything in the target folder now that we hold it.
-    touch_tree(staged).map_err(|e| Error::io(staged, e))?;
+    // Cargo judges freshness by mtimes: a file rewritten now, under the lock, is newer than
+    // every output in the target folder, and a file left alone has the content it had when
+    // the outputs that depend on it were built.
+    let crate_dir = target_dir.join("crate");
+    sync_tree(staged, &crate_dir).map_err(|e| Error::io(&crate_dir, e))?;
+    let staged = crate_dir.as_path();
+    let manifest = staged.join("Cargo.toml");
+    let manifest = manifest.to_string_lossy();
 
     let who = crate::isolate::build_identity();
     let jail = who.map(|who| (target_dir, who));
@@ -246,7 +255,14 @@ pub fn build(
     }
     let mut artifacts = parse_artifacts(&String::from_utf8_lossy(&own.stdout), package);
 
-    let hidden = add_hidden()?;
+    let hidden = add_hidden(staged)?;
+    // The hidden sources leave the build folder whatever happens next.
+    let _remove_hidden = RemoveOnDrop(
+        hidden
+            .iter()
+            .map(|stem| staged.join("tests").join(format!("{stem}.rs")))
+            .collect(),
+    );
     if !hidden.is_empty() {
         for stem in &hidden {
             let path = staged.join("tests").join(format!("{stem}.rs"));
@@ -301,18 +317,51 @@ fn headlines(stderr: &str) -> String {
     }
 }
 
-/// Sets the mtime of every file under `dir` to now.
-fn touch_tree(dir: &Path) -> std::io::Result<()> {
-    let now = std::time::SystemTime::now();
-    for entry in std::fs::read_dir(dir)? {
+/// Removes its files when dropped.
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Makes the folder `to` hold exactly the files and folders of `from`: a file whose content
+/// differs (or that is new) is written, so its mtime is now; a file with the same content is
+/// left alone, mtime included; whatever `from` lacks is removed.
+pub fn sync_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(to)? {
         let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            touch_tree(&entry.path())?;
-        } else {
-            std::fs::File::options()
-                .write(true)
-                .open(entry.path())?
-                .set_modified(now)?;
+        let theirs = from.join(entry.file_name());
+        let wanted = std::fs::symlink_metadata(&theirs).ok();
+        let is_dir = entry.file_type()?.is_dir();
+        let keep = match &wanted {
+            Some(m) if m.is_dir() => is_dir,
+            Some(m) if m.is_file() => entry.file_type()?.is_file(),
+            _ => false,
+        };
+        if !keep {
+            if is_dir {
+                std::fs::remove_dir_all(entry.path())?;
+            } else {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+    }
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let ours = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            sync_tree(&entry.path(), &ours)?;
+        } else if kind.is_file() {
+            let content = std::fs::read(entry.path())?;
+            if std::fs::read(&ours).ok().as_deref() != Some(content.as_slice()) {
+                std::fs::write(&ours, &content)?;
+            }
         }
     }
     Ok(())
@@ -397,6 +446,45 @@ fn tail(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only files whose content changed are rewritten; files the source lacks go.
+    #[test]
+    fn sync_rewrites_only_what_changed() {
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::create_dir_all(from.path().join("src")).unwrap();
+        std::fs::write(from.path().join("src/a.rs"), "a").unwrap();
+        std::fs::write(from.path().join("src/b.rs"), "b").unwrap();
+        std::fs::create_dir_all(to.path().join("tests")).unwrap();
+        std::fs::write(to.path().join("tests/hidden.rs"), "h").unwrap();
+        sync_tree(from.path(), to.path()).unwrap();
+        let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for f in ["src/a.rs", "src/b.rs"] {
+            std::fs::File::options()
+                .write(true)
+                .open(to.path().join(f))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        std::fs::write(from.path().join("src/b.rs"), "b2").unwrap();
+        sync_tree(from.path(), to.path()).unwrap();
+        let mtime = |f: &str| {
+            std::fs::metadata(to.path().join(f))
+                .unwrap()
+                .modified()
+                .unwrap()
+        };
+        assert_eq!(mtime("src/a.rs"), old, "an unchanged file was rewritten");
+        assert!(mtime("src/b.rs") > old);
+        assert_eq!(
+            std::fs::read_to_string(to.path().join("src/b.rs")).unwrap(),
+            "b2"
+        );
+        assert!(
+            !to.path().join("tests").exists(),
+            "a file the source lacks stayed"
+        );
+    }
 
     /// The first error stands right after cargo's "Compiling" line: it is kept.
     #[test]

@@ -138,8 +138,8 @@ fn grade_into(
         .target_dir
         .clone()
         .unwrap_or_else(|| tree.root.join("target").join("grader").join(&lab.file.slug));
-    let built = build::build(&staged_dir, &lab.file.slug, &target, &out_dir, &|| {
-        stage::add_hidden(lab, &staged_dir)
+    let built = build::build(&staged_dir, &lab.file.slug, &target, &out_dir, &|dir| {
+        stage::add_hidden(lab, dir)
     })?;
     report.timing.build_ms = t0.elapsed().as_millis() as u64;
     // The hidden tests' sources go as soon as they are compiled.

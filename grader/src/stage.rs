@@ -183,6 +183,16 @@ pub fn add_hidden(lab: &Lab, dir: &Path) -> Result<Vec<String>> {
             let dest = tests.join(src.file_name().unwrap_or_default());
             std::fs::copy(&src, &dest).map_err(|e| Error::io(&dest, e))?;
             add_canary(&dest)?;
+            // The hidden test keeps its source's mtime: unchanged, it is not recompiled
+            // unless the submission's library changed.
+            let mtime = std::fs::metadata(&src)
+                .and_then(|m| m.modified())
+                .map_err(|e| Error::io(&src, e))?;
+            std::fs::File::options()
+                .write(true)
+                .open(&dest)
+                .and_then(|f| f.set_modified(mtime))
+                .map_err(|e| Error::io(&dest, e))?;
             if let Some(stem) = src.file_stem() {
                 stems.push(stem.to_string_lossy().into_owned());
             }

@@ -155,6 +155,17 @@ pub fn expect_mutant(report: &Report, mutant: &Mutant) -> Result<(), String> {
     }
 }
 
+/// A mutant graded only on the items it names (`grade --only`) must fail each of them, with
+/// the expected words. [`expect_mutant`] also proves every other item passes; this weaker
+/// judgement costs only the named items' tests and checks.
+pub fn expect_caught(report: &Report, mutant: &Mutant) -> Result<(), String> {
+    let mut named = report.clone();
+    named
+        .items
+        .retain(|i| mutant.loses.iter().any(|(id, _)| id == &i.id));
+    expect_mutant(&named, mutant)
+}
+
 /// Whether a message reads as text: no escape code (colours), no control byte but newline
 /// and tab, no replacement character left by raw binary output.
 pub fn readable(message: &str) -> bool {
@@ -172,6 +183,17 @@ pub fn grade_with(
     slug: &str,
     submission: &std::path::Path,
 ) -> Result<Report, String> {
+    grade_only_with(exe, root, slug, submission, &[])
+}
+
+/// [`grade_with`], grading only the items `only` (all of them when empty).
+pub fn grade_only_with(
+    exe: &std::path::Path,
+    root: &std::path::Path,
+    slug: &str,
+    submission: &std::path::Path,
+    only: &[String],
+) -> Result<Report, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let json = dir.path().join("report.json");
     let out = std::process::Command::new(exe)
@@ -182,6 +204,7 @@ pub fn grade_with(
         .arg("--json")
         .arg(&json)
         .arg("--quiet")
+        .args(only.iter().flat_map(|id| ["--only", id.as_str()]))
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;

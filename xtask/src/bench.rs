@@ -81,7 +81,7 @@ impl Bench {
         grader::stage::stage(tree, &lab, &sub, &staged, false)?;
         let target = tree.root.join("target").join("grader").join("pipes");
         let out = work.path().join("out");
-        let built = grader::build::build(&staged, "pipes", &target, &out, &|| Ok(Vec::new()))?;
+        let built = grader::build::build(&staged, "pipes", &target, &out, &|_| Ok(Vec::new()))?;
         let grader::build::Built::Ok(art) = built else {
             bail!("the pipes solution does not compile")
         };
