@@ -146,7 +146,7 @@ fn cargo_spec(
 /// Builds the crate staged in `staged` with `target_dir`, copying the programs into `out`.
 ///
 /// Under one lock of the target folder, the staged files are copied into the lab's build
-/// folder (`target_dir/crate`), rewriting only the files whose content differs: cargo then
+/// folder (`target_dir/crates/<package>`), rewriting only the files whose content differs: cargo then
 /// recompiles only what changed since the last grading of the lab, and nothing at all for a
 /// submission graded before (a class of identical reference copies, a regrade). The build
 /// goes in two halves: first the submission's own targets (library, binaries, their unit
@@ -206,7 +206,7 @@ pub fn build(
     // Cargo judges freshness by mtimes: a file rewritten now, under the lock, is newer than
     // every output in the target folder, and a file left alone has the content it had when
     // the outputs that depend on it were built.
-    let crate_dir = target_dir.join("crate");
+    let crate_dir = target_dir.join("crates").join(package);
     sync_tree(staged, &crate_dir).map_err(|e| Error::io(&crate_dir, e))?;
     let staged = crate_dir.as_path();
     let manifest = staged.join("Cargo.toml");

@@ -137,7 +137,7 @@ fn grade_into(
     let target = opts
         .target_dir
         .clone()
-        .unwrap_or_else(|| tree.root.join("target").join("grader").join(&lab.file.slug));
+        .unwrap_or_else(|| default_target_dir(tree));
     let built = build::build(&staged_dir, &lab.file.slug, &target, &out_dir, &|dir| {
         stage::add_hidden(lab, dir)
     })?;
@@ -305,6 +305,13 @@ fn grade_into(
     }
     report.timing.checks_ms = t0.elapsed().as_millis() as u64;
     Ok(())
+}
+
+/// The target folder every grading on this machine shares, whatever the lab: the labs'
+/// common dependencies (nix, the test helpers) compile once, and each lab keeps its build
+/// folder in it (`crates/<slug>`, see [`build::build`]).
+pub fn default_target_dir(tree: &Tree) -> PathBuf {
+    tree.root.join("target").join("grader").join("labs")
 }
 
 fn not_gradable_bare(slug: &str, submission: &Path, seed: u64, why: &str) -> Report {

@@ -175,6 +175,7 @@ mod tests {
             "setup.sh",
             "run_autograder",
             "grader/src/main.rs",
+            "grader/peers.sh",
             "labs/pipes/hidden",
             "labs/pipes/lab.toml",
         ] {

@@ -79,7 +79,7 @@ impl Bench {
         let staged = work.path().join("stage");
         std::fs::create_dir_all(&staged)?;
         grader::stage::stage(tree, &lab, &sub, &staged, false)?;
-        let target = tree.root.join("target").join("grader").join("pipes");
+        let target = grader::grade::default_target_dir(tree);
         let out = work.path().join("out");
         let built = grader::build::build(&staged, "pipes", &target, &out, &|_| Ok(Vec::new()))?;
         let grader::build::Built::Ok(art) = built else {
