@@ -181,8 +181,7 @@ fn grade_into(
     }
     let t0 = Instant::now();
     let mut test_results = Vec::new();
-    // Item id -> the test of it that hung first.
-    let mut hung = std::collections::BTreeMap::new();
+    let mut queue = Vec::new();
     for (stem, exe) in &artifacts.tests {
         let names = match run::list(&env, exe) {
             Ok(n) => n,
@@ -211,28 +210,16 @@ fn grade_into(
             {
                 continue;
             }
-            // An item is all or nothing: once one of its tests has hung, the rest would most
-            // likely hang too, each for the whole timeout. They are reported, not run.
-            if let Some(first) = hung.get(&item.id) {
-                test_results.push(run::TestResult {
-                    id,
-                    passed: false,
-                    message: format!("{NOT_RUN} (`{first}`)"),
-                    elapsed_ms: 0,
-                    timed_out: false,
-                });
-                continue;
-            }
-            say(&format!("test {id}"));
-            let timeout = opts.timeout(lab, item);
-            let memory = lab.file.limits_for(item).memory();
-            let result = run::run_one(&env, exe, stem, &name, timeout, memory);
-            if result.timed_out {
-                hung.insert(item.id.clone(), id.clone());
-            }
-            test_results.push(result);
+            queue.push(TestJob {
+                id,
+                item,
+                stem,
+                exe,
+                name,
+            });
         }
     }
+    test_results.extend(run_tests(&env, lab, opts, queue, &say));
     if let Some((stems, errors)) = &artifacts.hidden_error {
         let of_hidden = lab.file.items.iter().filter(|i| {
             i.kind == Kind::Test && stems.iter().any(|s| i.name.split("::").next() == Some(s))
@@ -305,6 +292,104 @@ fn grade_into(
     }
     report.timing.checks_ms = t0.elapsed().as_millis() as u64;
     Ok(())
+}
+
+/// One test to run: its id (`stem::name`), its item, its test program.
+struct TestJob<'a> {
+    id: String,
+    item: &'a crate::labfile::Item,
+    stem: &'a str,
+    exe: &'a Path,
+    name: String,
+}
+
+/// How many tests run at once: two where every test runs in a PID namespace of its own (its
+/// clean-up then touches only its own processes), else one.
+fn test_workers(env: &RunEnv) -> usize {
+    let parallel = env.jail && crate::init::provided() && crate::isolate::available();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if parallel { cores.clamp(1, 2) } else { 1 }
+}
+
+/// Runs `queue`, up to [`test_workers`] tests at once, and returns the results in queue
+/// order. An item is all or nothing: once one of its tests has hung (the grader's timeout,
+/// or the test's own deadline), its tests not yet started are reported, not run, since they
+/// would most likely hang too, each for the whole timeout. Two workers take tests of
+/// different items where they can, so that one hang never waits behind another of the same
+/// item.
+fn run_tests(
+    env: &RunEnv,
+    lab: &Lab,
+    opts: &Options,
+    queue: Vec<TestJob<'_>>,
+    say: &(dyn Fn(&str) + Sync),
+) -> Vec<run::TestResult> {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Mutex;
+    struct Board {
+        next: Vec<bool>,
+        running: BTreeSet<String>,
+        hung: BTreeMap<String, String>,
+        results: Vec<Option<run::TestResult>>,
+    }
+    let n = queue.len();
+    let board = Mutex::new(Board {
+        next: vec![true; n],
+        running: BTreeSet::new(),
+        hung: BTreeMap::new(),
+        results: (0..n).map(|_| None).collect(),
+    });
+    let take = |board: &mut Board| -> Option<usize> {
+        let pending = |k: &usize| board.next[*k];
+        let free = (0..n)
+            .filter(pending)
+            .find(|&k| !board.running.contains(&queue[k].item.id));
+        free.or_else(|| (0..n).find(pending))
+    };
+    let worker = || {
+        loop {
+            let k = {
+                let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(k) = take(&mut b) else { break };
+                b.next[k] = false;
+                let job = &queue[k];
+                if let Some(first) = b.hung.get(&job.item.id) {
+                    let r = run::TestResult {
+                        id: job.id.clone(),
+                        passed: false,
+                        message: format!("{NOT_RUN} (`{first}`)"),
+                        elapsed_ms: 0,
+                        timed_out: false,
+                    };
+                    b.results[k] = Some(r);
+                    continue;
+                }
+                b.running.insert(job.item.id.clone());
+                k
+            };
+            let job = &queue[k];
+            say(&format!("test {}", job.id));
+            let timeout = opts.timeout(lab, job.item);
+            let memory = lab.file.limits_for(job.item).memory();
+            let result = run::run_one(env, job.exe, job.stem, &job.name, timeout, memory);
+            let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
+            b.running.remove(&job.item.id);
+            if result.timed_out {
+                b.hung
+                    .entry(job.item.id.clone())
+                    .or_insert_with(|| job.id.clone());
+            }
+            b.results[k] = Some(result);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..test_workers(env) {
+            s.spawn(worker);
+        }
+        worker();
+    });
+    let board = board.into_inner().unwrap_or_else(|e| e.into_inner());
+    board.results.into_iter().flatten().collect()
 }
 
 /// The target folder every grading on this machine shares, whatever the lab: the labs'

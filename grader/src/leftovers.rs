@@ -93,6 +93,7 @@ impl Namespace {
     pub fn sweep(&self, scratch: &Path) -> Vec<Object> {
         let mut spec = Spec::new("/proc/self/exe", scratch).args(["__leftovers"]);
         spec.join_ipc = Some(self.0.clone());
+        spec.own_tree_only = true;
         match sandbox::run(&spec, Duration::from_secs(20)) {
             Ok(out) if out.ending == Ending::Exited(0) => String::from_utf8_lossy(&out.stdout)
                 .lines()

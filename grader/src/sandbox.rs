@@ -48,6 +48,9 @@ pub struct Proc {
     threads: Vec<JoinHandle<()>>,
     ending: Option<Ending>,
     started: Instant,
+    /// Everything it starts stays in its own tree (a PID namespace under [`crate::init`], or a
+    /// grader process that forks nothing): its clean-up need not touch other runs.
+    scoped: bool,
 }
 
 /// Starts `spec`.
@@ -56,16 +59,17 @@ pub fn spawn(spec: &Spec) -> std::io::Result<Proc> {
         .isolation
         .clone()
         .filter(|_| crate::isolate::worth_trying());
-    let mut child = match command(spec, isolation.clone()).spawn() {
+    let in_pid_ns = spec.pid_ns && crate::init::provided();
+    let (mut child, scoped) = match command(spec, isolation.clone()).spawn() {
         Ok(c) => {
             if isolation.is_some() {
                 crate::isolate::worked();
             }
-            c
+            (c, (isolation.is_some() && in_pid_ns) || spec.own_tree_only)
         }
         Err(e) if isolation.is_some() && crate::isolate::is_refusal(&e) => {
             crate::isolate::refused(&e);
-            command(spec, None).spawn()?
+            (command(spec, None).spawn()?, spec.own_tree_only)
         }
         Err(e) => return Err(e),
     };
@@ -101,6 +105,7 @@ pub fn spawn(spec: &Spec) -> std::io::Result<Proc> {
         threads,
         ending: None,
         started: Instant::now(),
+        scoped,
     })
 }
 
@@ -386,44 +391,67 @@ pub fn run(spec: &Spec, timeout: Duration) -> std::io::Result<Outcome> {
         .isolation
         .as_ref()
         .and_then(|_| crate::leftovers::Namespace::of(proc.pid));
+    // A run in a PID namespace keeps everything it starts under its own process: its
+    // clean-up looks there only, and other runs may go on beside it. Any other run may have
+    // left orphans anywhere under the grader (its subreaper): every descendant goes.
+    let root = if proc.scoped {
+        proc.pid
+    } else {
+        std::process::id() as i32
+    };
     let deadline = Instant::now() + timeout;
     let mut diagnosis = None;
     let ending = match proc.wait_until(deadline) {
         Some(e) => e,
         None => {
-            let me = std::process::id() as i32;
-            let crowd = procinfo::descendants(me).len();
+            let crowd = procinfo::descendants(root).len();
             if crowd > 64 {
                 // Far more processes than any lab needs: a fork loop. Stop it before reading
                 // /proc process by process.
-                let _ = killpg(Pid::from_raw(proc.pid), Signal::SIGKILL);
-                kill_descendants();
+                if proc.scoped {
+                    reap::kill_tree(root);
+                } else {
+                    let _ = killpg(Pid::from_raw(proc.pid), Signal::SIGKILL);
+                    kill_descendants();
+                }
                 diagnosis = Some(format!(
                     "- {crowd} processes were running when it was stopped: a process that forks \
                      without end (check every loop around fork, and that a child never returns \
                      into the parent's code: it must exec or _exit)\n"
                 ));
             } else {
-                diagnosis = Some(diagnose_tree());
+                diagnosis = Some(reap::diagnose_under(root));
             }
             // SIGTERM first so that well-behaved programs remove their IPC objects.
-            for s in procinfo::descendants(std::process::id() as i32) {
+            for s in procinfo::descendants(root) {
                 let _ = kill(Pid::from_raw(s.pid), Signal::SIGTERM);
             }
             if proc
                 .wait_until(Instant::now() + Duration::from_millis(300))
                 .is_none()
             {
+                if proc.scoped {
+                    // The namespace's init first, so that it never outlives the shim that
+                    // waits for it (it would be reparented to the grader).
+                    reap::kill_tree(root);
+                }
                 proc.kill();
             }
             Ending::TimedOut
         }
     };
     let elapsed = proc.elapsed();
-    if ending != Ending::TimedOut {
-        settle(Instant::now() + Duration::from_millis(300));
-    }
-    let leftovers = kill_descendants();
+    let leftovers = if proc.scoped {
+        // It has been reaped, and with it everything it started: the shim exits only once
+        // the namespace's init has, which takes every process of the namespace along (and
+        // its pid may already be another run's).
+        Vec::new()
+    } else {
+        if ending != Ending::TimedOut {
+            settle(Instant::now() + Duration::from_millis(300));
+        }
+        kill_descendants()
+    };
     proc.finish_streams(Instant::now() + Duration::from_secs(2));
     let (stdout, stdout_dropped) = proc.stdout();
     let stdout_tail = proc.stdout.tail();

@@ -14,6 +14,40 @@ pub fn become_subreaper() -> std::io::Result<()> {
     nix::sys::prctl::set_child_subreaper(true).map_err(std::io::Error::from)
 }
 
+/// What every process under `root` waits for.
+pub(super) fn diagnose_under(root: i32) -> String {
+    let procs = procinfo::snapshot(procinfo::descendants(root).into_iter().map(|s| s.pid));
+    procinfo::explain(&procs)
+}
+
+/// SIGKILLs every process under `root` (not `root` itself, and never by process group, which
+/// `root` shares) until none is left (bounded); returns those alive when it started. For a
+/// run in a PID namespace, killing the namespace's init ends every process in it at once.
+pub(super) fn kill_tree(root: i32) -> Vec<Stat> {
+    let mut first = None;
+    for round in 0..400 {
+        let all = procinfo::descendants(root);
+        let live: Vec<Stat> = all
+            .iter()
+            .filter(|s| s.state != 'Z' && s.state != 'X')
+            .cloned()
+            .collect();
+        if first.is_none() {
+            first = Some(live.clone());
+        }
+        if all.is_empty() {
+            break;
+        }
+        for s in &live {
+            let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+        }
+        if round > 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    first.unwrap_or_default()
+}
+
 /// Gives processes that are already exiting (a child just killed, a stage finishing) until
 /// `deadline` to be gone, so that only real survivors count as left behind.
 pub(super) fn settle(deadline: Instant) {

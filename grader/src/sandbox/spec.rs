@@ -107,6 +107,10 @@ pub struct Spec {
     pub pid_ns: bool,
     /// Join this IPC namespace (a handle from [`crate::leftovers::Namespace`]) before exec.
     pub join_ipc: Option<Arc<OwnedFd>>,
+    /// The process is the grader's own and starts no other: [`crate::sandbox::run`] cleans up
+    /// only its own tree, as it does for a run in a PID namespace, so that it may run beside
+    /// other runs.
+    pub own_tree_only: bool,
 }
 
 impl Spec {
@@ -126,6 +130,7 @@ impl Spec {
             cgroup: None,
             join_ipc: None,
             pid_ns: false,
+            own_tree_only: false,
         }
     }
 
