@@ -294,13 +294,16 @@ fn a_test_that_hits_its_own_deadline_stops_the_item() {
         .iter()
         .filter(|t| !t.message.starts_with(grader::grade::NOT_RUN))
         .collect();
-    assert_eq!(
-        ran.len(),
-        1,
-        "only the first test should run: {:#?}",
+    // Tests run two at a time: the first one of the item, and at most one that had started
+    // beside it before it hung.
+    assert!(
+        (1..=2).contains(&ran.len()),
+        "only the tests started before the first hang should run: {:#?}",
         item.tests
     );
-    assert!(grader::run::hung(&ran[0].message), "{}", ran[0].message);
+    for t in &ran {
+        assert!(grader::run::hung(&t.message), "{}", t.message);
+    }
     assert!(item.tests.len() > 5, "{:#?}", item.tests);
     assert!(
         item.message
