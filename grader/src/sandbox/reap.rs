@@ -24,6 +24,13 @@ pub(super) fn diagnose_under(root: i32) -> String {
 /// `root` shares) until none is left (bounded); returns those alive when it started. For a
 /// run in a PID namespace, killing the namespace's init ends every process in it at once.
 pub(super) fn kill_tree(root: i32) -> Vec<Stat> {
+    kill_under(root, false)
+}
+
+/// Kills everything under `root`, round after round until nothing is left (at most 2 s):
+/// with `whole_groups` (only for `root` = this process) every process group too, so that a
+/// fork loop cannot outrun the kills, and this process's own children are reaped.
+fn kill_under(root: i32, whole_groups: bool) -> Vec<Stat> {
     let mut first = None;
     for round in 0..400 {
         let all = procinfo::descendants(root);
@@ -39,7 +46,15 @@ pub(super) fn kill_tree(root: i32) -> Vec<Stat> {
             break;
         }
         for s in &live {
+            if whole_groups {
+                let _ = killpg(Pid::from_raw(s.pgid), Signal::SIGKILL);
+            }
             let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+        }
+        if whole_groups {
+            for s in all.iter().filter(|s| s.ppid == root) {
+                let _ = waitpid(Pid::from_raw(s.pid), Some(WaitPidFlag::WNOHANG));
+            }
         }
         if round > 0 {
             std::thread::sleep(Duration::from_millis(5));
@@ -73,32 +88,5 @@ pub fn diagnose_tree() -> String {
 /// SIGKILLs every descendant of this process and reaps those that are its children, until
 /// none is left (bounded). Returns the ones that were alive when it started.
 pub fn kill_descendants() -> Vec<Stat> {
-    let me = std::process::id() as i32;
-    let mut first = None;
-    for round in 0..400 {
-        let all = procinfo::descendants(me);
-        let live: Vec<Stat> = all
-            .iter()
-            .filter(|s| s.state != 'Z' && s.state != 'X')
-            .cloned()
-            .collect();
-        if first.is_none() {
-            first = Some(live.clone());
-        }
-        if all.is_empty() {
-            break;
-        }
-        // Stop the groups first so that a fork loop cannot outrun the kills.
-        for s in &live {
-            let _ = killpg(Pid::from_raw(s.pgid), Signal::SIGKILL);
-            let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
-        }
-        for s in all.iter().filter(|s| s.ppid == me) {
-            let _ = waitpid(Pid::from_raw(s.pid), Some(WaitPidFlag::WNOHANG));
-        }
-        if round > 0 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    first.unwrap_or_default()
+    kill_under(std::process::id() as i32, true)
 }
