@@ -146,7 +146,7 @@ fn cargo_spec(
 /// Builds the crate staged in `staged` with `target_dir`, copying the programs into `out`.
 ///
 /// Under one lock of the target folder, the staged files are copied into the lab's build
-/// folder (`target_dir/crates/<package>`), rewriting only the files whose content differs: cargo then
+/// folder ([`crates_dir`]`/<package>`), rewriting only the files whose content differs: cargo then
 /// recompiles only what changed since the last grading of the lab, and nothing at all for a
 /// submission graded before (a class of identical reference copies, a regrade). The build
 /// goes in two halves: first the submission's own targets (library, binaries, their unit
@@ -206,7 +206,9 @@ pub fn build(
     // Cargo judges freshness by mtimes: a file rewritten now, under the lock, is newer than
     // every output in the target folder, and a file left alone has the content it had when
     // the outputs that depend on it were built.
-    let crate_dir = target_dir.join("crates").join(package);
+    // Beside the target folder, not in it: the build's jail shows this lab's build folder
+    // and the target folder, never another lab's last submission.
+    let crate_dir = crates_dir(target_dir).join(package);
     sync_tree(staged, &crate_dir).map_err(|e| Error::io(&crate_dir, e))?;
     let staged = crate_dir.as_path();
     let manifest = staged.join("Cargo.toml");
@@ -315,6 +317,13 @@ fn headlines(stderr: &str) -> String {
     } else {
         out.join("\n")
     }
+}
+
+/// Where the build folders of the labs built with `target_dir` are: `<target_dir>.crates`.
+pub fn crates_dir(target_dir: &Path) -> PathBuf {
+    let mut name = target_dir.file_name().unwrap_or_default().to_owned();
+    name.push(".crates");
+    target_dir.with_file_name(name)
 }
 
 /// Removes its files when dropped.

@@ -394,7 +394,7 @@ fn run_tests(
 
 /// The target folder every grading on this machine shares, whatever the lab: the labs'
 /// common dependencies (nix, the test helpers) compile once, and each lab keeps its build
-/// folder in it (`crates/<slug>`, see [`build::build`]).
+/// folder beside it (`labs.crates/<slug>`, see [`build::build`]).
 pub fn default_target_dir(tree: &Tree) -> PathBuf {
     tree.root.join("target").join("grader").join("labs")
 }
