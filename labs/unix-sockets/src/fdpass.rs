@@ -17,6 +17,9 @@
 //!   file description, so they share one file offset: a client reads with `pread` from
 //!   offset 0 ([`copy_all`]) and never moves it under the others.
 
+// Until your code uses them: the imports below are the calls this part needs.
+#![allow(unused_imports, unused_variables, dead_code)]
+
 use std::io::{self, IoSlice, IoSliceMut, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -54,14 +57,7 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>) -> io::Result<()> {
-    let fds = [fd.as_raw_fd()];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let iov = [IoSlice::new(&[TAG])];
-    let sent = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
-    if sent != 1 {
-        return Err(io::ErrorKind::WriteZero.into());
-    }
-    Ok(())
+    todo!("part C: send {fd:?} over {sock:?} with SCM_RIGHTS")
 }
 
 /// Why no descriptor was received.
@@ -100,49 +96,7 @@ pub enum RecvError {
 /// (other data than [`TAG`], or more than one descriptor), [`RecvError::TimedOut`] (a
 /// receive timeout set on `sock` expired: `EAGAIN`), [`RecvError::Sys`] otherwise.
 pub fn recv_fd(sock: &UnixStream) -> Result<OwnedFd, RecvError> {
-    let mut data = [0u8; 64];
-    let mut iov = [IoSliceMut::new(&mut data)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = loop {
-        match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(Errno::EINTR) => {}
-            Err(Errno::EAGAIN) => return Err(RecvError::TimedOut),
-            r => break r.map_err(io::Error::from)?,
-        }
-    };
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    for cmsg in msg.cmsgs().map_err(io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(raw) = cmsg {
-            // SAFETY: the kernel just installed these descriptors for us; nothing else
-            // owns them.
-            fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
-        }
-    }
-    let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
-    let n = msg.bytes;
-    let got = &data[..n];
-    if truncated {
-        return Err(RecvError::Truncated);
-    }
-    if n == 0 && fds.is_empty() {
-        return Err(RecvError::Closed);
-    }
-    if fds.is_empty() {
-        return Err(RecvError::NoDescriptor(n));
-    }
-    if got != [TAG] || fds.len() != 1 {
-        return Err(RecvError::Garbage(format!(
-            "{} descriptor(s) with the data {:?}",
-            fds.len(),
-            String::from_utf8_lossy(got)
-        )));
-    }
-    Ok(fds.remove(0))
+    todo!("part C: receive one descriptor from {sock:?}")
 }
 
 /// Why `fd-client` got no descriptor.
@@ -174,16 +128,7 @@ pub enum FetchError {
 ///
 /// [`FetchError::Connect`] and [`FetchError::Recv`].
 pub fn fetch(path: &Path) -> Result<OwnedFd, FetchError> {
-    let connect = |err| FetchError::Connect {
-        path: path.to_owned(),
-        err,
-    };
-    let sock = UnixStream::connect(path).map_err(connect)?;
-    sock.set_read_timeout(Some(FETCH_TIMEOUT)).map_err(connect)?;
-    recv_fd(&sock).map_err(|err| FetchError::Recv {
-        path: path.to_owned(),
-        err,
-    })
+    todo!("part C: fetch the descriptor from {}", path.display())
 }
 
 /// Copies the whole file behind `fd` to `out` with `pread` from offset 0 to its end,
@@ -193,19 +138,7 @@ pub fn fetch(path: &Path) -> Result<OwnedFd, FetchError> {
 ///
 /// What `pread` or `out` return (`ESPIPE` if `fd` is not a regular file).
 pub fn copy_all(fd: BorrowedFd<'_>, out: &mut impl Write) -> io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut offset: u64 = 0;
-    loop {
-        let n = match nix::sys::uio::pread(fd, &mut buf, offset as i64) {
-            Ok(0) => return Ok(offset),
-            Ok(n) => n,
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        // A short read is no end of file: only 0 is.
-        out.write_all(&buf[..n])?;
-        offset += n as u64;
-    }
+    todo!("part C: copy {fd:?} to out with pread")
 }
 
 /// A running `fd-server`: the file it hands out and the socket it listens on.
@@ -224,19 +157,7 @@ impl FdServer {
     ///
     /// [`StartError::Sys`] if the file cannot be opened; those of [`Listener::bind`].
     pub fn start(path: &Path, file: &Path) -> Result<FdServer, StartError> {
-        let signals = stop_signals()?;
-        let file = std::fs::File::open(file)
-            .map_err(|err| StartError::Sys {
-                what: format!("opening {}", file.display()),
-                err,
-            })?
-            .into();
-        let listener = Listener::bind(path)?;
-        Ok(FdServer {
-            file,
-            signals,
-            listener,
-        })
+        todo!("part C: open {} and listen on {}", file.display(), path.display())
     }
 
     /// Sends the file's descriptor to every client that connects, then closes that
@@ -247,28 +168,6 @@ impl FdServer {
     ///
     /// `poll` or `accept` failing.
     pub fn serve(&mut self) -> io::Result<()> {
-        loop {
-            let (stop, incoming) = {
-                let mut fds = [
-                    PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
-                ];
-                match poll(&mut fds, PollTimeout::NONE) {
-                    Err(Errno::EINTR) => continue,
-                    r => r?,
-                };
-                let ready = |fd: &PollFd| !fd.revents().unwrap_or(PollFlags::empty()).is_empty();
-                (ready(&fds[0]), ready(&fds[1]))
-            };
-            if stop {
-                return Ok(());
-            }
-            if incoming {
-                while let Some(client) = self.listener.accept()? {
-                    // A fresh socket has room for one byte; a peer that left gets EPIPE.
-                    let _ = send_fd(&client, self.file.as_fd());
-                }
-            }
-        }
+        todo!("part C: hand the descriptor to every client until SIGINT/SIGTERM")
     }
 }
