@@ -51,6 +51,32 @@ fn refused_descriptors_leak_nothing_part_c() {
     });
 }
 
+/// 1000 truncated receives (8 descriptors at once): the ones that fit are closed too.
+#[test]
+fn truncated_descriptors_leak_nothing_part_c() {
+    use std::io::IoSlice;
+    use std::os::fd::AsRawFd;
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let dir = socket_dir();
+    let path = at(dir.path(), "f.txt");
+    std::fs::write(&path, "x").unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let (a, b) = UnixStream::pair().unwrap();
+    let fds = [file.as_raw_fd(); 8];
+    testkit::assert_no_leak(
+        1000,
+        "recv_fd of 8 descriptors (MSG_CTRUNC)",
+        "with MSG_CTRUNC, the descriptors that fit were installed anyway: close them \
+         (rights_in reads them from the control buffer)",
+        |_| {
+            let iov = [IoSlice::new(b"F")];
+            let cmsg = [ControlMessage::ScmRights(&fds)];
+            sendmsg::<()>(a.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None).unwrap();
+            recv_fd(&b).expect_failure("recv_fd of 8 descriptors");
+        },
+    );
+}
+
 /// 1000 fetches from a server thread: no descriptor left open.
 #[test]
 fn fetch_leaks_nothing_part_c() {

@@ -165,7 +165,10 @@ impl Bus {
     /// Queues `lines` (whole lines) for every client but `from`, and writes at once what
     /// their sockets take. A client whose outbox overflows is dropped.
     fn broadcast(&mut self, from: usize, lines: &[u8]) {
-        todo!("part B: send {} bytes from client {from} to the others", lines.len())
+        todo!(
+            "part B: send {} bytes from client {from} to the others",
+            lines.len()
+        )
     }
 
     /// Writes what client `i`'s outbox holds, as far as its socket takes it.
@@ -192,5 +195,8 @@ impl Bus {
 
 /// One non-blocking write of as much of `bytes` as the socket takes: 0 when it is full.
 fn write_some(stream: &mut UnixStream, bytes: &[u8]) -> io::Result<usize> {
-    todo!("part B: one non-blocking write of {} bytes to {stream:?}", bytes.len())
+    todo!(
+        "part B: one non-blocking write of {} bytes to {stream:?}",
+        bytes.len()
+    )
 }

@@ -37,7 +37,7 @@ use crate::sock::{Listener, StartError, stop_signals};
 pub const TAG: u8 = b'F';
 
 /// How long [`fetch`] waits for the descriptor.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Sends `fd` over `sock` as one message: the byte [`TAG`] with an `SCM_RIGHTS` control
 /// message holding `fd`. `sock` keeps its own descriptor; the receiver gets a new one.
@@ -87,7 +87,10 @@ pub enum RecvError {
 ///
 /// Calls `recvmsg` once, with room for one byte of data and for a control message of one
 /// descriptor (`cmsg_space!([RawFd; 1])`), and `MSG_CMSG_CLOEXEC`. Every descriptor that
-/// arrived is owned at once, so that none leaks whatever goes wrong after.
+/// arrived is owned at once, so that none leaks whatever goes wrong after; with
+/// `MSG_CTRUNC` set (the peer sent more than fits), the descriptors that did fit were
+/// installed all the same and must be closed (nix's `cmsgs()` will not walk a truncated
+/// buffer: read the one `cmsghdr` yourself).
 ///
 /// # Errors
 ///
@@ -97,6 +100,33 @@ pub enum RecvError {
 /// receive timeout set on `sock` expired: `EAGAIN`), [`RecvError::Sys`] otherwise.
 pub fn recv_fd(sock: &UnixStream) -> Result<OwnedFd, RecvError> {
     todo!("part C: receive one descriptor from {sock:?}")
+}
+
+/// The descriptors of an `SCM_RIGHTS` message at the start of a control buffer that the
+/// kernel truncated (`MSG_CTRUNC`): those it installed before it ran out of room. Given:
+/// use it in `recv_fd`.
+fn rights_in(buf: &[u8]) -> Vec<OwnedFd> {
+    const HEADER: usize = std::mem::size_of::<libc::cmsghdr>();
+    if buf.len() < HEADER {
+        return Vec::new();
+    }
+    // SAFETY: `buf` holds at least one cmsghdr's bytes; read_unaligned has no alignment need.
+    let header: libc::cmsghdr = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
+    let len = (header.cmsg_len as usize).min(buf.len());
+    if header.cmsg_level != libc::SOL_SOCKET
+        || header.cmsg_type != libc::SCM_RIGHTS
+        || len <= HEADER
+    {
+        return Vec::new();
+    }
+    buf[HEADER..len]
+        .chunks_exact(std::mem::size_of::<RawFd>())
+        .map(|c| RawFd::from_ne_bytes(c.try_into().expect("chunks of 4 bytes")))
+        .filter(|&fd| fd >= 0)
+        // SAFETY: the kernel installed these descriptors for this process and wrote their
+        // numbers here; nothing else owns them.
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect()
 }
 
 /// Why `fd-client` got no descriptor.
@@ -157,7 +187,11 @@ impl FdServer {
     ///
     /// [`StartError::Sys`] if the file cannot be opened; those of [`Listener::bind`].
     pub fn start(path: &Path, file: &Path) -> Result<FdServer, StartError> {
-        todo!("part C: open {} and listen on {}", file.display(), path.display())
+        todo!(
+            "part C: open {} and listen on {}",
+            file.display(),
+            path.display()
+        )
     }
 
     /// Sends the file's descriptor to every client that connects, then closes that

@@ -120,7 +120,11 @@ impl Outbox {
     /// assert_eq!(out.len(), 6);
     /// ```
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
-        todo!("part A: queue {} bytes, at most {} in all", bytes.len(), self.limit)
+        todo!(
+            "part A: queue {} bytes, at most {} in all",
+            bytes.len(),
+            self.limit
+        )
     }
 
     /// Writes queued bytes to `to` until the outbox is empty or `to` would block

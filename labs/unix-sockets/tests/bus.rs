@@ -59,7 +59,10 @@ fn keeps_order_part_b() {
         a
     });
     for i in 0..2000 {
-        b.expect(&format!("line {i}\n"), "the receiver of 2000 numbered lines");
+        b.expect(
+            &format!("line {i}\n"),
+            "the receiver of 2000 numbered lines",
+        );
     }
     writer.join().unwrap();
 }
@@ -167,7 +170,10 @@ fn refuses_live_socket_part_b() {
     assert_eq!(out.status.code(), Some(1), "status of the second uds-bus");
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        format!("uds-bus: {}: a server is already listening\n", path.display()),
+        format!(
+            "uds-bus: {}: a server is already listening\n",
+            path.display()
+        ),
         "stderr of the second uds-bus"
     );
     let mut a = Client::join(&bus, &path);
@@ -183,7 +189,12 @@ fn path_too_long_part_b() {
     let long = at(dir.path(), &"s".repeat(110));
     let (out, _) = common::run("uds-bus", &[long.as_os_str()]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "status for a {}-byte path", long.as_os_str().len());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "status for a {}-byte path",
+        long.as_os_str().len()
+    );
     assert!(
         err.starts_with("uds-bus: ") && err.contains("too long"),
         "stderr for a {}-byte path must say `uds-bus: PATH: ... too long ...`: {err:?}",
@@ -198,7 +209,11 @@ fn not_a_socket_part_b() {
     let path = at(dir.path(), "notes.txt");
     std::fs::write(&path, "keep me\n").unwrap();
     let (out, _) = common::run("uds-bus", &[path.as_os_str()]);
-    assert_eq!(out.status.code(), Some(1), "status with a regular file at PATH");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "status with a regular file at PATH"
+    );
     assert_eq!(
         std::fs::read_to_string(&path).ok().as_deref(),
         Some("keep me\n"),

@@ -9,8 +9,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
 use common::{Server, at, listing, socket_dir};
-use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use nix::sys::signal::Signal;
+use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use testkit::Expect;
 use unix_sockets::fdpass::{RecvError, recv_fd, send_fd};
 
@@ -111,7 +111,8 @@ fn garbage_part_c() {
 #[test]
 fn timeout_part_c() {
     let (_a, b) = UnixStream::pair().unwrap();
-    b.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    b.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     match recv_fd(&b) {
         Err(RecvError::TimedOut) => {}
         other => panic!("recv_fd with a 100 ms timeout and a silent peer: got {other:?}"),
@@ -138,12 +139,26 @@ fn server_and_client_part_c() {
             "the {round} fd-client: stderr {:?}",
             String::from_utf8_lossy(&out.stderr)
         );
-        testkit::assert_same_bytes(&format!("the {round} fd-client's stdout"), &data, &out.stdout);
+        testkit::assert_same_bytes(
+            &format!("the {round} fd-client's stdout"),
+            &data,
+            &out.stdout,
+        );
     }
     server.signal(Signal::SIGTERM);
-    let status = server.wait(common::DEADLINE).expect("fd-server did not exit on SIGTERM");
-    assert_eq!(status.code(), Some(0), "fd-server's exit status after SIGTERM");
-    assert_eq!(listing(dir.path()), ["data.bin"], "fd-server must remove its socket file");
+    let status = server
+        .wait(common::DEADLINE)
+        .expect("fd-server did not exit on SIGTERM");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "fd-server's exit status after SIGTERM"
+    );
+    assert_eq!(
+        listing(dir.path()),
+        ["data.bin"],
+        "fd-server must remove its socket file"
+    );
 }
 
 /// The received descriptor works even when the file's name is gone: it is the open file,
@@ -179,10 +194,21 @@ fn client_errors_part_c() {
     });
     let (out, elapsed) = common::run("fd-client", &[path.as_os_str()]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "fd-client against a server that sends text");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "fd-client against a server that sends text"
+    );
     assert!(err.starts_with("fd-client: "), "stderr: {err:?}");
-    assert!(out.stdout.is_empty(), "fd-client printed {:?}", String::from_utf8_lossy(&out.stdout));
-    assert!(elapsed < Duration::from_secs(4), "fd-client took {elapsed:?} to give up on text");
+    assert!(
+        out.stdout.is_empty(),
+        "fd-client printed {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "fd-client took {elapsed:?} to give up on text"
+    );
     thread.join().unwrap();
 }
 
@@ -211,4 +237,21 @@ fn copy_all_uses_pread_part_c() {
         0,
         "copy_all must not move the shared file offset (use pread)"
     );
+}
+
+/// More descriptors than the control buffer holds: `RecvError::Truncated` (MSG_CTRUNC).
+#[test]
+fn truncated_part_c() {
+    let dir = socket_dir();
+    let file = file_with(dir.path(), b"x");
+    let fd = file.as_raw_fd();
+    let (a, b) = UnixStream::pair().unwrap();
+    send_raw(&a, b"F", &[fd, fd, fd, fd, fd, fd, fd, fd]);
+    match recv_fd(&b) {
+        Err(RecvError::Truncated) => {}
+        other => panic!(
+            "recv_fd of 8 descriptors at once (more than a buffer of cmsg_space!([RawFd; 1]) \
+             holds): expected Err(Truncated), since the kernel sets MSG_CTRUNC, got {other:?}"
+        ),
+    }
 }

@@ -109,12 +109,19 @@ impl Write for Tight {
 #[test]
 fn outbox_is_bounded_part_a() {
     let mut out = Outbox::new(10);
-    out.push(b"0123456\n").expect_success("push of 8 bytes into 10");
-    let err = out.push(b"abc\n").expect_failure("push of 4 more bytes into 10");
+    out.push(b"0123456\n")
+        .expect_success("push of 8 bytes into 10");
+    let err = out
+        .push(b"abc\n")
+        .expect_failure("push of 4 more bytes into 10");
     assert_eq!(out.len(), 8, "a refused push must queue nothing ({err})");
-    out.push(b"a\n").expect_success("push of 2 more bytes: exactly 10");
+    out.push(b"a\n")
+        .expect_success("push of 2 more bytes: exactly 10");
     assert_eq!(out.len(), 10);
-    assert!(OUTBOX_LIMIT >= 64 * 1024, "OUTBOX_LIMIT is the documented 256 KiB");
+    assert!(
+        OUTBOX_LIMIT >= 64 * 1024,
+        "OUTBOX_LIMIT is the documented 256 KiB"
+    );
 }
 
 /// flush writes what the writer takes, stops without error when it would block, keeps the
@@ -137,7 +144,10 @@ fn outbox_flush_never_blocks_part_a() {
     w.room = 100;
     out.flush(&mut w).expect_success("the second flush");
     assert!(out.is_empty());
-    assert_eq!(String::from_utf8_lossy(&w.taken), "first line\nsecond line\n");
+    assert_eq!(
+        String::from_utf8_lossy(&w.taken),
+        "first line\nsecond line\n"
+    );
 }
 
 /// A writer that fails (the client has gone).
@@ -157,6 +167,8 @@ impl Write for Broken {
 fn outbox_flush_reports_errors_part_a() {
     let mut out = Outbox::new(100);
     out.push(b"x\n").unwrap();
-    let err = out.flush(&mut Broken).expect_failure("flush into a broken pipe");
+    let err = out
+        .flush(&mut Broken)
+        .expect_failure("flush into a broken pipe");
     assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
 }

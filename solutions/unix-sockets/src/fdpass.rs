@@ -34,7 +34,7 @@ use crate::sock::{Listener, StartError, stop_signals};
 pub const TAG: u8 = b'F';
 
 /// How long [`fetch`] waits for the descriptor.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Sends `fd` over `sock` as one message: the byte [`TAG`] with an `SCM_RIGHTS` control
 /// message holding `fd`. `sock` keeps its own descriptor; the receiver gets a new one.
@@ -91,7 +91,10 @@ pub enum RecvError {
 ///
 /// Calls `recvmsg` once, with room for one byte of data and for a control message of one
 /// descriptor (`cmsg_space!([RawFd; 1])`), and `MSG_CMSG_CLOEXEC`. Every descriptor that
-/// arrived is owned at once, so that none leaks whatever goes wrong after.
+/// arrived is owned at once, so that none leaks whatever goes wrong after; with
+/// `MSG_CTRUNC` set (the peer sent more than fits), the descriptors that did fit were
+/// installed all the same and must be closed (nix's `cmsgs()` will not walk a truncated
+/// buffer: read the one `cmsghdr` yourself).
 ///
 /// # Errors
 ///
@@ -103,32 +106,37 @@ pub fn recv_fd(sock: &UnixStream) -> Result<OwnedFd, RecvError> {
     let mut data = [0u8; 64];
     let mut iov = [IoSliceMut::new(&mut data)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = loop {
-        match recvmsg::<()>(
+    let (n, truncated, mut fds) = loop {
+        let msg = match recvmsg::<()>(
             sock.as_raw_fd(),
             &mut iov,
             Some(&mut space),
             MsgFlags::MSG_CMSG_CLOEXEC,
         ) {
-            Err(Errno::EINTR) => {}
+            Err(Errno::EINTR) => continue,
             Err(Errno::EAGAIN) => return Err(RecvError::TimedOut),
-            r => break r.map_err(io::Error::from)?,
+            r => r.map_err(io::Error::from)?,
+        };
+        let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        // nix refuses to walk a truncated buffer (ENOBUFS); that case is handled below.
+        if !truncated {
+            for cmsg in msg.cmsgs().map_err(io::Error::from)? {
+                if let ControlMessageOwned::ScmRights(raw) = cmsg {
+                    // SAFETY: the kernel just installed these descriptors for us; nothing
+                    // else owns them.
+                    fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                }
+            }
         }
+        break (msg.bytes, truncated, fds);
     };
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    for cmsg in msg.cmsgs().map_err(io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(raw) = cmsg {
-            // SAFETY: the kernel just installed these descriptors for us; nothing else
-            // owns them.
-            fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
-        }
-    }
-    let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
-    let n = msg.bytes;
-    let got = &data[..n];
     if truncated {
+        // The descriptors that fit were installed all the same: close them.
+        drop(rights_in(&space));
         return Err(RecvError::Truncated);
     }
+    let got = &data[..n];
     if n == 0 && fds.is_empty() {
         return Err(RecvError::Closed);
     }
@@ -143,6 +151,30 @@ pub fn recv_fd(sock: &UnixStream) -> Result<OwnedFd, RecvError> {
         )));
     }
     Ok(fds.remove(0))
+}
+
+/// The descriptors of an `SCM_RIGHTS` message at the start of a control buffer that the
+/// kernel truncated (`MSG_CTRUNC`): those it installed before it ran out of room.
+fn rights_in(buf: &[u8]) -> Vec<OwnedFd> {
+    const HEADER: usize = std::mem::size_of::<libc::cmsghdr>();
+    if buf.len() < HEADER {
+        return Vec::new();
+    }
+    // SAFETY: `buf` holds at least one cmsghdr's bytes; read_unaligned has no alignment need.
+    let header: libc::cmsghdr = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
+    let len = (header.cmsg_len as usize).min(buf.len());
+    if header.cmsg_level != libc::SOL_SOCKET || header.cmsg_type != libc::SCM_RIGHTS || len <= HEADER
+    {
+        return Vec::new();
+    }
+    buf[HEADER..len]
+        .chunks_exact(std::mem::size_of::<RawFd>())
+        .map(|c| RawFd::from_ne_bytes(c.try_into().expect("chunks of 4 bytes")))
+        .filter(|&fd| fd >= 0)
+        // SAFETY: the kernel installed these descriptors for this process and wrote their
+        // numbers here; nothing else owns them.
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect()
 }
 
 /// Why `fd-client` got no descriptor.

@@ -11,8 +11,7 @@ use nix::sys::signal::Signal;
 
 use super::PROMPT;
 use super::harness::{
-    me,
-    Peer, server_state, shown, start_bus, start_ready, stderr_of, stop, wait_logged,
+    Peer, me, server_state, shown, start_bus, start_ready, stderr_of, stop, wait_logged,
 };
 use crate::check::{CheckResult, Ctx, Fail};
 use crate::sandbox::{Ending, Input, Proc, Spec};
@@ -68,7 +67,13 @@ pub(super) fn socket_files(ctx: &mut Ctx) -> CheckResult {
         );
     }
     let mut bus = p;
-    exchange(ctx, &mut bus, &path, 0, "after uds-bus replaced a stale socket file")?;
+    exchange(
+        ctx,
+        &mut bus,
+        &path,
+        0,
+        "after uds-bus replaced a stale socket file",
+    )?;
     match socket_mode(&path) {
         Ok(0o666) => {}
         Ok(mode) => fail!(
@@ -81,7 +86,11 @@ pub(super) fn socket_files(ctx: &mut Ctx) -> CheckResult {
 
     // A live one.
     let spec = ctx.bin("uds-bus").args([path.as_os_str()]);
-    let second = ctx.run("a second `uds-bus bus.sock`", &spec, Duration::from_secs(10))?;
+    let second = ctx.run(
+        "a second `uds-bus bus.sock`",
+        &spec,
+        Duration::from_secs(10),
+    )?;
     let expected = format!("uds-bus: {}: a server is already listening", path.display());
     ensure!(
         second.status() == 1 && second.stderr_str().trim_end() == expected,
@@ -96,7 +105,13 @@ pub(super) fn socket_files(ctx: &mut Ctx) -> CheckResult {
          server's file alone"
     );
     let joined = super::harness::logged(&bus, me(), "joined");
-    exchange(ctx, &mut bus, &path, joined, "after a second uds-bus was refused")?;
+    exchange(
+        ctx,
+        &mut bus,
+        &path,
+        joined,
+        "after a second uds-bus was refused",
+    )?;
 
     // SIGTERM, then SIGINT on a new bus.
     for sig in [Signal::SIGTERM, Signal::SIGINT] {
@@ -114,7 +129,10 @@ pub(super) fn socket_files(ctx: &mut Ctx) -> CheckResult {
             )
         );
         let (_, closed) = client.until_closed(Instant::now() + PROMPT);
-        ensure!(closed, "after {sig} and uds-bus's exit, a client's connection is still open");
+        ensure!(
+            closed,
+            "after {sig} and uds-bus's exit, a client's connection is still open"
+        );
         ensure!(
             socket_mode(&path).is_err(),
             "after {sig}, uds-bus exited but left bus.sock behind: remove (unlink) the socket \
@@ -129,7 +147,9 @@ pub(super) fn socket_files(ctx: &mut Ctx) -> CheckResult {
     let file = ctx.scratch.join("served.txt");
     std::fs::write(&file, "served\n")?;
     let fd_path = ctx.scratch.join("fd.sock");
-    let spec = ctx.bin("fd-server").args([fd_path.as_os_str(), file.as_os_str()]);
+    let spec = ctx
+        .bin("fd-server")
+        .args([fd_path.as_os_str(), file.as_os_str()]);
     let mut server = start_ready(ctx, &spec, "fd-server fd.sock served.txt")?;
     match socket_mode(&fd_path) {
         Ok(0o666) => {}
@@ -141,7 +161,11 @@ pub(super) fn socket_files(ctx: &mut Ctx) -> CheckResult {
         ending == Some(Ending::Exited(0)) && socket_mode(&fd_path).is_err(),
         "after SIGTERM, fd-server {} and {}: it must remove its socket file and exit 0",
         ending.map_or("was still running".to_string(), |e| e.describe()),
-        if socket_mode(&fd_path).is_err() { "fd.sock is gone" } else { "fd.sock is still there" }
+        if socket_mode(&fd_path).is_err() {
+            "fd.sock is gone"
+        } else {
+            "fd.sock is still there"
+        }
     );
     Ok(())
 }
@@ -184,8 +208,11 @@ while not buf.endswith(b"\n"):
     buf += chunk
 sys.stdout.write(buf.decode())
 "#;
-    let mut spec = Spec::new(python.as_os_str(), &ctx.scratch)
-        .args(["-c".as_ref(), script.as_ref(), path.as_os_str()]);
+    let mut spec = Spec::new(python.as_os_str(), &ctx.scratch).args([
+        "-c".as_ref(),
+        script.as_ref(),
+        path.as_os_str(),
+    ]);
     spec.user = ctx.student;
     let mut py = ctx.spawn(&spec)?;
     let heard = socat.wait_stdout(Instant::now() + PROMPT, |o| o.ends_with(b"\n"));
@@ -198,9 +225,9 @@ sys.stdout.write(buf.decode())
     );
     if let Some(stdin) = socat.stdin() {
         use std::io::Write as _;
-        stdin.write_all(b"from socat\n").map_err(|e| {
-            Fail(format!("the grader could not write to socat's stdin: {e}"))
-        })?;
+        stdin
+            .write_all(b"from socat\n")
+            .map_err(|e| Fail(format!("the grader could not write to socat's stdin: {e}")))?;
         stdin.flush()?;
     }
     let out = ctx.finish("the Python client", &mut py, Duration::from_secs(10))?;
@@ -222,7 +249,13 @@ pub(super) fn idle_cpu(ctx: &mut Ctx) -> CheckResult {
     let mut a = Peer::connect(ctx, &path)?;
     wait_logged(&mut bus, me(), "joined", 1, "after a client connected")?;
     let mut b = Peer::connect(ctx, &path)?;
-    wait_logged(&mut bus, me(), "joined", 2, "after a second client connected")?;
+    wait_logged(
+        &mut bus,
+        me(),
+        "joined",
+        2,
+        "after a second client connected",
+    )?;
     a.send(b"one line before the quiet\n")?;
     let got = b.line(Instant::now() + PROMPT);
     ensure!(
@@ -233,7 +266,9 @@ pub(super) fn idle_cpu(ctx: &mut Ctx) -> CheckResult {
     let file = ctx.scratch.join("served.txt");
     std::fs::write(&file, "served\n")?;
     let fd_path = ctx.scratch.join("fd.sock");
-    let spec = ctx.bin("fd-server").args([fd_path.as_os_str(), file.as_os_str()]);
+    let spec = ctx
+        .bin("fd-server")
+        .args([fd_path.as_os_str(), file.as_os_str()]);
     let server = start_ready(ctx, &spec, "fd-server fd.sock served.txt")?;
     // The one timed wait: idleness is the absence of events, so it takes a stretch of time.
     testkit::cpu::check_idle(

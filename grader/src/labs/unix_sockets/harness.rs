@@ -243,7 +243,9 @@ impl From<UnixStream> for Peer {
 
 /// Waits until the bus has read everything each of `peers` wrote.
 pub(super) fn wait_read_by_bus(peers: &[&Peer], limit: Duration) -> bool {
-    poll_until(Instant::now() + limit, || peers.iter().all(|p| p.unread() == 0))
+    poll_until(Instant::now() + limit, || {
+        peers.iter().all(|p| p.unread() == 0)
+    })
 }
 
 /// The uid and gid of the other user of the checks.

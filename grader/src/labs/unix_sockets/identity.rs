@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::PROMPT;
 use super::harness::{
-    me,
-    NOBODY, NoLine, Peer, Shared, as_user, connect_as, server_state, shown, start_bus,
+    NOBODY, NoLine, Peer, Shared, as_user, connect_as, me, server_state, shown, start_bus,
     start_ready, stderr_of, wait_logged,
 };
 use crate::check::{CheckResult, Ctx, Fail};
@@ -23,7 +22,13 @@ pub(super) fn peer_credentials(ctx: &mut Ctx) -> CheckResult {
     let path = shared.dir.join("bus.sock");
     let mut bus = start_bus(ctx, &path, &[])?;
     let mut own = Peer::connect(ctx, &path)?;
-    wait_logged(&mut bus, me(), "joined", 1, "after a client of the bus's own uid connected")?;
+    wait_logged(
+        &mut bus,
+        me(),
+        "joined",
+        1,
+        "after a client of the bus's own uid connected",
+    )?;
     let stranger = connect_as(&path, NOBODY).map_err(|e| {
         Fail(format!(
             "a client of uid 65534 could not even connect to {} ({e}): the socket file must be \
@@ -47,7 +52,13 @@ pub(super) fn peer_credentials(ctx: &mut Ctx) -> CheckResult {
             format!(" and the connection stayed open for {} s", PROMPT.as_secs())
         }
     );
-    wait_logged(&mut bus, me(), "denied", 1, "after a client of uid 65534 was denied")?;
+    wait_logged(
+        &mut bus,
+        me(),
+        "denied",
+        1,
+        "after a client of uid 65534 was denied",
+    )?;
     let denied_line = String::from_utf8_lossy(&bus.stderr().0)
         .lines()
         .find(|l| l.contains(") denied"))
@@ -60,7 +71,13 @@ pub(super) fn peer_credentials(ctx: &mut Ctx) -> CheckResult {
     );
     // The own-uid client is still served.
     let mut second = Peer::connect(ctx, &path)?;
-    wait_logged(&mut bus, me(), "joined", 2, "after a second client of the bus's own uid connected")?;
+    wait_logged(
+        &mut bus,
+        me(),
+        "joined",
+        2,
+        "after a second client of the bus's own uid connected",
+    )?;
     own.send(b"still here\n")?;
     match second.line(Instant::now() + PROMPT) {
         Ok(l) if l == b"still here\n" => {}
@@ -76,9 +93,18 @@ pub(super) fn peer_credentials(ctx: &mut Ctx) -> CheckResult {
     let path = shared.dir.join("open.sock");
     let mut bus = start_bus(ctx, &path, &["--allow", "65534"])?;
     let mut own = Peer::connect(ctx, &path)?;
-    wait_logged(&mut bus, me(), "joined", 1, "after a client of the bus's own uid connected")?;
+    wait_logged(
+        &mut bus,
+        me(),
+        "joined",
+        1,
+        "after a client of the bus's own uid connected",
+    )?;
     let mut guest = Peer::from(connect_as(&path, NOBODY)?);
-    wait_logged(&mut bus, me(), "joined",
+    wait_logged(
+        &mut bus,
+        me(),
+        "joined",
         2,
         "with --allow 65534, after a client of uid 65534 connected",
     )?;
@@ -131,7 +157,9 @@ pub(super) fn fd_other_uid(ctx: &mut Ctx) -> CheckResult {
     std::fs::copy(&original, &client)?;
     std::fs::set_permissions(&client, std::fs::Permissions::from_mode(0o755))?;
     let path = shared.dir.join("fd.sock");
-    let spec = ctx.bin("fd-server").args([path.as_os_str(), secret.as_os_str()]);
+    let spec = ctx
+        .bin("fd-server")
+        .args([path.as_os_str(), secret.as_os_str()]);
     let mut server = start_ready(ctx, &spec, "fd-server fd.sock secret.bin")?;
     let mut spec = Spec::new(client.as_os_str(), &shared.dir).args([path.as_os_str()]);
     spec.rlimits = Rlimits::untrusted(Duration::from_secs(30));

@@ -6,8 +6,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::PROMPT;
-use super::harness::{
-    me,NoLine, Peer, server_state, start_bus, wait_logged, wait_read_by_bus};
+use super::harness::{NoLine, Peer, me, server_state, start_bus, wait_logged, wait_read_by_bus};
 use crate::check::{CheckResult, Ctx, Fail};
 use crate::{ensure, fail};
 
@@ -110,7 +109,13 @@ pub(super) fn many_clients(ctx: &mut Ctx) -> CheckResult {
     let mut peers = Vec::with_capacity(CLIENTS);
     for i in 0..CLIENTS {
         peers.push(Peer::connect(ctx, &path)?);
-        wait_logged(&mut bus, me(), "joined", i + 1, &format!("after {} clients connected", i + 1))?;
+        wait_logged(
+            &mut bus,
+            me(),
+            "joined",
+            i + 1,
+            &format!("after {} clients connected", i + 1),
+        )?;
     }
     // Every client first sends 3 bytes of its first line, and the bus reads them all before
     // any line is finished: a bus that forwards what it reads instead of whole lines mixes
@@ -259,8 +264,13 @@ pub(super) fn slow_reader(ctx: &mut Ctx) -> CheckResult {
             crate::run::clip(&String::from_utf8_lossy(&big_line(k)), 60)
         );
     }
-    let _talker = sending.join().map_err(|_| Fail("the talker thread panicked".into()))?;
-    wait_logged(&mut bus, me(), "dropped",
+    let _talker = sending
+        .join()
+        .map_err(|_| Fail("the talker thread panicked".into()))?;
+    wait_logged(
+        &mut bus,
+        me(),
+        "dropped",
         1,
         "after 4 MiB went past a client that never reads",
     )?;

@@ -3,7 +3,7 @@
 //!
 //! Given complete. Exit status: 0 once the whole file is copied; 1 with
 //! `fd-client: <what went wrong>` on stderr when no server answers, no good descriptor
-//! comes within 5 s, or reading or writing fails; 2 on a usage error.
+//! comes within 2 s, or reading or writing fails; 2 on a usage error.
 
 use std::os::fd::AsFd;
 use std::path::Path;

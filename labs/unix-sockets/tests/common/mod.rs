@@ -82,7 +82,13 @@ impl Log {
 
     /// How many lines so far contain `needle`.
     pub fn count(&self, needle: &str) -> usize {
-        self.0.0.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
+        self.0
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
     }
 
     /// Waits up to [`DEADLINE`] until `n` lines contain `needle`.
