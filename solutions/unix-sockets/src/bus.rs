@@ -213,8 +213,7 @@ impl Bus {
                 if events.intersects(PollFlags::POLLOUT | PollFlags::POLLERR) {
                     self.flush(i);
                 }
-                if events.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-                {
+                if events.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
                     self.receive(i);
                 }
             }

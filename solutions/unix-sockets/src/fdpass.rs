@@ -125,7 +125,10 @@ pub fn recv_fd(sock: &UnixStream) -> Result<OwnedFd, RecvError> {
                 if let ControlMessageOwned::ScmRights(raw) = cmsg {
                     // SAFETY: the kernel just installed these descriptors for us; nothing
                     // else owns them.
-                    fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                    fds.extend(
+                        raw.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
                 }
             }
         }
@@ -163,7 +166,9 @@ fn rights_in(buf: &[u8]) -> Vec<OwnedFd> {
     // SAFETY: `buf` holds at least one cmsghdr's bytes; read_unaligned has no alignment need.
     let header: libc::cmsghdr = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
     let len = (header.cmsg_len as usize).min(buf.len());
-    if header.cmsg_level != libc::SOL_SOCKET || header.cmsg_type != libc::SCM_RIGHTS || len <= HEADER
+    if header.cmsg_level != libc::SOL_SOCKET
+        || header.cmsg_type != libc::SCM_RIGHTS
+        || len <= HEADER
     {
         return Vec::new();
     }
@@ -211,7 +216,8 @@ pub fn fetch(path: &Path) -> Result<OwnedFd, FetchError> {
         err,
     };
     let sock = UnixStream::connect(path).map_err(connect)?;
-    sock.set_read_timeout(Some(FETCH_TIMEOUT)).map_err(connect)?;
+    sock.set_read_timeout(Some(FETCH_TIMEOUT))
+        .map_err(connect)?;
     recv_fd(&sock).map_err(|err| FetchError::Recv {
         path: path.to_owned(),
         err,

@@ -109,7 +109,10 @@ impl Listener {
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                 replace_stale(path)?;
                 sys(UnixListener::bind(path), || {
-                    format!("binding {} again after removing a stale socket", path.display())
+                    format!(
+                        "binding {} again after removing a stale socket",
+                        path.display()
+                    )
                 })?
             }
             Err(err) => {
@@ -186,12 +189,16 @@ fn replace_stale(path: &Path) -> Result<(), StartError> {
         // A live server accepted (or queued) us. Our probe closes at once.
         Ok(_probe) => Err(StartError::AlreadyListening(path.to_owned())),
         // Nobody listens: a server died without removing it.
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => sys(
-            std::fs::remove_file(path),
-            || format!("removing the stale socket {}", path.display()),
-        ),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            sys(std::fs::remove_file(path), || {
+                format!("removing the stale socket {}", path.display())
+            })
+        }
         Err(err) => Err(StartError::Sys {
-            what: format!("connecting to {} to see whether a server listens", path.display()),
+            what: format!(
+                "connecting to {} to see whether a server listens",
+                path.display()
+            ),
             err,
         }),
     }
