@@ -15,7 +15,7 @@
 //!   which is bounded: past [`OUTBOX_LIMIT`] the client is dropped.
 
 // Until your code uses them: the imports below are the calls this part needs.
-#![allow(unused_imports, unused_variables, dead_code)]
+#![allow(unused_imports, unused_variables, dead_code, clippy::ptr_arg)]
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
