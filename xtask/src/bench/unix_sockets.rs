@@ -276,7 +276,10 @@ impl Flow {
         loop {
             let total: u64 = st.0.iter().sum();
             let lag = (0..st.1.len())
-                .map(|c| total - st.0.get(c).copied().unwrap_or(0) - st.1[c])
+                .map(|c| {
+                    // A sender counts its bytes once written: a receiver may be ahead.
+                    (total - st.0.get(c).copied().unwrap_or(0)).saturating_sub(st.1[c])
+                })
                 .max()
                 .unwrap_or(0);
             if lag <= WINDOW {
@@ -364,7 +367,7 @@ fn bus_stream_run(exe: &Path, work: &Path) -> Result<f64> {
             {
                 let (lock, cv) = &*seen;
                 let mut got = lock.lock().unwrap();
-                while sent - *got > WINDOW * 2 {
+                while sent.saturating_sub(*got) > WINDOW * 2 {
                     got = cv.wait(got).unwrap();
                 }
             }
