@@ -120,6 +120,34 @@ fn listener_leaks_nothing_part_b() {
     assert_eq!(listing(dir.path()), Vec::<String>::new(), "left after every Listener was dropped");
 }
 
+/// 1000 buses and fd servers started and dropped: no descriptor (listener, signalfd, the
+/// served file) and no socket file left.
+#[test]
+fn servers_leak_nothing_part_c() {
+    let dir = socket_dir();
+    let file = at(dir.path(), "f.txt");
+    std::fs::write(&file, "x").unwrap();
+    let bus = unix_sockets::bus::Config {
+        path: at(dir.path(), "bus.sock"),
+        allow: Vec::new(),
+    };
+    let fd_path = at(dir.path(), "fd.sock");
+    testkit::assert_no_leak(
+        1000,
+        "Bus::start + FdServer::start + drop",
+        "a server holds its listener, its signalfd (and the fd server its file) as owned \
+         values, so that dropping it closes them all and removes its socket file",
+        |_| {
+            drop(unix_sockets::bus::Bus::start(&bus).expect_success("Bus::start"));
+            drop(
+                unix_sockets::fdpass::FdServer::start(&fd_path, &file)
+                    .expect_success("FdServer::start"),
+            );
+        },
+    );
+    assert_eq!(listing(dir.path()), ["f.txt"], "left after every server was dropped");
+}
+
 /// Listener::bind, uds-bus and fd-server all make mode 0666 socket files, whatever the
 /// umask.
 #[test]

@@ -186,7 +186,7 @@ const BIG_LINE: usize = 1024;
 /// How many lines the talker may be ahead of the reading client (64 KiB).
 const WINDOW: usize = 64;
 /// The longest pause in the flow to the reading client that counts as no stall.
-const STALL: Duration = Duration::from_secs(3);
+const STALL: Duration = Duration::from_secs(5);
 
 /// Line `k` of the talker in `slow_reader`.
 fn big_line(k: usize) -> Vec<u8> {
