@@ -6,7 +6,9 @@
 //! - requests per second of the fifos reference `fifo-server` (release) against a minimal C
 //!   server of the same protocol, alternating rounds, medians and their ratio
 //!   ([`fifos`]);
-//! - the shm-ring reference solution against memcpy and a pipe ([`shm_ring`]).
+//! - the shm-ring reference solution against memcpy and a pipe ([`shm_ring`]);
+//! - lines per second through the unix-sockets `uds-bus`, and UNIX-stream throughput of
+//!   the reference against a C anchor ([`unix_sockets`]).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use grader::labfile::Tree;
 
 mod fifos;
 mod shm_ring;
+mod unix_sockets;
 
 /// Arguments of `cargo xtask bench`.
 #[derive(clap::Args)]
@@ -51,6 +54,8 @@ enum Figure {
     Fifos,
     /// The shm-ring `Ring` against memcpy and a pipe.
     ShmRing,
+    /// The unix-sockets `uds-bus` (lines/s) and UNIX-stream throughput against C.
+    UnixSockets,
 }
 
 impl Bench {
@@ -59,6 +64,9 @@ impl Bench {
         let wanted = |f: Figure| self.only.is_none_or(|o| o == f);
         if wanted(Figure::ShmRing) {
             shm_ring::run(&tree, self.runs.min(7))?;
+        }
+        if wanted(Figure::UnixSockets) {
+            unix_sockets::run(&tree, self.runs.min(5))?;
         }
         if wanted(Figure::Pipes) {
             self.pipes(&tree)?;
