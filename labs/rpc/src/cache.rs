@@ -68,7 +68,9 @@ impl ReplyCache {
 
     /// Looks up `(client, id)`; when it is [`Lookup::Fresh`], records it as running.
     pub fn begin(&mut self, client: &str, id: &Value) -> Lookup {
-        todo!("part C: evict the least recently used client when full; Done, Running or Fresh (then record as running, dropping the oldest id past per_client)")
+        todo!(
+            "part C: evict the least recently used client when full; Done, Running or Fresh (then record as running, dropping the oldest id past per_client)"
+        )
     }
 
     /// Stores the reply to `(client, id)` once it has been executed.

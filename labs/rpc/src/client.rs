@@ -91,7 +91,9 @@ impl RpcClient {
     ///
     /// [`ClientError::NoAddress`] when `addr` does not resolve.
     pub fn new(addr: impl ToSocketAddrs) -> Result<RpcClient, ClientError> {
-        todo!("part C: resolve addr; a client id unique on this machine (pid, time, a counter); no connection yet")
+        todo!(
+            "part C: resolve addr; a client id unique on this machine (pid, time, a counter); no connection yet"
+        )
     }
 
     /// The same client with `timeout` for each attempt of a call.
@@ -120,7 +122,9 @@ impl RpcClient {
     /// [`ClientError::GaveUp`] when no attempt got a reply, [`ClientError::Protocol`] for a
     /// reply that is not JSON-RPC.
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
-        todo!("part C: a new id; the same request line for every attempt; retry on timeout or broken connection after dropping the connection")
+        todo!(
+            "part C: a new id; the same request line for every attempt; retry on timeout or broken connection after dropping the connection"
+        )
     }
 
     /// Sends `method` as a notification (no id, no reply, no retry).
@@ -184,7 +188,9 @@ impl RpcClient {
 
     /// Sends `line` once and waits for the reply with `id`, at most the timeout.
     fn attempt(&mut self, line: &str, id: u64) -> Result<Response, Failed> {
-        todo!("part C: send line; read lines until the reply with id, within the timeout (set_read_timeout)")
+        todo!(
+            "part C: send line; read lines until the reply with id, within the timeout (set_read_timeout)"
+        )
     }
 }
 

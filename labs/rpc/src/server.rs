@@ -38,7 +38,9 @@ pub fn serve(listener: TcpListener, service: Arc<Service>) -> io::Result<()> {
 ///
 /// A read or write error of the connection (the client has gone).
 pub fn serve_connection(stream: TcpStream, service: &Service) -> io::Result<()> {
-    todo!("part B: read_line with MAX_LINE; TooLong is a parse error reply; respond; one write per reply line")
+    todo!(
+        "part B: read_line with MAX_LINE; TooLong is a parse error reply; respond; one write per reply line"
+    )
 }
 
 /// What [`read_line`] read.
@@ -74,5 +76,7 @@ pub fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> io
 /// assert_eq!(respond(&s, br#"{"jsonrpc":"2.0","method":"add","params":[1,2]}"#), None);
 /// ```
 pub fn respond(service: &Service, line: &[u8]) -> Option<String> {
-    todo!("part B: blank: None; parse_line; answer each entry (invalid ones with their error); encode_replies")
+    todo!(
+        "part B: blank: None; parse_line; answer each entry (invalid ones with their error); encode_replies"
+    )
 }

@@ -70,7 +70,9 @@ impl Service {
     /// result or error is dropped), the response otherwise. A request with an id and a
     /// client id is executed at most once: a repeat gets the reply of the first.
     pub fn handle(&self, request: &Request) -> Option<Response> {
-        todo!("part B: a notification runs and gets None; part C: with a client id, go through the reply cache (begin, wait while Running, call, finish, notify)")
+        todo!(
+            "part B: a notification runs and gets None; part C: with a client id, go through the reply cache (begin, wait while Running, call, finish, notify)"
+        )
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

@@ -107,7 +107,9 @@ impl Request {
     /// assert_eq!(r.to_line(), r#"{"id":7,"jsonrpc":"2.0","method":"add","params":[1,2]}"#);
     /// ```
     pub fn to_line(&self) -> String {
-        todo!("part A: an object with jsonrpc, method, params (unless Params::None), id (unless None) and _client (unless None), as compact JSON")
+        todo!(
+            "part A: an object with jsonrpc, method, params (unless Params::None), id (unless None) and _client (unless None), as compact JSON"
+        )
     }
 }
 

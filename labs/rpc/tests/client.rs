@@ -52,12 +52,17 @@ fn typed_calls_part_c() {
     testkit::within("typed calls", DEADLINE, "", move || {
         let mut c = RpcClient::new(addr.as_str()).expect_success("RpcClient::new");
         assert_eq!(c.add(1.5, 2.0).expect_success("add(1.5, 2.0)"), 3.5);
-        assert_eq!(c.kv_put("k", json!([1, 2])).expect_success("kv_put"), Value::Null);
+        assert_eq!(
+            c.kv_put("k", json!([1, 2])).expect_success("kv_put"),
+            Value::Null
+        );
         assert_eq!(c.kv_get("k").expect_success("kv_get"), json!([1, 2]));
         assert_eq!(c.sleep(10).expect_success("sleep(10)"), 10);
         assert_eq!(c.counter_incr().expect_success("counter_incr"), 1);
         assert_eq!(c.counter_incr().expect_success("counter_incr"), 2);
-        let named = c.call("add", json!({"a": 2, "b": 3})).expect_success("call add by name");
+        let named = c
+            .call("add", json!({"a": 2, "b": 3}))
+            .expect_success("call add by name");
         assert_eq!(named.as_f64(), Some(5.0));
     });
 }
@@ -87,9 +92,12 @@ fn ids_and_client_id_part_c() {
     let (port, seen) = fake_server(|r| Some(json!({"jsonrpc": "2.0", "result": 0, "id": r["id"]})));
     let mut c = RpcClient::new(("127.0.0.1", port)).expect_success("RpcClient::new");
     for _ in 0..3 {
-        c.call("counter.incr", json!([])).expect_success("a call the fake server answers");
+        c.call("counter.incr", json!([]))
+            .expect_success("a call the fake server answers");
     }
-    let reqs: Vec<(usize, Value)> = (0..3).map(|_| seen.recv_timeout(DEADLINE).unwrap()).collect();
+    let reqs: Vec<(usize, Value)> = (0..3)
+        .map(|_| seen.recv_timeout(DEADLINE).unwrap())
+        .collect();
     let ids: Vec<&Value> = reqs.iter().map(|(_, r)| &r["id"]).collect();
     assert!(
         ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
@@ -98,10 +106,18 @@ fn ids_and_client_id_part_c() {
     for (conn, r) in &reqs {
         assert_eq!(*conn, 0, "calls that succeed share one connection: {r}");
         assert_eq!(r["jsonrpc"], "2.0", "{r}");
-        assert_eq!(r["_client"], json!(c.client_id()), "every call carries _client: {r}");
+        assert_eq!(
+            r["_client"],
+            json!(c.client_id()),
+            "every call carries _client: {r}"
+        );
     }
     let other = RpcClient::new(("127.0.0.1", port)).expect_success("RpcClient::new");
-    assert_ne!(other.client_id(), c.client_id(), "two clients have different client ids");
+    assert_ne!(
+        other.client_id(),
+        c.client_id(),
+        "two clients have different client ids"
+    );
 }
 
 /// A server that never answers: the call gives up after 1 + retries attempts, each on a new
@@ -113,12 +129,17 @@ fn timeouts_retry_with_the_same_id_part_c() {
         .expect_success("RpcClient::new")
         .with_timeout(Duration::from_millis(200))
         .with_retries(2);
-    let got = testkit::within("a call with 3 attempts of 200 ms", DEADLINE, "", move || {
-        c.call("counter.incr", json!([]))
-    });
+    let got = testkit::within(
+        "a call with 3 attempts of 200 ms",
+        DEADLINE,
+        "",
+        move || c.call("counter.incr", json!([])),
+    );
     match got {
         Err(ClientError::GaveUp { attempts, .. }) => assert_eq!(attempts, 3),
-        other => panic!("a server that never answers: expected GaveUp after 3 attempts, got {other:?}"),
+        other => {
+            panic!("a server that never answers: expected GaveUp after 3 attempts, got {other:?}")
+        }
     }
     let reqs: Vec<(usize, Value)> = (0..3)
         .map(|i| {
@@ -127,10 +148,20 @@ fn timeouts_retry_with_the_same_id_part_c() {
         })
         .collect();
     let conns: Vec<usize> = reqs.iter().map(|(n, _)| *n).collect();
-    assert_eq!(conns, [0, 1, 2], "each retry must reconnect (a new connection)");
+    assert_eq!(
+        conns,
+        [0, 1, 2],
+        "each retry must reconnect (a new connection)"
+    );
     for (_, r) in &reqs[1..] {
-        assert_eq!(r["id"], reqs[0].1["id"], "a retry must send the same id: {r}");
-        assert_eq!(r["_client"], reqs[0].1["_client"], "and the same _client: {r}");
+        assert_eq!(
+            r["id"], reqs[0].1["id"],
+            "a retry must send the same id: {r}"
+        );
+        assert_eq!(
+            r["_client"], reqs[0].1["_client"],
+            "and the same _client: {r}"
+        );
     }
 }
 
@@ -138,8 +169,8 @@ fn timeouts_retry_with_the_same_id_part_c() {
 #[test]
 fn server_answers_a_repeat_from_its_cache_part_c() {
     let server = Server::start();
-    let line = json!({"jsonrpc": "2.0", "method": "counter.incr", "id": 7, "_client": "t-1"})
-        .to_string();
+    let line =
+        json!({"jsonrpc": "2.0", "method": "counter.incr", "id": 7, "_client": "t-1"}).to_string();
     let first = server.connect().ask(&line);
     let again = server.connect().ask(&line);
     assert_eq!(first["result"], 1, "{first}");
@@ -150,7 +181,9 @@ fn server_answers_a_repeat_from_its_cache_part_c() {
     let other = json!({"jsonrpc": "2.0", "method": "counter.incr", "id": 7, "_client": "t-2"});
     let r = Conn::to(server.port).ask(&other.to_string());
     assert_eq!(r["result"], 2, "another client's id 7 is another call: {r}");
-    let r = server.connect().ask(&request("counter.incr", json!([]), json!(7)));
+    let r = server
+        .connect()
+        .ask(&request("counter.incr", json!([]), json!(7)));
     assert_eq!(r["result"], 3, "without _client, every request runs: {r}");
 }
 
@@ -162,30 +195,49 @@ fn server_answers_a_repeat_from_its_cache_part_c() {
 fn retried_incr_counts_once_part_c(#[case] fault: Fault) {
     let server = Server::start();
     let proxy = LossyProxy::start(server.port, fault, |r| {
-        r["method"] == "counter.incr" && r["params"].as_array().is_some_and(|p| p.is_empty())
+        r["method"] == "counter.incr"
+            && r["params"].as_array().is_some_and(|p| p.is_empty())
             && r["id"].as_u64().is_some_and(|id| id % 3 == 0)
     });
     let port = proxy.port;
-    let got = testkit::within("30 calls through a lossy proxy", Duration::from_secs(30), "", move || {
-        let mut c = RpcClient::new(("127.0.0.1", port))
-            .expect_success("RpcClient::new")
-            .with_timeout(Duration::from_millis(300))
-            .with_retries(4);
-        (0..30)
-            .map(|i| c.counter_incr().unwrap_or_else(|e| panic!("call {} of counter_incr: {e}", i + 1)))
-            .collect::<Vec<u64>>()
-    });
-    assert!(proxy.lost() >= 5, "the proxy lost only {} replies", proxy.lost());
+    let got = testkit::within(
+        "30 calls through a lossy proxy",
+        Duration::from_secs(30),
+        "",
+        move || {
+            let mut c = RpcClient::new(("127.0.0.1", port))
+                .expect_success("RpcClient::new")
+                .with_timeout(Duration::from_millis(300))
+                .with_retries(4);
+            (0..30)
+                .map(|i| {
+                    c.counter_incr()
+                        .unwrap_or_else(|e| panic!("call {} of counter_incr: {e}", i + 1))
+                })
+                .collect::<Vec<u64>>()
+        },
+    );
+    assert!(
+        proxy.lost() >= 5,
+        "the proxy lost only {} replies",
+        proxy.lost()
+    );
     let expected: Vec<u64> = (1..=30).collect();
     assert_eq!(
-        got, expected,
+        got,
+        expected,
         "30 counter.incr calls, {} of whose replies were lost once, must return 1..=30: a \
          retry must send the same id (and _client) so that the server answers it from its \
          reply cache instead of running it again",
         proxy.lost()
     );
-    let r = server.connect().ask(&request("counter.incr", json!([]), json!("check")));
-    assert_eq!(r["result"], 31, "after 30 calls, the next counter.incr: {r}");
+    let r = server
+        .connect()
+        .ask(&request("counter.incr", json!([]), json!("check")));
+    assert_eq!(
+        r["result"], 31,
+        "after 30 calls, the next counter.incr: {r}"
+    );
 }
 
 /// `rpc-call` prints one JSON line per result, and an error as one line with exit 1.
@@ -205,12 +257,23 @@ fn rpc_call_program_part_c() {
         )
     };
     let out = run(&["--repeat", "3", "counter.incr"]);
-    assert!(out.status.success(), "{:?}", String::from_utf8_lossy(&out.stderr));
-    testkit::assert_same_bytes("rpc-call --repeat 3 counter.incr", b"1\n2\n3\n", &out.stdout);
+    assert!(
+        out.status.success(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    testkit::assert_same_bytes(
+        "rpc-call --repeat 3 counter.incr",
+        b"1\n2\n3\n",
+        &out.stdout,
+    );
     let out = run(&["add", r#"{"a":1,"b":2}"#]);
     testkit::assert_same_bytes("rpc-call add {a:1,b:2}", b"3.0\n", &out.stdout);
     let out = run(&["nope"]);
     assert_eq!(out.status.code(), Some(1), "a call that fails exits 1");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("rpc-call: ") && err.contains("-32601"), "{err:?}");
+    assert!(
+        err.starts_with("rpc-call: ") && err.contains("-32601"),
+        "{err:?}"
+    );
 }

@@ -17,8 +17,16 @@ fn add_by_position_and_by_name_part_b() {
     assert_eq!(r["result"].as_f64(), Some(3.0), "add [1, 2]: {r}");
     assert_eq!(r["id"], 1, "the reply carries the request's id: {r}");
     assert_eq!(r["jsonrpc"], "2.0", "{r}");
-    let r = c.ask(&request("add", json!({"a": 0.5, "b": -2}), json!("by-name")));
-    assert_eq!(r["result"].as_f64(), Some(-1.5), "add {{a: 0.5, b: -2}}: {r}");
+    let r = c.ask(&request(
+        "add",
+        json!({"a": 0.5, "b": -2}),
+        json!("by-name"),
+    ));
+    assert_eq!(
+        r["result"].as_f64(),
+        Some(-1.5),
+        "add {{a: 0.5, b: -2}}: {r}"
+    );
     assert_eq!(r["id"], "by-name", "{r}");
 }
 
@@ -29,15 +37,38 @@ fn kv_put_and_get_part_b() {
     let server = Server::start();
     let mut a = server.connect();
     let mut b = server.connect();
-    let r = a.ask(&request("kv.put", json!(["k", {"deep": [1, "two"]}]), json!(1)));
-    assert_eq!(r["result"], Value::Null, "the first kv.put of a key returns null: {r}");
+    let r = a.ask(&request(
+        "kv.put",
+        json!(["k", {"deep": [1, "two"]}]),
+        json!(1),
+    ));
+    assert_eq!(
+        r["result"],
+        Value::Null,
+        "the first kv.put of a key returns null: {r}"
+    );
     let r = b.ask(&request("kv.get", json!({"key": "k"}), json!(2)));
-    assert_eq!(r["result"], json!({"deep": [1, "two"]}), "kv.get on another connection: {r}");
-    let r = b.ask(&request("kv.put", json!({"key": "k", "value": 5}), json!(3)));
-    assert_eq!(r["result"], json!({"deep": [1, "two"]}), "kv.put returns the old value: {r}");
+    assert_eq!(
+        r["result"],
+        json!({"deep": [1, "two"]}),
+        "kv.get on another connection: {r}"
+    );
+    let r = b.ask(&request(
+        "kv.put",
+        json!({"key": "k", "value": 5}),
+        json!(3),
+    ));
+    assert_eq!(
+        r["result"],
+        json!({"deep": [1, "two"]}),
+        "kv.put returns the old value: {r}"
+    );
     let r = a.ask(&request("kv.get", json!(["missing"]), json!(4)));
     assert_eq!(r["result"], Value::Null, "a missing key: {r}");
-    assert!(r.get("error").is_none(), "a missing key is not an error: {r}");
+    assert!(
+        r.get("error").is_none(),
+        "a missing key is not an error: {r}"
+    );
 }
 
 /// `counter.incr` counts 1, 2, 3 across connections.
@@ -71,7 +102,10 @@ fn method_not_found_and_invalid_params_part_b() {
         let r = c.ask(&line);
         assert_eq!(error_code(&r, &line), code, "the reply to {line}: {r}");
         let sent: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(r["id"], sent["id"], "an error reply carries the request's id: {r}");
+        assert_eq!(
+            r["id"], sent["id"],
+            "an error reply carries the request's id: {r}"
+        );
     }
 }
 
@@ -89,7 +123,10 @@ fn notifications_get_no_reply_part_b() {
         "two notifications were sent, then a request: the first reply line must answer the \
          request, but it was {r}. Notifications get no reply at all"
     );
-    assert_eq!(r["result"], 2, "the notification counter.incr must still run: {r}");
+    assert_eq!(
+        r["result"], 2,
+        "the notification counter.incr must still run: {r}"
+    );
 }
 
 /// A batch gets one line: an array with the replies of its requests (not of its
@@ -110,18 +147,31 @@ fn batch_replies_in_one_array_part_b() {
         panic!("the reply to a batch must be one line holding an array, got {r}")
     });
     let ids: Vec<&Value> = arr.iter().map(|x| &x["id"]).collect();
-    assert_eq!(ids, [&json!("a"), &json!("b"), &json!("c")], "the replies of the batch: {r}");
+    assert_eq!(
+        ids,
+        [&json!("a"), &json!("b"), &json!("c")],
+        "the replies of the batch: {r}"
+    );
     assert_eq!(arr[0]["result"].as_f64(), Some(2.0), "{r}");
     assert_eq!(arr[1]["error"]["code"], -32601, "{r}");
-    assert_eq!(arr[2]["result"], 2, "the notification in the batch ran first: {r}");
+    assert_eq!(
+        arr[2]["result"], 2,
+        "the notification in the batch ran first: {r}"
+    );
 
     c.send(&json!([{"jsonrpc": "2.0", "method": "counter.incr"}]).to_string());
     let r = c.ask(&request("counter.incr", json!([]), json!("next")));
-    assert_eq!(r["id"], "next", "a batch of notifications gets no reply line; got {r}");
+    assert_eq!(
+        r["id"], "next",
+        "a batch of notifications gets no reply line; got {r}"
+    );
     assert_eq!(r["result"], 4, "{r}");
 
     let r = c.ask("[]");
-    assert!(r.is_object(), "an empty batch gets one error object, not an array: {r}");
+    assert!(
+        r.is_object(),
+        "an empty batch gets one error object, not an array: {r}"
+    );
     assert_eq!(error_code(&r, "[]"), -32600, "{r}");
 }
 
@@ -138,7 +188,11 @@ fn parse_error_and_invalid_request_part_b() {
     let r = c.ask(r#"{"jsonrpc":"2.0","method":"add","params":"1 2","id":9}"#);
     assert_eq!(error_code(&r, "params a string"), -32600, "{r}");
     let r = c.ask(&request("add", json!([2, 2]), json!(2)));
-    assert_eq!(r["result"].as_f64(), Some(4.0), "the connection goes on: {r}");
+    assert_eq!(
+        r["result"].as_f64(),
+        Some(4.0),
+        "the connection goes on: {r}"
+    );
 }
 
 /// A line over 64 KiB is a parse error, and the next line on that connection is served.
@@ -154,7 +208,11 @@ fn over_long_line_is_a_parse_error_part_b() {
     assert_eq!(error_code(&r, "a 100 KB line"), -32700, "{r}");
     let r = c.ask(&request("kv.get", json!(["big"]), json!(2)));
     assert_eq!(r["id"], 2, "the line after the long one is served: {r}");
-    assert_eq!(r["result"], Value::Null, "the long line was not executed: {r}");
+    assert_eq!(
+        r["result"],
+        Value::Null,
+        "the long line was not executed: {r}"
+    );
 }
 
 /// While one connection's `sleep` runs, another connection is answered at once.
@@ -175,7 +233,10 @@ fn sleep_delays_no_other_connection_part_b() {
     let r = sleeper.recv("sleep 2500");
     let slept = sent.elapsed();
     assert_eq!(r["result"], 2500, "{r}");
-    assert!(slept >= Duration::from_millis(2500), "sleep(2500) answered after {slept:?}");
+    assert!(
+        slept >= Duration::from_millis(2500),
+        "sleep(2500) answered after {slept:?}"
+    );
     assert!(
         answered < slept,
         "another connection's add was answered only after {answered:?}, once sleep(2500) of \
@@ -196,9 +257,16 @@ fn errors_of_the_program_part_b() {
         DEADLINE,
         "a server that cannot bind must exit 1",
     );
-    assert_eq!(out.status.code(), Some(1), "rpc-server on a port in use must exit 1");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "rpc-server on a port in use must exit 1"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("rpc-server: "), "one line on stderr: {err:?}");
+    assert!(
+        err.starts_with("rpc-server: "),
+        "one line on stderr: {err:?}"
+    );
     let out = testkit::run(
         std::process::Command::new(assert_cmd::cargo::cargo_bin("rpc-server"))
             .args(["--port", "http"]),

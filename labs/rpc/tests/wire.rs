@@ -60,7 +60,11 @@ fn notification_has_no_id_part_a() {
     assert_eq!(n.id, None, "no id member: a notification");
     assert_eq!(n.params, Params::None);
     let r = single(r#"{"jsonrpc":"2.0","method":"counter.incr","id":null}"#).expect("valid");
-    assert_eq!(r.id, Some(Value::Null), "\"id\": null is a request, not a notification");
+    assert_eq!(
+        r.id,
+        Some(Value::Null),
+        "\"id\": null is a request, not a notification"
+    );
 }
 
 /// Text that is not JSON, or not UTF-8, is a parse error with a null id.
@@ -108,7 +112,10 @@ fn batches_part_a() {
     assert_eq!(entries.len(), 3);
     assert_eq!(entries[0].as_ref().map(|r| r.method.as_str()), Ok("add"));
     let bad = entries[1].as_ref().expect_err("7 is not a request");
-    assert_eq!(bad.outcome.as_ref().map_err(|e| e.code), Err(INVALID_REQUEST));
+    assert_eq!(
+        bad.outcome.as_ref().map_err(|e| e.code),
+        Err(INVALID_REQUEST)
+    );
     assert_eq!(entries[2].as_ref().map(|r| r.id.clone()), Ok(None));
 }
 
@@ -146,7 +153,10 @@ fn replies_encode_part_a() {
     assert_eq!(e["error"]["code"], -32601, "{e}");
     assert!(e["error"]["message"].is_string(), "{e}");
     assert_eq!(e["id"], "a");
-    assert!(e.get("result").is_none(), "an error reply has no result: {e}");
+    assert!(
+        e.get("result").is_none(),
+        "an error reply has no result: {e}"
+    );
     let null_result = Response {
         id: json!(2),
         outcome: Ok(Value::Null),
@@ -157,12 +167,16 @@ fn replies_encode_part_a() {
         "a null result is still a result member"
     );
     assert_eq!(encode_replies(vec![], true), None);
-    let one: Value = serde_json::from_str(&encode_replies(vec![ok.clone()], false).unwrap()).unwrap();
+    let one: Value =
+        serde_json::from_str(&encode_replies(vec![ok.clone()], false).unwrap()).unwrap();
     assert!(one.is_object(), "{one}");
     let line = encode_replies(vec![ok.clone(), err.clone()], true).unwrap();
     assert!(!line.contains('\n'), "a batch reply is one line: {line:?}");
     let both: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(both, json!([ok.to_value(), err.to_value()]));
     assert_eq!(Response::from_value(&err.to_value()), Ok(err));
-    assert_eq!(Response::from_value(&null_result.to_value()), Ok(null_result));
+    assert_eq!(
+        Response::from_value(&null_result.to_value()),
+        Ok(null_result)
+    );
 }
