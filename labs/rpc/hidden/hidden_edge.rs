@@ -15,8 +15,11 @@ fn blank_lines_and_null_id_part_b() {
     assert_eq!(respond(&s, b""), None, "an empty line gets no reply");
     assert_eq!(respond(&s, b"  \r"), None, "a blank line gets no reply");
     let r: Value = serde_json::from_str(
-        &respond(&s, br#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":null}"#)
-            .expect("a request with a null id is answered"),
+        &respond(
+            &s,
+            br#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":null}"#,
+        )
+        .expect("a request with a null id is answered"),
     )
     .unwrap();
     assert_eq!(r["id"], Value::Null);
@@ -29,9 +32,15 @@ fn blank_lines_and_null_id_part_b() {
 fn odd_batches_part_b() {
     let s = Service::new();
     let r: Value = serde_json::from_str(&respond(&s, b"[1, 2, \"x\"]").expect("a reply")).unwrap();
-    let arr = r.as_array().unwrap_or_else(|| panic!("[1,2,\"x\"]: an array of errors, got {r}"));
+    let arr = r
+        .as_array()
+        .unwrap_or_else(|| panic!("[1,2,\"x\"]: an array of errors, got {r}"));
     assert_eq!(arr.len(), 3, "{r}");
-    assert!(arr.iter().all(|e| e["error"]["code"] == -32600 && e["id"].is_null()), "{r}");
+    assert!(
+        arr.iter()
+            .all(|e| e["error"]["code"] == -32600 && e["id"].is_null()),
+        "{r}"
+    );
     let only = json!([
         {"jsonrpc": "2.0", "method": "counter.incr"},
         {"jsonrpc": "2.0", "method": "nope"},
@@ -39,7 +48,10 @@ fn odd_batches_part_b() {
     ]);
     assert_eq!(respond(&s, only.to_string().as_bytes()), None);
     let r = respond(&s, request("counter.incr", json!([]), json!(1)).as_bytes()).unwrap();
-    assert!(r.contains("\"result\":2"), "the notification in the batch ran: {r}");
+    assert!(
+        r.contains("\"result\":2"),
+        "the notification in the batch ran: {r}"
+    );
 }
 
 /// Named params must be exactly the names: extra or missing names are -32602; an add of a
@@ -88,7 +100,11 @@ fn garbage_in_a_row_part_b() {
     c.send(&big);
     c.send(&big);
     c.writer.write_all(b"\xff\xfe\x00\n").unwrap();
-    for what in ["the first long line", "the second long line", "binary garbage"] {
+    for what in [
+        "the first long line",
+        "the second long line",
+        "binary garbage",
+    ] {
         let r = c.recv(what);
         assert_eq!(error_code(&r, what), -32700, "{r}");
     }

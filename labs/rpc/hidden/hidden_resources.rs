@@ -37,7 +37,8 @@ fn retries_leak_nothing_part_c() {
         .with_timeout(Duration::from_millis(5))
         .with_retries(1);
     testkit::assert_no_leak(100, "call that times out twice", ADVICE, |_| {
-        c.call("counter.incr", json!([])).expect_failure("a call nobody answers");
+        c.call("counter.incr", json!([]))
+            .expect_failure("a call nobody answers");
     });
     drop(silent);
 }
@@ -56,8 +57,13 @@ fn threads(pid: i32) -> usize {
 fn server_gives_back_closed_connections_part_b() {
     let server = Server::start();
     let pid = server.group.pid();
-    server.connect().ask(&request("add", json!([1, 1]), json!(1)));
-    assert!(wait_for(DEADLINE, || threads(pid) <= 2), "rpc-server keeps a thread per closed connection");
+    server
+        .connect()
+        .ask(&request("add", json!([1, 1]), json!(1)));
+    assert!(
+        wait_for(DEADLINE, || threads(pid) <= 2),
+        "rpc-server keeps a thread per closed connection"
+    );
     let (fd0, th0) = (fds(pid), threads(pid));
     for i in 0..200 {
         let mut c = server.connect();

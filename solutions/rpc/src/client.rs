@@ -185,9 +185,11 @@ impl RpcClient {
         }
         .to_line();
         line.push('\n');
-        let sent = self
-            .connection()
-            .and_then(|c| c.writer.write_all(line.as_bytes()).map_err(|e| e.to_string()));
+        let sent = self.connection().and_then(|c| {
+            c.writer
+                .write_all(line.as_bytes())
+                .map_err(|e| e.to_string())
+        });
         sent.map_err(|last| {
             self.conn = None;
             ClientError::GaveUp {
@@ -233,7 +235,8 @@ impl RpcClient {
     /// As [`call`](RpcClient::call).
     pub fn sleep(&mut self, ms: u64) -> Result<u64, ClientError> {
         let r = self.call("sleep", serde_json::json!([ms]))?;
-        r.as_u64().ok_or_else(|| unexpected("sleep", r, "an integer"))
+        r.as_u64()
+            .ok_or_else(|| unexpected("sleep", r, "an integer"))
     }
 
     /// `counter.incr()`: the counter's new value.
@@ -302,8 +305,8 @@ impl RpcClient {
             let value: Value = serde_json::from_str(&reply).map_err(|e| {
                 Failed::Fatal(ClientError::Protocol(format!("{e}: {}", reply.trim_end())))
             })?;
-            let response =
-                Response::from_value(&value).map_err(|e| Failed::Fatal(ClientError::Protocol(e)))?;
+            let response = Response::from_value(&value)
+                .map_err(|e| Failed::Fatal(ClientError::Protocol(e)))?;
             // A reply to another id is not ours (a notification's error, a stale reply).
             if response.id == Value::from(id) {
                 return Ok(response);

@@ -124,10 +124,7 @@ impl Service {
                 Lookup::Done(reply) => return Some(reply),
                 // The first copy is still running (a retry of a slow call): wait for it.
                 Lookup::Running => {
-                    cache = self
-                        .finished
-                        .wait(cache)
-                        .unwrap_or_else(|e| e.into_inner())
+                    cache = self.finished.wait(cache).unwrap_or_else(|e| e.into_inner())
                 }
                 Lookup::Fresh => break,
             }

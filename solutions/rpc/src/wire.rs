@@ -245,7 +245,10 @@ pub fn parse_request(value: Value) -> Result<Request, Response> {
         .as_ref()
         .filter(|v| !(v.is_string() || v.is_number() || v.is_null()))
     {
-        return invalid(&None, &format!("an id is a string, a number or null, not {bad}"));
+        return invalid(
+            &None,
+            &format!("an id is a string, a number or null, not {bad}"),
+        );
     }
     if obj.get("jsonrpc") != Some(&Value::from("2.0")) {
         return invalid(&id, "\"jsonrpc\" must be \"2.0\"");
