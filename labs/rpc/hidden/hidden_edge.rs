@@ -31,7 +31,10 @@ fn blank_lines_and_null_id_part_b() {
 #[test]
 fn odd_batches_part_b() {
     let s = Service::new();
-    let r: Value = serde_json::from_str(&respond(&s, b"[1, 2, \"x\"]").expect("a reply")).unwrap();
+    let line = respond(&s, b"[1, 2, \"x\"]").expect("a batch of invalid elements gets a reply");
+    let r: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+        panic!("[1, 2, \"x\"] must get one line holding an array of errors; got {line:?} ({e})")
+    });
     let arr = r
         .as_array()
         .unwrap_or_else(|| panic!("[1,2,\"x\"]: an array of errors, got {r}"));
@@ -46,7 +49,11 @@ fn odd_batches_part_b() {
         {"jsonrpc": "2.0", "method": "nope"},
         {"jsonrpc": "2.0", "method": "add", "params": ["x"]},
     ]);
-    assert_eq!(respond(&s, only.to_string().as_bytes()), None);
+    let got = respond(&s, only.to_string().as_bytes());
+    assert_eq!(
+        got, None,
+        "a batch of only notifications (even failing ones) gets no reply at all; got {got:?}"
+    );
     let r = respond(&s, request("counter.incr", json!([]), json!(1)).as_bytes()).unwrap();
     assert!(
         r.contains("\"result\":2"),

@@ -215,34 +215,31 @@ fn over_long_line_is_a_parse_error_part_b() {
     );
 }
 
-/// While one connection's `sleep` runs, another connection is answered at once.
+/// While one connection's `sleep(3000)` runs, another connection is answered at once.
 #[test]
 fn sleep_delays_no_other_connection_part_b() {
     let server = Server::start();
     let mut sleeper = server.connect();
     let sent = Instant::now();
-    sleeper.send(&request("sleep", json!([2500]), json!("zz")));
+    sleeper.send(&request("sleep", json!([3000]), json!("zz")));
     assert!(
         wait_for(DEADLINE, || sleeping_thread(server.group.pid())),
-        "after a sleep(2500) call, no thread of rpc-server went to sleep"
+        "after a sleep(3000) call, no thread of rpc-server went to sleep"
     );
     let mut other = server.connect();
     let r = other.ask(&request("add", json!([1, 2]), json!(1)));
     let answered = sent.elapsed();
     assert_eq!(r["result"].as_f64(), Some(3.0), "{r}");
-    let r = sleeper.recv("sleep 2500");
+    assert!(
+        answered < Duration::from_millis(3000),
+        "another connection's add was answered only {answered:?} after sleep(3000) was sent on \
+         the first connection, once that sleep was over: a sleep must not hold up the server \
+         (a thread per connection, and no lock held while sleeping)"
+    );
+    let r = sleeper.recv("sleep 3000");
     let slept = sent.elapsed();
-    assert_eq!(r["result"], 2500, "{r}");
-    assert!(
-        slept >= Duration::from_millis(2500),
-        "sleep(2500) answered after {slept:?}"
-    );
-    assert!(
-        answered < slept,
-        "another connection's add was answered only after {answered:?}, once sleep(2500) of \
-         the first connection was over: a sleep must not hold up the server (a thread per \
-         connection, and no lock held while sleeping)"
-    );
+    assert_eq!(r["result"], 3000, "{r}");
+    assert!(slept >= Duration::from_millis(3000), "sleep(3000) answered after {slept:?}");
 }
 
 /// A port in use is an error (exit 1, one line); a bad argument is a usage error (exit 2).

@@ -28,7 +28,12 @@ pub(super) fn jayson(ctx: &mut Ctx) -> CheckResult {
         .args([script.as_os_str(), server.port.to_string().as_ref()])
         .env("NODE_PATH", &modules);
     spec.user = ctx.student;
-    run_script(ctx, "jayson's TCP client", spec, server)
+    run_script(
+        ctx,
+        "jayson's TCP client (a connection per call, one JSON text per line)",
+        spec,
+        server,
+    )
 }
 
 /// Python's json + socket: the same calls, then notifications and batches on one
@@ -41,7 +46,12 @@ pub(super) fn python_client(ctx: &mut Ctx) -> CheckResult {
     let mut spec = Spec::new(python.into_os_string(), &ctx.scratch)
         .args([script.as_os_str(), server.port.to_string().as_ref()]);
     spec.user = ctx.student;
-    run_script(ctx, "the Python client", spec, server)
+    run_script(
+        ctx,
+        "a Python client (json and socket, one connection, one JSON text per line)",
+        spec,
+        server,
+    )
 }
 
 fn run_script(
@@ -57,7 +67,7 @@ fn run_script(
         return Ok(());
     }
     if let Some(why) = said.lines().find_map(|l| l.strip_prefix("FAIL: ")) {
-        let mut msg = format!("{who} (one connection per call, one JSON text per line): {why}");
+        let mut msg = format!("{who}: {why}");
         if let Some(ending) = server.proc.try_ending() {
             msg.push_str(&format!(
                 ". rpc-server {} meanwhile; {}",
