@@ -6,7 +6,9 @@
 //! - requests per second of the fifos reference `fifo-server` (release) against a minimal C
 //!   server of the same protocol, alternating rounds, medians and their ratio
 //!   ([`fifos`]);
-//! - the shm-ring reference solution against memcpy and a pipe ([`shm_ring`]).
+//! - the shm-ring reference solution against memcpy and a pipe ([`shm_ring`]);
+//! - calls per second of the rpc reference server, with and without the reply cache, against
+//!   a line echo server ([`rpc`]).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use grader::labfile::Tree;
 
 mod fifos;
+mod rpc;
 mod shm_ring;
 
 /// Arguments of `cargo xtask bench`.
@@ -51,6 +54,8 @@ enum Figure {
     Fifos,
     /// The shm-ring `Ring` against memcpy and a pipe.
     ShmRing,
+    /// The rpc `rpc-server` against a line echo server.
+    Rpc,
 }
 
 impl Bench {
@@ -68,6 +73,9 @@ impl Bench {
         }
         if wanted(Figure::Fifos) {
             self.fifos(&tree)?;
+        }
+        if wanted(Figure::Rpc) {
+            rpc::run(&tree, self.rounds)?;
         }
         Ok(())
     }

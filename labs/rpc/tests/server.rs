@@ -215,31 +215,34 @@ fn over_long_line_is_a_parse_error_part_b() {
     );
 }
 
-/// While one connection's `sleep(3000)` runs, another connection is answered at once.
+/// While one connection's `sleep(2000)` runs, another connection is answered at once.
 #[test]
 fn sleep_delays_no_other_connection_part_b() {
     let server = Server::start();
     let mut sleeper = server.connect();
     let sent = Instant::now();
-    sleeper.send(&request("sleep", json!([3000]), json!("zz")));
+    sleeper.send(&request("sleep", json!([2000]), json!("zz")));
     assert!(
         wait_for(DEADLINE, || sleeping_thread(server.group.pid())),
-        "after a sleep(3000) call, no thread of rpc-server went to sleep"
+        "after a sleep(2000) call, no thread of rpc-server went to sleep"
     );
     let mut other = server.connect();
     let r = other.ask(&request("add", json!([1, 2]), json!(1)));
     let answered = sent.elapsed();
     assert_eq!(r["result"].as_f64(), Some(3.0), "{r}");
     assert!(
-        answered < Duration::from_millis(3000),
-        "another connection's add was answered only {answered:?} after sleep(3000) was sent on \
+        answered < Duration::from_millis(2000),
+        "another connection's add was answered only {answered:?} after sleep(2000) was sent on \
          the first connection, once that sleep was over: a sleep must not hold up the server \
          (a thread per connection, and no lock held while sleeping)"
     );
-    let r = sleeper.recv("sleep 3000");
+    let r = sleeper.recv("sleep 2000");
     let slept = sent.elapsed();
-    assert_eq!(r["result"], 3000, "{r}");
-    assert!(slept >= Duration::from_millis(3000), "sleep(3000) answered after {slept:?}");
+    assert_eq!(r["result"], 2000, "{r}");
+    assert!(
+        slept >= Duration::from_millis(2000),
+        "sleep(2000) answered after {slept:?}"
+    );
 }
 
 /// A port in use is an error (exit 1, one line); a bad argument is a usage error (exit 2).
