@@ -3,7 +3,7 @@
 //! [`MAX_LINE`] bytes) and writes one reply line per line that needs one.
 
 // The imports name what you will need. Delete this line once every `todo!` is gone:
-#![allow(unused_imports, unused_variables, unused_mut, dead_code)]
+#![allow(unused_imports, unused_variables, unused_mut, dead_code, clippy::ptr_arg)]
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};

@@ -308,7 +308,7 @@ impl RpcClient {
             let response = Response::from_value(&value)
                 .map_err(|e| Failed::Fatal(ClientError::Protocol(e)))?;
             // A reply to another id is not ours (a notification's error, a stale reply).
-            if response.id == Value::from(id) {
+            if response.id == id {
                 return Ok(response);
             }
         }
