@@ -2,8 +2,14 @@
 //! connection a thread of its own, reads it line by line (each line capped at
 //! [`MAX_LINE`] bytes) and writes one reply line per line that needs one.
 
-// The imports name what you will need. Delete this line once every `todo!` is gone:
-#![allow(unused_imports, unused_variables, unused_mut, dead_code, clippy::ptr_arg)]
+// The imports name what you will need. Delete this attribute once every `todo!` is gone:
+#![allow(
+    unused_imports,
+    unused_variables,
+    unused_mut,
+    dead_code,
+    clippy::ptr_arg
+)]
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};

@@ -232,20 +232,6 @@ fn relay(
     let _ = from_server.read_to_end(&mut rest);
 }
 
-/// Whether a thread of process `pid` sleeps in `nanosleep`/`clock_nanosleep` now (the
-/// server runs a `sleep` call).
-pub fn sleeping_thread(pid: i32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return false;
-    };
-    tasks.flatten().any(|t| {
-        let wchan = std::fs::read_to_string(t.path().join("wchan")).unwrap_or_default();
-        let syscall = std::fs::read_to_string(t.path().join("syscall")).unwrap_or_default();
-        let nr = syscall.split(' ').next().unwrap_or("");
-        wchan.contains("nanosleep") || (cfg!(target_arch = "x86_64") && (nr == "230" || nr == "35"))
-    })
-}
-
 /// Polls `cond` every 2 ms until it holds, at most `limit`; whether it held.
 pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = std::time::Instant::now() + limit;
