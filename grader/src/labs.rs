@@ -5,6 +5,7 @@ use crate::check::Check;
 pub mod fifos;
 pub mod mqueue;
 pub mod pipes;
+pub mod rpc;
 pub mod shm_ring;
 pub mod sysv_shm;
 pub mod unix_sockets;
@@ -18,6 +19,7 @@ pub fn checks(slug: &str) -> &'static [Check] {
         "mqueue" => mqueue::CHECKS,
         "shm-ring" => shm_ring::CHECKS,
         "unix-sockets" => unix_sockets::CHECKS,
+        "rpc" => rpc::CHECKS,
         _ => &[],
     }
 }

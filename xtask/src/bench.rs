@@ -8,7 +8,9 @@
 //!   ([`fifos`]);
 //! - the shm-ring reference solution against memcpy and a pipe ([`shm_ring`]);
 //! - lines per second through the unix-sockets `uds-bus`, and UNIX-stream throughput of
-//!   the reference against a C anchor ([`unix_sockets`]).
+//!   the reference against a C anchor ([`unix_sockets`]);
+//! - calls per second of the rpc reference server, with and without the reply cache, against
+//!   a line echo server ([`rpc`]).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ use anyhow::{Context, Result, bail};
 use grader::labfile::Tree;
 
 mod fifos;
+mod rpc;
 mod shm_ring;
 mod unix_sockets;
 
@@ -56,6 +59,8 @@ enum Figure {
     ShmRing,
     /// The unix-sockets `uds-bus` (lines/s) and UNIX-stream throughput against C.
     UnixSockets,
+    /// The rpc `rpc-server` against a line echo server.
+    Rpc,
 }
 
 impl Bench {
@@ -76,6 +81,9 @@ impl Bench {
         }
         if wanted(Figure::Fifos) {
             self.fifos(&tree)?;
+        }
+        if wanted(Figure::Rpc) {
+            rpc::run(&tree, self.rounds)?;
         }
         Ok(())
     }

@@ -1,0 +1,243 @@
+//! `at_most_once`: the grader sits as a proxy between `rpc-call` (the student's
+//! `RpcClient`) and `rpc-server`, and loses the first reply of the calls the seed chooses:
+//! it swallows the reply (the client must time out) or cuts both connections instead of
+//! forwarding it (the client sees the connection end). Either way the server has executed
+//! the call. A client that retries with the same id and client id gets the cached reply; a
+//! server that executes the retry again counts twice.
+//!
+//! A call is known by its request text (as JSON, so member order does not matter): a retry
+//! of it is the same text, and passes.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::harness::{LineConn, Reply, request, start_server};
+use crate::check::{CheckResult, Ctx, Fail};
+use crate::{ensure, fail};
+
+/// How many `rpc-call` processes run at once, and how many calls each makes.
+const CLIENTS: usize = 4;
+const CALLS: usize = 12;
+/// The client's timeout per attempt (ms) and its retries: a swallowed reply costs one timeout.
+const TIMEOUT_MS: u64 = 400;
+const RETRIES: u32 = 6;
+
+/// What the proxy does to a reply it loses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Swallow,
+    Cut,
+}
+
+/// The proxy's shared record.
+#[derive(Default)]
+struct Record {
+    /// Request texts whose first reply has passed or been lost.
+    seen: HashSet<String>,
+    /// How many replies were swallowed and how many connections cut.
+    swallowed: usize,
+    cut: usize,
+}
+
+struct Proxy {
+    port: u16,
+    record: Arc<Mutex<Record>>,
+}
+
+/// The seeded choice: lose the first reply of about one call in three, half of them by
+/// swallowing and half by cutting.
+fn choice(seed: u64, text: &str) -> Option<Fault> {
+    // FNV-1a over the text, mixed with the seed.
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
+    for b in text.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 29;
+    match h % 6 {
+        0 => Some(Fault::Swallow),
+        1 => Some(Fault::Cut),
+        _ => None,
+    }
+}
+
+fn start_proxy(server: u16, seed: u64) -> Result<Proxy, Fail> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let record: Arc<Mutex<Record>> = Arc::default();
+    let rec = Arc::clone(&record);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(upstream) = TcpStream::connect(("127.0.0.1", server)) else {
+                let _ = client.shutdown(Shutdown::Both);
+                continue;
+            };
+            let rec = Arc::clone(&rec);
+            std::thread::spawn(move || relay(client, upstream, seed, &rec));
+        }
+    });
+    Ok(Proxy { port, record })
+}
+
+/// One client connection: requests go up as they come, and the texts of those with an id
+/// are remembered by id; replies come down, except a first reply the seed chooses to lose.
+fn relay(client: TcpStream, upstream: TcpStream, seed: u64, record: &Mutex<Record>) {
+    let (Ok(mut up), Ok(mut down)) = (upstream.try_clone(), client.try_clone()) else {
+        return;
+    };
+    let pending: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let texts = Arc::clone(&pending);
+    let from_client = BufReader::new(client);
+    let upward = std::thread::spawn(move || {
+        for line in from_client.split(b'\n') {
+            let Ok(mut line) = line else { break };
+            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                if let Some(id) = v.get("id") {
+                    texts.lock().unwrap().insert(id.to_string(), v.to_string());
+                }
+            }
+            line.push(b'\n');
+            if up.write_all(&line).is_err() {
+                break;
+            }
+        }
+        let _ = up.shutdown(Shutdown::Write);
+    });
+    let from_server = BufReader::new(upstream);
+    for line in from_server.split(b'\n') {
+        let Ok(mut line) = line else { break };
+        let reply: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
+        let text = reply
+            .get("id")
+            .and_then(|id| pending.lock().unwrap().remove(&id.to_string()));
+        if let Some(text) = text {
+            let mut rec = record.lock().unwrap();
+            if rec.seen.insert(text.clone()) {
+                match choice(seed, &text) {
+                    Some(Fault::Swallow) => {
+                        rec.swallowed += 1;
+                        continue;
+                    }
+                    Some(Fault::Cut) => {
+                        rec.cut += 1;
+                        break;
+                    }
+                    None => {}
+                }
+            }
+        }
+        line.push(b'\n');
+        if down.write_all(&line).is_err() {
+            break;
+        }
+    }
+    let _ = down.shutdown(Shutdown::Both);
+    let _ = upward.join();
+}
+
+/// 4 `rpc-call --repeat 12 counter.incr` at once through the lossy proxy: all succeed, each
+/// prints its 12 values in increasing order, together 1..=48, and the counter is then 48.
+pub(super) fn at_most_once(ctx: &mut Ctx) -> CheckResult {
+    let server = start_server(ctx)?;
+    let seed = ctx.next_u64();
+    let proxy = start_proxy(server.port, seed)?;
+    let args = [
+        "--port".to_owned(),
+        proxy.port.to_string(),
+        "--timeout-ms".into(),
+        TIMEOUT_MS.to_string(),
+        "--retries".into(),
+        RETRIES.to_string(),
+        "--repeat".into(),
+        CALLS.to_string(),
+        "counter.incr".into(),
+    ];
+    let command = format!("rpc-call {}", args.join(" "));
+    let mut procs = Vec::new();
+    for _ in 0..CLIENTS {
+        let spec = ctx.bin("rpc-call").args(&args);
+        procs.push(ctx.spawn(&spec)?);
+    }
+    let mut values = BTreeSet::new();
+    let mut failures = Vec::new();
+    for p in &mut procs {
+        let out = ctx.finish(&format!("`{command}`"), p, Duration::from_secs(60))?;
+        let got: Vec<u64> = out
+            .stdout_str()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        if out.status() != 0 || got.len() != CALLS {
+            failures.push(format!(
+                "exited with status {} after printing {} of {CALLS} values; its stderr: {:?}",
+                out.status(),
+                got.len(),
+                crate::run::clip(out.stderr_str().trim(), 300)
+            ));
+            continue;
+        }
+        if got.windows(2).any(|w| w[0] >= w[1]) {
+            failures.push(format!("printed {got:?}, not in increasing order"));
+        }
+        values.extend(got);
+    }
+    let (swallowed, cut) = {
+        let r = proxy.record.lock().unwrap();
+        (r.swallowed, r.cut)
+    };
+    let lost = format!(
+        "the grader's proxy lost the first reply of {} calls ({swallowed} swallowed: the client \
+         must time out; {cut} with both connections cut: the client sees the connection end)",
+        swallowed + cut
+    );
+    if let Some(first) = failures.first() {
+        fail!(
+            "{CLIENTS} clients ran `{command}` at once through a proxy, and {lost}. One \
+             `rpc-call` {first}. After a timeout or a broken connection, RpcClient must \
+             reconnect and send the same request again: the same id and the same _client, so \
+             that the server answers it from its reply cache"
+        );
+    }
+    let total = CLIENTS * CALLS;
+    let after = LineConn::open(server.port)?
+        .ask(request("counter.incr", json!([]), json!("final")).as_bytes())?;
+    let Reply::Json(v) = &after else {
+        fail!(
+            "counter.incr sent straight to the server got {}",
+            after.describe()
+        );
+    };
+    let Some(next) = v["result"].as_u64() else {
+        fail!(
+            "counter.incr sent straight to the server got {}",
+            after.describe()
+        );
+    };
+    let counted = next.saturating_sub(1);
+    ensure!(
+        counted == total as u64,
+        "{CLIENTS} clients made {total} successful counter.incr calls through a proxy, and {lost}; \
+         the counter then stood at {counted} instead of {total}: {} calls ran more than once. A \
+         retry must send the same id and the same _client as the first attempt, and the server \
+         must answer a (client, id) it has seen from its reply cache, not run it again",
+        counted as i64 - total as i64
+    );
+    let expected: BTreeSet<u64> = (1..=total as u64).collect();
+    ensure!(
+        values == expected,
+        "{CLIENTS} clients made {total} counter.incr calls through a proxy, and {lost}; the \
+         values they printed are not 1..={total} each once: missing {:?}. A retry must return \
+         the reply of the first execution (the same id, answered from the reply cache)",
+        expected.difference(&values).collect::<Vec<_>>()
+    );
+    ensure!(
+        swallowed + cut > 0,
+        "the proxy lost no reply (seed {seed}): the check proved nothing"
+    );
+    ctx.note(format!("{lost}; the counter ended at {total}"));
+    Ok(())
+}
