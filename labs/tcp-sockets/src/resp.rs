@@ -92,9 +92,9 @@ impl<'a> Args<'a> {
 /// use tcp_sockets::resp::parse_request;
 /// let mut args = Vec::new();
 /// let buf = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPI";
-/// assert_eq!(parse_request(buf, 1 << 20, &mut args), Ok(Some(22)));
+/// assert_eq!(parse_request(buf, 1 << 20, &mut args), Ok(Some(20)));
 /// assert_eq!(&buf[args[1].clone()], b"k");
-/// assert_eq!(parse_request(&buf[22..], 1 << 20, &mut args), Ok(None));
+/// assert_eq!(parse_request(&buf[20..], 1 << 20, &mut args), Ok(None));
 /// ```
 pub fn parse_request(
     buf: &[u8],
@@ -364,7 +364,7 @@ impl Reply {
                 )));
             }
         };
-        Ok(Some((reply.0, reply.1 - pos)))
+        Ok(Some(reply))
     }
 }
 
@@ -374,7 +374,7 @@ impl Reply {
 ///
 /// ```
 /// let mut out = Vec::new();
-/// tcp_sockets::resp::encode_request(&[b"GET", b"k"], &mut out);
+/// tcp_sockets::resp::encode_request(&[&b"GET"[..], b"k"], &mut out);
 /// assert_eq!(out, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
 /// ```
 pub fn encode_request<A: AsRef<[u8]>>(args: &[A], out: &mut Vec<u8>) {
