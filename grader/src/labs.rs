@@ -7,6 +7,7 @@ pub mod mqueue;
 pub mod pipes;
 pub mod shm_ring;
 pub mod sysv_shm;
+pub mod tcp_sockets;
 
 /// The checks of the lab `slug` (empty for a lab without checks).
 pub fn checks(slug: &str) -> &'static [Check] {
@@ -16,6 +17,7 @@ pub fn checks(slug: &str) -> &'static [Check] {
         "sysv-shm" => sysv_shm::CHECKS,
         "mqueue" => mqueue::CHECKS,
         "shm-ring" => shm_ring::CHECKS,
+        "tcp-sockets" => tcp_sockets::CHECKS,
         _ => &[],
     }
 }
