@@ -65,7 +65,7 @@ pub(in crate::labs) fn stalled_clients(ctx: &mut Ctx) -> CheckResult {
         let _ = writer.write_all(&gets);
     });
     let me = greedy.stream.local_addr()?;
-    if !poll_until(Instant::now() + PROMPT, || harness::rx_queue(me, server.addr).unwrap_or(0) > 1 << 20) {
+    if !poll_until(Instant::now() + PROMPT, || harness::rx_queue(me, server.addr).unwrap_or(0) > 0) {
         fail!("kv-server did not start answering 2000 pipelined GETs within {} s", PROMPT.as_secs());
     }
     for i in 0..10 {
