@@ -49,14 +49,22 @@ fn a_big_pipeline_part_d() {
     let value = "v".repeat(100);
     let mut reqs: Vec<Vec<String>> = Vec::new();
     for i in 0..10000 {
-        reqs.push(vec!["SET".into(), format!("key:{i}"), format!("{value}{i}")]);
+        reqs.push(vec![
+            "SET".into(),
+            format!("key:{i}"),
+            format!("{value}{i}"),
+        ]);
         reqs.push(vec!["GET".into(), format!("key:{i}")]);
     }
     let replies = c.pipeline(&reqs).expect("a pipeline of 20000 requests");
     assert_eq!(replies.len(), 20000);
     for (i, pair) in replies.chunks(2).enumerate() {
         assert_eq!(pair[0], Reply::Simple("OK".into()), "reply to SET key:{i}");
-        assert_eq!(pair[1], Reply::Bulk(format!("{value}{i}").into_bytes()), "reply to GET key:{i}");
+        assert_eq!(
+            pair[1],
+            Reply::Bulk(format!("{value}{i}").into_bytes()),
+            "reply to GET key:{i}"
+        );
     }
 }
 

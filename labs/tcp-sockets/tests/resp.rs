@@ -13,9 +13,8 @@ const MAX: usize = 1 << 20;
 #[track_caller]
 fn parse(buf: &[u8]) -> Result<Option<(Vec<Vec<u8>>, usize)>, ProtocolError> {
     let mut ranges: Vec<Range<usize>> = vec![0..0; 3]; // not empty: parse_request clears it
-    parse_request(buf, MAX, &mut ranges).map(|done| {
-        done.map(|n| (ranges.iter().map(|r| buf[r.clone()].to_vec()).collect(), n))
-    })
+    parse_request(buf, MAX, &mut ranges)
+        .map(|done| done.map(|n| (ranges.iter().map(|r| buf[r.clone()].to_vec()).collect(), n)))
 }
 
 fn words(ws: &[&str]) -> Vec<Vec<u8>> {
@@ -78,7 +77,11 @@ fn binary_values_keep_their_length_part_a() {
     );
     let (args, n) = parse(&buf).unwrap().expect("a whole request");
     assert_eq!(n, buf.len());
-    assert_eq!(args[2], value.to_vec(), "the value must be taken by its length, not up to a \\r\\n");
+    assert_eq!(
+        args[2],
+        value.to_vec(),
+        "the value must be taken by its length, not up to a \\r\\n"
+    );
 }
 
 /// Inline commands: words separated by spaces or tabs, `\r\n` or `\n` at the end; an empty

@@ -28,7 +28,10 @@ fn split_frames_at_every_byte_part_c() {
         c.send_and_wait_read(&frame[..k]);
         c.send(&frame[k..]);
         c.expect(
-            &format!("SET sent as {k} bytes, then (once the server had read them) the other {}", frame.len() - k),
+            &format!(
+                "SET sent as {k} bytes, then (once the server had read them) the other {}",
+                frame.len() - k
+            ),
             b"+OK\r\n",
         );
     }
@@ -61,7 +64,10 @@ fn inline_commands_work_part_c() {
     let server = KvServer::start(&[]);
     let mut c = server.connect();
     c.send(b"PING\r\nSET color blue\nGET color\r\n");
-    c.expect("PING, SET, GET sent inline", b"+PONG\r\n+OK\r\n$4\r\nblue\r\n");
+    c.expect(
+        "PING, SET, GET sent inline",
+        b"+PONG\r\n+OK\r\n$4\r\nblue\r\n",
+    );
 }
 
 /// A client that sent half a request and went silent blocks nobody: 20 other clients,
@@ -73,10 +79,17 @@ fn a_silent_client_blocks_nobody_part_c() {
     silent.send_and_wait_read(b"*2\r\n$3\r\nGET\r\n$4\r\nhal");
     let mut others: Vec<_> = (0..20).map(|_| server.connect()).collect();
     for (i, c) in others.iter_mut().enumerate() {
-        c.send(&req(&[b"SET", format!("k{i}").as_bytes(), format!("v{i}").as_bytes()]));
+        c.send(&req(&[
+            b"SET",
+            format!("k{i}").as_bytes(),
+            format!("v{i}").as_bytes(),
+        ]));
     }
     for (i, c) in others.iter_mut().enumerate().rev() {
-        c.expect(&format!("SET from client {i} of 20, while another client was silent mid-request"), b"+OK\r\n");
+        c.expect(
+            &format!("SET from client {i} of 20, while another client was silent mid-request"),
+            b"+OK\r\n",
+        );
         c.send(&req(&[b"GET", format!("k{i}").as_bytes()]));
         c.expect("GET", &bulk(format!("v{i}").as_bytes()));
     }
@@ -100,7 +113,10 @@ fn a_malformed_request_closes_only_its_connection_part_c() {
         "a malformed request (`*1\\r\\n:12\\r\\n`) must get `-ERR ...\\r\\n`, got {}",
         testkit::compare::show(&line)
     );
-    assert!(bad.closed_by_server(), "after the error reply the server must close that connection");
+    assert!(
+        bad.closed_by_server(),
+        "after the error reply the server must close that connection"
+    );
     other.send(&req(&[b"GET", b"k"]));
     other.expect("GET from another client after the error", b"$1\r\nv\r\n");
 }
@@ -113,14 +129,26 @@ fn sigterm_exits_0_part_c() {
     c.send(&req(&[b"PING"]));
     c.expect("PING", b"+PONG\r\n");
     let status = server.terminate();
-    assert!(status.success(), "kv-server ended with {status} after SIGTERM (expected exit 0); stderr: {}", server.stderr());
-    assert!(c.closed_by_server(), "after SIGTERM the server must close its connections");
+    assert!(
+        status.success(),
+        "kv-server ended with {status} after SIGTERM (expected exit 0); stderr: {}",
+        server.stderr()
+    );
+    assert!(
+        c.closed_by_server(),
+        "after SIGTERM the server must close its connections"
+    );
 }
 
 /// Usage errors: exit 2 with usage on stderr.
 #[test]
 fn usage_errors_exit_2_part_c() {
-    for args in [&[][..], &["--port"][..], &["--port", "x"][..], &["--port", "0", "--bogus"][..]] {
+    for args in [
+        &[][..],
+        &["--port"][..],
+        &["--port", "x"][..],
+        &["--port", "0", "--bogus"][..],
+    ] {
         let out = testkit::run(
             Command::cargo_bin("kv-server").unwrap().args(args),
             &format!("kv-server {}", args.join(" ")),
@@ -128,7 +156,13 @@ fn usage_errors_exit_2_part_c() {
             DEADLINE,
             "",
         );
-        assert_eq!(out.status.code(), Some(2), "kv-server {}: expected exit 2 (usage), stderr: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "kv-server {}: expected exit 2 (usage), stderr: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -138,13 +172,22 @@ fn a_taken_port_exits_1_part_c() {
     let server = KvServer::start(&[]);
     let port = server.addr.port().to_string();
     let out = testkit::run(
-        Command::cargo_bin("kv-server").unwrap().args(["--port", &port]),
+        Command::cargo_bin("kv-server")
+            .unwrap()
+            .args(["--port", &port]),
         "kv-server on a taken port",
         b"",
         DEADLINE,
         "",
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "kv-server --port {port} (taken): expected exit 1, stderr: {err}");
-    assert!(err.starts_with("kv-server: "), "expected `kv-server: ...` on stderr, got {err:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "kv-server --port {port} (taken): expected exit 1, stderr: {err}"
+    );
+    assert!(
+        err.starts_with("kv-server: "),
+        "expected `kv-server: ...` on stderr, got {err:?}"
+    );
 }

@@ -15,15 +15,27 @@ fn run(store: &mut Store, words: &[&[u8]]) -> Vec<u8> {
         at += w.len();
     }
     let mut out = b"before|".to_vec();
-    store.execute(Args { buf: &buf, ranges: &ranges }, &mut out);
-    assert!(out.starts_with(b"before|"), "execute must append to `out`, not replace it");
+    store.execute(
+        Args {
+            buf: &buf,
+            ranges: &ranges,
+        },
+        &mut out,
+    );
+    assert!(
+        out.starts_with(b"before|"),
+        "execute must append to `out`, not replace it"
+    );
     out.split_off(7)
 }
 
 #[track_caller]
 fn check(store: &mut Store, words: &[&[u8]], want: &[u8]) {
     let got = run(store, words);
-    let shown: Vec<String> = words.iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+    let shown: Vec<String> = words
+        .iter()
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
     testkit::assert_same_bytes(&format!("the reply to {}", shown.join(" ")), want, &got);
 }
 
@@ -75,7 +87,11 @@ fn names_are_case_insensitive_part_b(#[case] name: &[u8]) {
 #[test]
 fn unknown_commands_part_b() {
     let mut s = Store::new();
-    check(&mut s, &[b"FLUSHALL"], b"-ERR unknown command 'FLUSHALL'\r\n");
+    check(
+        &mut s,
+        &[b"FLUSHALL"],
+        b"-ERR unknown command 'FLUSHALL'\r\n",
+    );
     check(&mut s, &[b"incr", b"x"], b"-ERR unknown command 'incr'\r\n");
 }
 
@@ -84,7 +100,13 @@ fn unknown_commands_part_b() {
 #[test]
 fn wrong_number_of_arguments_part_b() {
     let mut s = Store::new();
-    for words in [&[&b"GET"[..]][..], &[b"SET", b"k"], &[b"DEL"], &[b"ECHO"], &[b"EXISTS"]] {
+    for words in [
+        &[&b"GET"[..]][..],
+        &[b"SET", b"k"],
+        &[b"DEL"],
+        &[b"ECHO"],
+        &[b"EXISTS"],
+    ] {
         let got = run(&mut s, words);
         assert!(
             got.starts_with(b"-ERR wrong number of arguments") && got.ends_with(b"\r\n"),

@@ -100,7 +100,9 @@ impl KvClient {
                 // Unblock the writer (the server may have stopped reading), then report.
                 let _ = self.stream.shutdown(std::net::Shutdown::Both);
             }
-            let sent = sending.join().unwrap_or_else(|_| Err(io::Error::other("writer panicked")));
+            let sent = sending
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("writer panicked")));
             let replies = replies?;
             sent.map(|()| replies)
         })

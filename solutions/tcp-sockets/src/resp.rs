@@ -342,7 +342,9 @@ impl Reply {
             b'*' => match int()? {
                 -1 => (Reply::Nil, next),
                 n if n < 0 => {
-                    return Err(ProtocolError::Malformed(format!("invalid array length {n}")));
+                    return Err(ProtocolError::Malformed(format!(
+                        "invalid array length {n}"
+                    )));
                 }
                 n => {
                     let mut items = Vec::new();

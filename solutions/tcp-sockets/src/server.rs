@@ -152,7 +152,10 @@ impl Server {
         mask.thread_block()?;
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        epoll.add(&self.listener, EpollEvent::new(EpollFlags::EPOLLIN, LISTENER))?;
+        epoll.add(
+            &self.listener,
+            EpollEvent::new(EpollFlags::EPOLLIN, LISTENER),
+        )?;
         epoll.add(&signals, EpollEvent::new(EpollFlags::EPOLLIN, SIGNALS))?;
         let mut lp = Loop {
             epoll,
@@ -326,7 +329,9 @@ impl Loop {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Next::Keep,
                 Err(_) => Next::Close,
             };
-        } else if events.intersects(EpollFlags::EPOLLOUT | EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP) {
+        } else if events
+            .intersects(EpollFlags::EPOLLOUT | EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP)
+        {
             next = self.work(&mut conn, stopping);
         } else if events.contains(EpollFlags::EPOLLIN) && conn.closing {
             // After an error reply: discard what the client still sends, so that closing

@@ -26,7 +26,11 @@ pub(in crate::labs) fn many_clients(ctx: &mut Ctx) -> CheckResult {
     let tag = ctx.next_u64() % 1_000_000;
     let value = |i: usize| format!("client-{i}-{tag}");
     for (i, c) in conns.iter_mut().enumerate() {
-        c.send(&req(&[b"SET", format!("many:{i}").as_bytes(), value(i).as_bytes()]))?;
+        c.send(&req(&[
+            b"SET",
+            format!("many:{i}").as_bytes(),
+            value(i).as_bytes(),
+        ]))?;
     }
     for (i, c) in conns.iter_mut().enumerate().rev() {
         let got = c.read_n(5);
@@ -34,14 +38,22 @@ pub(in crate::labs) fn many_clients(ctx: &mut Ctx) -> CheckResult {
             got == b"+OK\r\n",
             "{N} clients connected at once and each sent a SET before any reply was read; \
              client {i} got {} instead of +OK. {}. {ONE_BLOCKS_ALL}",
-            if got.is_empty() { format!("nothing within {} s", PROMPT.as_secs()) } else { testkit::compare::show(&got) },
+            if got.is_empty() {
+                format!("nothing within {} s", PROMPT.as_secs())
+            } else {
+                testkit::compare::show(&got)
+            },
             doing(server.proc.pid)
         );
     }
     for (i, c) in conns.iter_mut().enumerate() {
         let j = (i * 7 + 3) % N;
         c.send(&req(&[b"GET", format!("many:{j}").as_bytes()]))?;
-        expect(c, &format!("client {i} of {N}: GET of the key client {j} set"), &bulk(value(j).as_bytes()))?;
+        expect(
+            c,
+            &format!("client {i} of {N}: GET of the key client {j} set"),
+            &bulk(value(j).as_bytes()),
+        )?;
     }
     Ok(())
 }
@@ -57,7 +69,9 @@ pub(in crate::labs) fn stalled_clients(ctx: &mut Ctx) -> CheckResult {
     let mut greedy = Raw::connect(server.addr)?;
     greedy.send(&req(&[b"SET", b"stalled:big", &value]))?;
     expect(&mut greedy, "SET of a 64 KiB value", b"+OK\r\n")?;
-    let gets: Vec<u8> = (0..2000).flat_map(|_| req(&[b"GET", b"stalled:big"])).collect();
+    let gets: Vec<u8> = (0..2000)
+        .flat_map(|_| req(&[b"GET", b"stalled:big"]))
+        .collect();
     // 128 MiB of replies owed: the server cannot send them all while nobody reads.
     let mut writer = greedy.stream.try_clone()?;
     let _flood = std::thread::spawn(move || {
@@ -65,8 +79,13 @@ pub(in crate::labs) fn stalled_clients(ctx: &mut Ctx) -> CheckResult {
         let _ = writer.write_all(&gets);
     });
     let me = greedy.stream.local_addr()?;
-    if !poll_until(Instant::now() + PROMPT, || harness::rx_queue(me, server.addr).unwrap_or(0) > 0) {
-        fail!("kv-server did not start answering 2000 pipelined GETs within {} s", PROMPT.as_secs());
+    if !poll_until(Instant::now() + PROMPT, || {
+        harness::rx_queue(me, server.addr).unwrap_or(0) > 0
+    }) {
+        fail!(
+            "kv-server did not start answering 2000 pipelined GETs within {} s",
+            PROMPT.as_secs()
+        );
     }
     for i in 0..10 {
         let mut c = Raw::connect(server.addr)?;
@@ -78,12 +97,20 @@ pub(in crate::labs) fn stalled_clients(ctx: &mut Ctx) -> CheckResult {
              of 64 KiB unread, a new client {i}'s PING got {}. {}. {ONE_BLOCKS_ALL}; keep the \
              replies a socket did not take in that connection's buffer and stop reading its \
              requests until they are out",
-            if got.is_empty() { format!("nothing within {} s", PROMPT.as_secs()) } else { testkit::compare::show(&got) },
+            if got.is_empty() {
+                format!("nothing within {} s", PROMPT.as_secs())
+            } else {
+                testkit::compare::show(&got)
+            },
             doing(server.proc.pid)
         );
     }
     silent.send(b"ed\r\n")?;
-    expect(&mut silent, "the silent client's GET, completed at last", b"$-1\r\n")?;
+    expect(
+        &mut silent,
+        "the silent client's GET, completed at last",
+        b"$-1\r\n",
+    )?;
     Ok(())
 }
 
@@ -107,7 +134,11 @@ pub(in crate::labs) fn lying_lengths(ctx: &mut Ctx) -> CheckResult {
          MiB meanwhile). Check an announced length against the cap when its header arrives, \
          before waiting for the bytes, and never reserve memory for what a client merely \
          announces",
-        if line.is_empty() { format!("nothing within {} s", PROMPT.as_secs()) } else { testkit::compare::show(&line) },
+        if line.is_empty() {
+            format!("nothing within {} s", PROMPT.as_secs())
+        } else {
+            testkit::compare::show(&line)
+        },
         grew >> 10
     );
     ensure!(
@@ -116,7 +147,10 @@ pub(in crate::labs) fn lying_lengths(ctx: &mut Ctx) -> CheckResult {
          MiB: never reserve what a client merely announces",
         grew >> 10
     );
-    ensure!(liar.closed_by_server(), "after the `-ERR` for a 1 GiB announcement the server must close that connection");
+    ensure!(
+        liar.closed_by_server(),
+        "after the `-ERR` for a 1 GiB announcement the server must close that connection"
+    );
     let mut bad = Raw::connect(server.addr)?;
     bad.send(b"*2\r\n$3\r\nGET\r\n:42\r\n")?;
     let line = bad.read_line();
@@ -124,12 +158,26 @@ pub(in crate::labs) fn lying_lengths(ctx: &mut Ctx) -> CheckResult {
         line.starts_with(b"-ERR"),
         "a malformed request (`*2\\r\\n$3\\r\\nGET\\r\\n:42\\r\\n`: an integer where a bulk \
          string must be) got {} instead of `-ERR ...`",
-        if line.is_empty() { "nothing".into() } else { testkit::compare::show(&line) }
+        if line.is_empty() {
+            "nothing".into()
+        } else {
+            testkit::compare::show(&line)
+        }
     );
-    ensure!(bad.closed_by_server(), "after the `-ERR` for a malformed request the server must close that connection");
+    ensure!(
+        bad.closed_by_server(),
+        "after the `-ERR` for a malformed request the server must close that connection"
+    );
     bystander.send(&req(&[b"GET", b"lying:k"]))?;
-    expect(&mut bystander, "another client's GET after both errors", b"$1\r\nv\r\n")?;
-    ensure!(server.proc.pid > 0 && vm_size(pid) > 0, "kv-server exited after a client's error");
+    expect(
+        &mut bystander,
+        "another client's GET after both errors",
+        b"$1\r\nv\r\n",
+    )?;
+    ensure!(
+        server.proc.pid > 0 && vm_size(pid) > 0,
+        "kv-server exited after a client's error"
+    );
     Ok(())
 }
 
@@ -148,12 +196,20 @@ pub(in crate::labs) fn sigterm_in_flight(ctx: &mut Ctx) -> CheckResult {
     let me = c.stream.local_addr()?;
     // It has sent what the sockets take and waits for the client to read.
     if !poll_until(Instant::now() + PROMPT, || {
-        harness::rx_queue(me, server.addr).unwrap_or(0) > 0 && harness::rx_queue(server.addr, me).unwrap_or(0) == 0 && all_asleep(pid)
+        harness::rx_queue(me, server.addr).unwrap_or(0) > 0
+            && harness::rx_queue(server.addr, me).unwrap_or(0) == 0
+            && all_asleep(pid)
     }) {
-        fail!("kv-server did not take in and start answering {N} pipelined GETs within {} s; {}", PROMPT.as_secs(), doing(pid));
+        fail!(
+            "kv-server did not take in and start answering {N} pipelined GETs within {} s; {}",
+            PROMPT.as_secs(),
+            doing(pid)
+        );
     }
     server.proc.signal(Signal::SIGTERM);
-    let refused = poll_until(Instant::now() + PROMPT, || std::net::TcpStream::connect(server.addr).is_err());
+    let refused = poll_until(Instant::now() + PROMPT, || {
+        std::net::TcpStream::connect(server.addr).is_err()
+    });
     let want = bulk(&value);
     for i in 0..N {
         let got = c.read_n(want.len());
@@ -165,18 +221,28 @@ pub(in crate::labs) fn sigterm_in_flight(ctx: &mut Ctx) -> CheckResult {
                  accepting, but answer every request already received and send every reply \
                  before closing (wait for the sockets to take them)",
                 i + 1,
-                if got.is_empty() { "not at all".to_string() } else { format!("with {} of its {} bytes", got.len(), want.len()) },
+                if got.is_empty() {
+                    "not at all".to_string()
+                } else {
+                    format!("with {} of its {} bytes", got.len(), want.len())
+                },
                 ending.map_or("was still running".into(), |e| e.describe())
             );
         }
     }
-    ensure!(c.closed_by_server(), "after SIGTERM and the last reply, the server must close the connection");
+    ensure!(
+        c.closed_by_server(),
+        "after SIGTERM and the last reply, the server must close the connection"
+    );
     let ending = server.proc.wait_until(Instant::now() + PROMPT);
     ensure!(
         ending == Some(Ending::Exited(0)),
         "after SIGTERM and the last reply, kv-server {} (expected exit 0 once every connection \
          is closed)",
-        ending.map_or(format!("was still running {} s later", PROMPT.as_secs()), |e| e.describe())
+        ending.map_or(
+            format!("was still running {} s later", PROMPT.as_secs()),
+            |e| e.describe()
+        )
     );
     ensure!(
         refused,
@@ -199,7 +265,9 @@ pub(in crate::labs) fn idle_cpu(ctx: &mut Ctx) -> CheckResult {
         }
         conns.push(c);
     }
-    poll_until(Instant::now() + Duration::from_secs(1), || all_asleep(server.proc.pid));
+    poll_until(Instant::now() + Duration::from_secs(1), || {
+        all_asleep(server.proc.pid)
+    });
     testkit::cpu::check_idle(
         &[server.proc.pid],
         Duration::from_secs(2),

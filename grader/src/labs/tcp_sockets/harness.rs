@@ -24,7 +24,8 @@ pub(super) fn start(ctx: &mut Ctx, extra: &[&str]) -> Result<Server, Fail> {
     let proc = ctx.spawn(&spec)?;
     proc.wait_stdout(Instant::now() + PROMPT, |out| out.contains(&b'\n'));
     let out = proc.stdout().0;
-    let line = String::from_utf8_lossy(out.split(|&b| b == b'\n').next().unwrap_or(&[])).into_owned();
+    let line =
+        String::from_utf8_lossy(out.split(|&b| b == b'\n').next().unwrap_or(&[])).into_owned();
     let addr = line
         .strip_prefix("listening on ")
         .and_then(|a| a.trim().parse::<SocketAddr>().ok())
@@ -49,9 +50,8 @@ pub(super) struct Raw {
 
 impl Raw {
     pub fn connect(server: SocketAddr) -> Result<Raw, Fail> {
-        let stream = TcpStream::connect_timeout(&server, PROMPT).map_err(|e| {
-            Fail(format!("could not connect to kv-server at {server}: {e}"))
-        })?;
+        let stream = TcpStream::connect_timeout(&server, PROMPT)
+            .map_err(|e| Fail(format!("could not connect to kv-server at {server}: {e}")))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(PROMPT))?;
         stream.set_write_timeout(Some(PROMPT))?;
@@ -59,9 +59,12 @@ impl Raw {
     }
 
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), Fail> {
-        self.stream
-            .write_all(bytes)
-            .map_err(|e| Fail(format!("sending {} bytes to kv-server failed: {e}", bytes.len())))
+        self.stream.write_all(bytes).map_err(|e| {
+            Fail(format!(
+                "sending {} bytes to kv-server failed: {e}",
+                bytes.len()
+            ))
+        })
     }
 
     /// Sends `bytes` and waits until the server has read them from its socket.
@@ -196,7 +199,11 @@ pub(super) fn doing(pid: i32) -> String {
     format!(
         "kv-server (pid {pid}, {threads} thread{}) waits in `{}`",
         if threads == 1 { "" } else { "s" },
-        if wchan.is_empty() || wchan == "0" { "nothing (it runs)" } else { wchan.trim() }
+        if wchan.is_empty() || wchan == "0" {
+            "nothing (it runs)"
+        } else {
+            wchan.trim()
+        }
     )
 }
 

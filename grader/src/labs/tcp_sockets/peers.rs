@@ -20,7 +20,13 @@ fn peer(ctx: &Ctx, program: &Path, args: &[&str]) -> Spec {
 }
 
 /// `redis-cli -h 127.0.0.1 -p PORT ARGS...` to its end.
-fn cli(ctx: &mut Ctx, exe: &Path, server: &Server, args: &[&str], input: Option<Vec<u8>>) -> Result<Output, Fail> {
+fn cli(
+    ctx: &mut Ctx,
+    exe: &Path,
+    server: &Server,
+    args: &[&str],
+    input: Option<Vec<u8>>,
+) -> Result<Output, Fail> {
     let port = server.addr.port().to_string();
     let mut all = vec!["-h", "127.0.0.1", "-p", &port];
     all.extend_from_slice(args);
@@ -28,7 +34,11 @@ fn cli(ctx: &mut Ctx, exe: &Path, server: &Server, args: &[&str], input: Option<
     if let Some(bytes) = input {
         spec = Ctx::with_input(spec, bytes);
     }
-    ctx.run(&format!("`redis-cli {}`", args.join(" ")), &spec, Duration::from_secs(20))
+    ctx.run(
+        &format!("`redis-cli {}`", args.join(" ")),
+        &spec,
+        Duration::from_secs(20),
+    )
 }
 
 /// Every command through `redis-cli`, `-r` repeats, and `--pipe` mass insertion of 100k
@@ -61,7 +71,13 @@ pub(in crate::labs) fn redis_cli(ctx: &mut Ctx) -> CheckResult {
             out.stderr_str().trim()
         );
     }
-    let out = cli(ctx, &exe, &server, &["-r", "50", "SET", "repeated", "again"], None)?;
+    let out = cli(
+        ctx,
+        &exe,
+        &server,
+        &["-r", "50", "SET", "repeated", "again"],
+        None,
+    )?;
     ensure!(
         out.stdout_str() == "OK\n".repeat(50),
         "`redis-cli -r 50 SET repeated again` (one connection, 50 requests one after the other) \
@@ -109,14 +125,29 @@ pub(in crate::labs) fn redis_benchmark(ctx: &mut Ctx) -> CheckResult {
     let server = harness::start(ctx, &[])?;
     let port = server.addr.port().to_string();
     let args = [
-        "-h", "127.0.0.1", "-p", &port, "-t", "ping,set,get", "-P", "16", "-c", "50", "-n",
-        "50000", "--csv",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "ping,set,get",
+        "-P",
+        "16",
+        "-c",
+        "50",
+        "-n",
+        "50000",
+        "--csv",
     ];
     let spec = peer(ctx, &exe, &args);
     let shown = "redis-benchmark -t ping,set,get -P 16 -c 50 -n 50000 --csv";
     let out = ctx.run(&format!("`{shown}`"), &spec, Duration::from_secs(40))?;
     let (stdout, stderr) = (out.stdout_str(), out.stderr_str());
-    if let Some(line) = stdout.lines().chain(stderr.lines()).find(|l| l.contains("Error from server")) {
+    if let Some(line) = stdout
+        .lines()
+        .chain(stderr.lines())
+        .find(|l| l.contains("Error from server"))
+    {
         fail!(
             "`{shown}` got an error reply: {line:?}. Every PING, SET and GET must be answered \
              like Redis does"
@@ -128,7 +159,10 @@ pub(in crate::labs) fn redis_benchmark(ctx: &mut Ctx) -> CheckResult {
         .map(|t| t.trim_matches('"'))
         .collect();
     ensure!(
-        out.status() == 0 && ["PING_INLINE", "PING_MBULK", "SET", "GET"].iter().all(|t| tests.contains(t)),
+        out.status() == 0
+            && ["PING_INLINE", "PING_MBULK", "SET", "GET"]
+                .iter()
+                .all(|t| tests.contains(t)),
         "`{shown}` {} and printed {:?} (expected one line each for PING_INLINE, PING_MBULK, \
          SET and GET); it said {:?}",
         out.ending.describe(),
@@ -142,10 +176,22 @@ pub(in crate::labs) fn redis_benchmark(ctx: &mut Ctx) -> CheckResult {
         "after redis-benchmark (its SETs write the key `key:__rand_int__`), EXISTS key:__rand_int__",
         b":1\r\n",
     )?;
-    ctx.note(format!("{shown}: {}", stdout.lines().skip(1).map(|l| {
-        let f: Vec<&str> = l.split(',').map(|x| x.trim_matches('"')).collect();
-        format!("{} {} req/s", f.first().unwrap_or(&""), f.get(1).unwrap_or(&""))
-    }).collect::<Vec<_>>().join(", ")));
+    ctx.note(format!(
+        "{shown}: {}",
+        stdout
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').map(|x| x.trim_matches('"')).collect();
+                format!(
+                    "{} {} req/s",
+                    f.first().unwrap_or(&""),
+                    f.get(1).unwrap_or(&"")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     Ok(())
 }
 
@@ -166,7 +212,15 @@ pub(in crate::labs) fn raw_python(ctx: &mut Ctx) -> CheckResult {
          the connection's buffer and parse it again when more bytes come; take bulk strings \
          by their length{}",
         text.trim(),
-        if out.status() == 0 { String::new() } else { format!(" (the client {}; {:?})", out.ending.describe(), crate::run::clip(out.stderr_str().trim(), 400)) }
+        if out.status() == 0 {
+            String::new()
+        } else {
+            format!(
+                " (the client {}; {:?})",
+                out.ending.describe(),
+                crate::run::clip(out.stderr_str().trim(), 400)
+            )
+        }
     );
     Ok(())
 }

@@ -30,10 +30,25 @@ fn redis_server(ctx: &mut Ctx, exe: &Path) -> Result<(Proc, u16), Fail> {
     let dir = ctx.scratch.join("redis");
     std::fs::create_dir_all(&dir)?;
     let mut spec = Spec::new(exe.as_os_str(), &ctx.scratch).args([
-        "--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-        &dir.to_string_lossy(), "--daemonize", "no", "--protected-mode", "no", "--logfile", "",
+        "--port",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        &dir.to_string_lossy(),
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "no",
+        "--logfile",
+        "",
     ]);
-    spec.user = Some(ctx.student.unwrap_or((65534, 65534))).filter(|_| unsafe { libc::geteuid() } == 0);
+    spec.user =
+        Some(ctx.student.unwrap_or((65534, 65534))).filter(|_| unsafe { libc::geteuid() } == 0);
     let proc = ctx.spawn(&spec)?;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let up = poll_until(Instant::now() + Duration::from_secs(5), || {
@@ -55,11 +70,26 @@ fn redis_server(ctx: &mut Ctx, exe: &Path) -> Result<(Proc, u16), Fail> {
 fn bench(ctx: &mut Ctx, exe: &Path, port: u16, who: &str) -> Result<f64, Fail> {
     let port = port.to_string();
     let mut spec = Spec::new(exe.as_os_str(), &ctx.scratch).args([
-        "-h", "127.0.0.1", "-p", &port, "-t", "set,get", "-P", "16", "-c", "50", "-n", REQUESTS,
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "set,get",
+        "-P",
+        "16",
+        "-c",
+        "50",
+        "-n",
+        REQUESTS,
         "--csv",
     ]);
     spec.user = ctx.student;
-    let out = ctx.run(&format!("redis-benchmark against {who}"), &spec, Duration::from_secs(30))?;
+    let out = ctx.run(
+        &format!("redis-benchmark against {who}"),
+        &spec,
+        Duration::from_secs(30),
+    )?;
     let rates: Vec<f64> = out
         .stdout_str()
         .lines()
@@ -84,7 +114,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn list(v: &[f64]) -> String {
-    v.iter().map(|x| format!("{:.0}", x)).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|x| format!("{:.0}", x))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// kv-server at least 0.25x redis-server under the same redis-benchmark load.

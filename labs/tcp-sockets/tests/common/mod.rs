@@ -37,9 +37,12 @@ impl KvServer {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut group = testkit::Group::spawn(&mut cmd, format!("kv-server --port 0 {}", extra.join(" ")));
-        let stdout = testkit::deadline::Capture::start(group.child().stdout.take().unwrap(), 1 << 16);
-        let stderr = testkit::deadline::Capture::start(group.child().stderr.take().unwrap(), 1 << 16);
+        let mut group =
+            testkit::Group::spawn(&mut cmd, format!("kv-server --port 0 {}", extra.join(" ")));
+        let stdout =
+            testkit::deadline::Capture::start(group.child().stdout.take().unwrap(), 1 << 16);
+        let stderr =
+            testkit::deadline::Capture::start(group.child().stderr.take().unwrap(), 1 << 16);
         let end = Instant::now() + DEADLINE;
         let line = loop {
             let out = stdout.bytes();
@@ -189,7 +192,12 @@ impl Raw {
             match self.stream.read(&mut b) {
                 Ok(0) => return true,
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => return false,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return false;
+                }
                 Err(_) => return true,
             }
         }
