@@ -44,7 +44,10 @@ fn binary_values_round_trip_part_c() {
         let want = bulk(v);
         let got = c.read_n(want.len());
         testkit::assert_same_bytes(
-            &format!("GET of a {}-byte binary value (take a bulk string by its length)", v.len()),
+            &format!(
+                "GET of a {}-byte binary value (take a bulk string by its length)",
+                v.len()
+            ),
             &want,
             &got,
         );
@@ -79,8 +82,15 @@ fn a_gigabyte_announced_is_refused_at_once_part_c() {
         testkit::compare::show(&line),
         grew >> 10
     );
-    assert!(grew < 256 << 10, "the server's memory grew by {} MiB after a 1 GiB announcement", grew >> 10);
-    assert!(c.closed_by_server(), "after the error the connection must be closed");
+    assert!(
+        grew < 256 << 10,
+        "the server's memory grew by {} MiB after a 1 GiB announcement",
+        grew >> 10
+    );
+    assert!(
+        c.closed_by_server(),
+        "after the error the connection must be closed"
+    );
     let mut other = server.connect();
     other.send(&req(&[b"PING"]));
     other.expect("PING from another client", b"+PONG\r\n");
@@ -96,8 +106,15 @@ fn the_size_cap_is_configurable_part_c() {
     let mut big = server.connect();
     big.send(&req(&[b"SET", b"k", &[b'v'; 2000]]));
     let line = big.read_line();
-    assert!(line.starts_with(b"-ERR"), "a SET of 2022 bytes under --max-request 1000: expected -ERR, got {}", testkit::compare::show(&line));
-    assert!(big.closed_by_server(), "after the error the connection must be closed");
+    assert!(
+        line.starts_with(b"-ERR"),
+        "a SET of 2022 bytes under --max-request 1000: expected -ERR, got {}",
+        testkit::compare::show(&line)
+    );
+    assert!(
+        big.closed_by_server(),
+        "after the error the connection must be closed"
+    );
 }
 
 /// SIGTERM while 25 MiB of replies are still owed to a client that reads slowly: every
@@ -106,18 +123,21 @@ fn the_size_cap_is_configurable_part_c() {
 fn sigterm_answers_what_was_received_part_c() {
     let mut server = KvServer::start(&[]);
     let pid = server.group.pid();
-    let value = pattern(7, 64 << 10);
+    let value = pattern(7, 32 << 10); // one write, one segment
     let mut c = server.connect();
     c.send(&req(&[b"SET", b"big", &value]));
     c.expect("SET big", b"+OK\r\n");
-    let n = 400;
+    let n = 800;
     let gets: Vec<u8> = (0..n).flat_map(|_| req(&[b"GET", b"big"])).collect();
     c.send(&gets);
     // The server has sent what the socket takes and now waits for the client to read.
     let me = c.stream.local_addr().unwrap();
     let end = Instant::now() + DEADLINE;
     while !(common::rx_queue(me, server.addr).unwrap_or(0) > 0 && all_asleep(pid)) {
-        assert!(Instant::now() < end, "kv-server did not start replying to 400 pipelined GETs");
+        assert!(
+            Instant::now() < end,
+            "kv-server did not start replying to 800 pipelined GETs"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     server.group.signal(nix::sys::signal::Signal::SIGTERM);
@@ -144,8 +164,19 @@ fn sigterm_answers_what_was_received_part_c() {
             want.len()
         );
     }
-    assert!(c.closed_by_server(), "after the last reply the connection must be closed");
-    let status = server.group.wait_or_explain(DEADLINE, "the server must exit once the replies are sent");
-    assert!(status.success(), "kv-server ended with {status} after SIGTERM (expected 0)");
-    assert!(refused, "after SIGTERM kv-server still accepted new connections: close the listening socket first");
+    assert!(
+        c.closed_by_server(),
+        "after the last reply the connection must be closed"
+    );
+    let status = server
+        .group
+        .wait_or_explain(DEADLINE, "the server must exit once the replies are sent");
+    assert!(
+        status.success(),
+        "kv-server ended with {status} after SIGTERM (expected 0)"
+    );
+    assert!(
+        refused,
+        "after SIGTERM kv-server still accepted new connections: close the listening socket first"
+    );
 }

@@ -14,7 +14,9 @@ use tcp_sockets::{Config, KvClient, Server};
 fn kv_client_leaks_nothing_part_d() {
     let server = KvServer::start(&[]);
     let addr = server.addr;
-    let reqs: Vec<Vec<String>> = (0..3000).map(|i| vec!["SET".into(), format!("k{i}"), "v".repeat(20)]).collect();
+    let reqs: Vec<Vec<String>> = (0..3000)
+        .map(|i| vec!["SET".into(), format!("k{i}"), "v".repeat(20)])
+        .collect();
     testkit::assert_no_leak(
         300,
         "KvClient::connect + set + get + pipeline + drop",
@@ -35,10 +37,15 @@ fn kv_client_leaks_nothing_part_d() {
 #[test]
 fn server_bind_leaks_nothing_part_c() {
     let config = Config::from_args(&["--port".into(), "0".into()]).expect("--port 0");
-    testkit::assert_no_leak(1000, "Server::bind + local_addr + drop", "the Server owns its listening socket", |_| {
-        let s = Server::bind(&config).expect("bind");
-        assert_ne!(s.local_addr().expect("local_addr").port(), 0);
-    });
+    testkit::assert_no_leak(
+        1000,
+        "Server::bind + local_addr + drop",
+        "the Server owns its listening socket",
+        |_| {
+            let s = Server::bind(&config).expect("bind");
+            assert_ne!(s.local_addr().expect("local_addr").port(), 0);
+        },
+    );
 }
 
 /// 500 clients that connect, send a request and leave: the server's descriptors come back
@@ -47,7 +54,11 @@ fn server_bind_leaks_nothing_part_c() {
 fn the_server_closes_what_clients_leave_part_c() {
     let server = KvServer::start(&[]);
     let pid = server.group.pid();
-    let fds = || std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
     let mut c = server.connect();
     c.send(&req(&[b"PING"]));
     c.expect("PING", b"+PONG\r\n");

@@ -65,14 +65,14 @@ pub(in crate::labs) fn stalled_clients(ctx: &mut Ctx) -> CheckResult {
     let server = harness::start(ctx, &[])?;
     let mut silent = Raw::connect(server.addr)?;
     silent.send_and_wait_read(b"*2\r\n$3\r\nGET\r\n$6\r\nstal")?;
-    let value = ctx.random_bytes(64 << 10);
+    let value = ctx.random_bytes(32 << 10);
     let mut greedy = Raw::connect(server.addr)?;
     greedy.send(&req(&[b"SET", b"stalled:big", &value]))?;
-    expect(&mut greedy, "SET of a 64 KiB value", b"+OK\r\n")?;
+    expect(&mut greedy, "SET of a 32 KiB value", b"+OK\r\n")?;
     let gets: Vec<u8> = (0..2000)
         .flat_map(|_| req(&[b"GET", b"stalled:big"]))
         .collect();
-    // 128 MiB of replies owed: the server cannot send them all while nobody reads.
+    // 64 MiB of replies owed: the server cannot send them all while nobody reads.
     let mut writer = greedy.stream.try_clone()?;
     let _flood = std::thread::spawn(move || {
         use std::io::Write;
@@ -186,11 +186,11 @@ pub(in crate::labs) fn lying_lengths(ctx: &mut Ctx) -> CheckResult {
 pub(in crate::labs) fn sigterm_in_flight(ctx: &mut Ctx) -> CheckResult {
     let mut server = harness::start(ctx, &[])?;
     let pid = server.proc.pid;
-    let value = ctx.random_bytes(64 << 10);
+    let value = ctx.random_bytes(32 << 10);
     let mut c = Raw::connect(server.addr)?;
     c.send(&req(&[b"SET", b"term:big", &value]))?;
-    expect(&mut c, "SET of 64 KiB", b"+OK\r\n")?;
-    const N: usize = 400;
+    expect(&mut c, "SET of 32 KiB", b"+OK\r\n")?;
+    const N: usize = 800;
     let gets: Vec<u8> = (0..N).flat_map(|_| req(&[b"GET", b"term:big"])).collect();
     c.send(&gets)?;
     let me = c.stream.local_addr()?;
@@ -216,7 +216,7 @@ pub(in crate::labs) fn sigterm_in_flight(ctx: &mut Ctx) -> CheckResult {
         if got != want {
             let ending = server.proc.wait_until(Instant::now() + PROMPT);
             fail!(
-                "{N} GETs of 64 KiB were sent and taken in, and SIGTERM came while most replies \
+                "{N} GETs of 32 KiB were sent and taken in, and SIGTERM came while most replies \
                  were still owed: reply {} arrived {} (then kv-server {}). On SIGTERM stop \
                  accepting, but answer every request already received and send every reply \
                  before closing (wait for the sockets to take them)",

@@ -141,7 +141,7 @@ pub(in crate::labs) fn redis_benchmark(ctx: &mut Ctx) -> CheckResult {
     ];
     let spec = peer(ctx, &exe, &args);
     let shown = "redis-benchmark -t ping,set,get -P 16 -c 50 -n 50000 --csv";
-    let out = ctx.run(&format!("`{shown}`"), &spec, Duration::from_secs(40))?;
+    let out = ctx.run(&format!("`{shown}`"), &spec, Duration::from_secs(15))?;
     let (stdout, stderr) = (out.stdout_str(), out.stderr_str());
     if let Some(line) = stdout
         .lines()
@@ -203,7 +203,7 @@ pub(in crate::labs) fn raw_python(ctx: &mut Ctx) -> CheckResult {
     std::fs::write(&script, include_str!("raw_resp.py"))?;
     let port = server.addr.port().to_string();
     let spec = peer(ctx, &python, &[&script.to_string_lossy(), &port]);
-    let out = ctx.run("the Python RESP client", &spec, Duration::from_secs(30))?;
+    let out = ctx.run("the Python RESP client", &spec, Duration::from_secs(20))?;
     let text = out.stdout_str();
     ensure!(
         out.status() == 0 && text.starts_with("ok "),
