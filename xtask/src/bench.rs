@@ -6,7 +6,9 @@
 //! - requests per second of the fifos reference `fifo-server` (release) against a minimal C
 //!   server of the same protocol, alternating rounds, medians and their ratio
 //!   ([`fifos`]);
-//! - the shm-ring reference solution against memcpy and a pipe ([`shm_ring`]).
+//! - the shm-ring reference solution against memcpy and a pipe ([`shm_ring`]);
+//! - the tcp-sockets `kv-server` (release) against `redis-server` under `redis-benchmark`
+//!   ([`tcp_sockets`]).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use grader::labfile::Tree;
 
 mod fifos;
 mod shm_ring;
+mod tcp_sockets;
 
 /// Arguments of `cargo xtask bench`.
 #[derive(clap::Args)]
@@ -51,6 +54,8 @@ enum Figure {
     Fifos,
     /// The shm-ring `Ring` against memcpy and a pipe.
     ShmRing,
+    /// The tcp-sockets `kv-server` against redis-server.
+    TcpSockets,
 }
 
 impl Bench {
@@ -59,6 +64,9 @@ impl Bench {
         let wanted = |f: Figure| self.only.is_none_or(|o| o == f);
         if wanted(Figure::ShmRing) {
             shm_ring::run(&tree, self.runs.min(7))?;
+        }
+        if wanted(Figure::TcpSockets) {
+            tcp_sockets::run(&tree, 5, 1_000_000)?;
         }
         if wanted(Figure::Pipes) {
             self.pipes(&tree)?;
