@@ -76,7 +76,12 @@ fn binary_values_keep_their_length_part_a() {
         "encode_request"
     );
     let (args, n) = parse(&buf).unwrap().expect("a whole request");
-    assert_eq!(n, buf.len());
+    assert_eq!(
+        n,
+        buf.len(),
+        "a SET whose value holds \\r\\n: take the value by its length ($10), not up to the \
+         first \\r\\n"
+    );
     assert_eq!(
         args[2],
         value.to_vec(),
