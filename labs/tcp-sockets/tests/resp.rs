@@ -9,9 +9,12 @@ use tcp_sockets::{ProtocolError, Reply};
 
 const MAX: usize = 1 << 20;
 
+/// What [`parse`] returns: the arguments and the request's length, when it is whole.
+type Parsed = Result<Option<(Vec<Vec<u8>>, usize)>, ProtocolError>;
+
 /// The arguments of the request at the start of `buf`, and its length.
 #[track_caller]
-fn parse(buf: &[u8]) -> Result<Option<(Vec<Vec<u8>>, usize)>, ProtocolError> {
+fn parse(buf: &[u8]) -> Parsed {
     let mut ranges: Vec<Range<usize>> = vec![0..0; 3]; // not empty: parse_request clears it
     parse_request(buf, MAX, &mut ranges)
         .map(|done| done.map(|n| (ranges.iter().map(|r| buf[r.clone()].to_vec()).collect(), n)))
