@@ -6,7 +6,13 @@
 //! (back-pressure), and a client that only writes would wait for it forever.
 
 // The imports name the calls you will need. Delete this line once every `todo!` is gone:
-#![allow(unused_imports, unused_variables, unused_mut, dead_code, clippy::ptr_arg)]
+#![allow(
+    unused_imports,
+    unused_variables,
+    unused_mut,
+    dead_code,
+    clippy::ptr_arg
+)]
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};

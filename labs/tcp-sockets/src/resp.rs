@@ -16,7 +16,13 @@
 //! "not complete yet, read more", or "this is not RESP".
 
 // The imports name the calls you will need. Delete this line once every `todo!` is gone:
-#![allow(unused_imports, unused_variables, unused_mut, dead_code, clippy::ptr_arg)]
+#![allow(
+    unused_imports,
+    unused_variables,
+    unused_mut,
+    dead_code,
+    clippy::ptr_arg
+)]
 
 use std::ops::Range;
 

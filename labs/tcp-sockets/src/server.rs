@@ -18,7 +18,13 @@
 //! each connection's requests are run one after the other into one output buffer.
 
 // The imports name the calls you will need. Delete this line once every `todo!` is gone:
-#![allow(unused_imports, unused_variables, unused_mut, dead_code, clippy::ptr_arg)]
+#![allow(
+    unused_imports,
+    unused_variables,
+    unused_mut,
+    dead_code,
+    clippy::ptr_arg
+)]
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};

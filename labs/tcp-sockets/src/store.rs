@@ -15,7 +15,13 @@
 //! of arguments gets `-ERR wrong number of arguments for 'name' command`.
 
 // The imports name the calls you will need. Delete this line once every `todo!` is gone:
-#![allow(unused_imports, unused_variables, unused_mut, dead_code, clippy::ptr_arg)]
+#![allow(
+    unused_imports,
+    unused_variables,
+    unused_mut,
+    dead_code,
+    clippy::ptr_arg
+)]
 
 use std::collections::HashMap;
 

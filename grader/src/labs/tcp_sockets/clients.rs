@@ -20,8 +20,15 @@ pub(in crate::labs) fn many_clients(ctx: &mut Ctx) -> CheckResult {
     const N: usize = 200;
     let server = harness::start(ctx, &[])?;
     let mut conns = Vec::with_capacity(N);
-    for _ in 0..N {
-        conns.push(Raw::connect(server.addr)?);
+    for i in 0..N {
+        match Raw::connect(server.addr) {
+            Ok(c) => conns.push(c),
+            Err(crate::check::Fail(why)) => fail!(
+                "{N} clients connect and stay connected: client {i}: {why} (the listening \
+                 socket's backlog was full: nobody accepted). {}. {ONE_BLOCKS_ALL}",
+                doing(server.proc.pid)
+            ),
+        }
     }
     let tag = ctx.next_u64() % 1_000_000;
     let value = |i: usize| format!("client-{i}-{tag}");
@@ -119,9 +126,6 @@ pub(in crate::labs) fn stalled_clients(ctx: &mut Ctx) -> CheckResult {
 pub(in crate::labs) fn lying_lengths(ctx: &mut Ctx) -> CheckResult {
     let server = harness::start(ctx, &[])?;
     let pid = server.proc.pid;
-    let mut bystander = Raw::connect(server.addr)?;
-    bystander.send(&req(&[b"SET", b"lying:k", b"v"]))?;
-    expect(&mut bystander, "SET", b"+OK\r\n")?;
     let before = vm_size(pid);
     let mut liar = Raw::connect(server.addr)?;
     liar.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1073741824\r\nonly a few bytes follow")?;
@@ -168,11 +172,12 @@ pub(in crate::labs) fn lying_lengths(ctx: &mut Ctx) -> CheckResult {
         bad.closed_by_server(),
         "after the `-ERR` for a malformed request the server must close that connection"
     );
-    bystander.send(&req(&[b"GET", b"lying:k"]))?;
+    let mut bystander = Raw::connect(server.addr)?;
+    bystander.send(&req(&[b"PING"]))?;
     expect(
         &mut bystander,
-        "another client's GET after both errors",
-        b"$1\r\nv\r\n",
+        "another client's PING after both errors",
+        b"+PONG\r\n",
     )?;
     ensure!(
         server.proc.pid > 0 && vm_size(pid) > 0,
@@ -212,8 +217,11 @@ pub(in crate::labs) fn sigterm_in_flight(ctx: &mut Ctx) -> CheckResult {
         );
     }
     server.proc.signal(Signal::SIGTERM);
+    // A listener still open completes the handshake even if nobody accepts: refused only
+    // once it is closed (with a timeout: a full backlog makes connect wait).
     let refused = poll_until(Instant::now() + PROMPT, || {
-        std::net::TcpStream::connect(server.addr).is_err()
+        std::net::TcpStream::connect_timeout(&server.addr, Duration::from_millis(200))
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
     });
     let want = bulk(&value);
     for i in 0..N {
@@ -264,10 +272,12 @@ pub(in crate::labs) fn idle_cpu(ctx: &mut Ctx) -> CheckResult {
     for i in 0..20 {
         let mut c = Raw::connect(server.addr)?;
         c.send(&req(&[b"PING"]))?;
-        expect(&mut c, "PING", b"+PONG\r\n")?;
         if i == 0 {
+            expect(&mut c, "PING", b"+PONG\r\n")?;
             c.send_and_wait_read(b"*1\r\n$4\r\nPI")?;
         }
+        // The others' replies are not awaited (the many-clients items judge those): then
+        // the server has nothing to do.
         conns.push(c);
     }
     poll_until(Instant::now() + Duration::from_secs(1), || {

@@ -37,7 +37,7 @@ fn cli(
     ctx.run(
         &format!("`redis-cli {}`", args.join(" ")),
         &spec,
-        Duration::from_secs(20),
+        Duration::from_secs(10),
     )
 }
 

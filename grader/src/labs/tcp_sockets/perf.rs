@@ -14,7 +14,7 @@ use super::harness::{self, Raw};
 /// Rounds of each server, alternating.
 const ROUNDS: usize = 3;
 /// Requests of each test of one round.
-const REQUESTS: &str = "100000";
+const REQUESTS: &str = "50000";
 /// The ratio needed.
 const NEEDED: f64 = 0.25;
 
