@@ -75,7 +75,15 @@ pub(in crate::labs) fn stalled_clients(ctx: &mut Ctx) -> CheckResult {
     let value = ctx.random_bytes(32 << 10);
     let mut greedy = Raw::connect(server.addr)?;
     greedy.send(&req(&[b"SET", b"stalled:big", &value]))?;
-    expect(&mut greedy, "SET of a 32 KiB value", b"+OK\r\n")?;
+    expect(
+        &mut greedy,
+        &format!(
+            "while another client was silent in the middle of a request, a second client's SET \
+             ({}; {ONE_BLOCKS_ALL})",
+            doing(server.proc.pid)
+        ),
+        b"+OK\r\n",
+    )?;
     let gets: Vec<u8> = (0..2000)
         .flat_map(|_| req(&[b"GET", b"stalled:big"]))
         .collect();
