@@ -5,7 +5,7 @@
 //! must read while it writes: the server stops reading when the replies it owes pile up
 //! (back-pressure), and a client that only writes would wait for it forever.
 
-// The imports name the calls you will need. Delete this line once every `todo!` is gone:
+// The imports name the calls you will need. Delete this attribute once every `todo!` is gone:
 #![allow(
     unused_imports,
     unused_variables,

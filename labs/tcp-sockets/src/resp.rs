@@ -15,7 +15,7 @@
 //! looks at the bytes received so far and says "here is one whole request of N bytes",
 //! "not complete yet, read more", or "this is not RESP".
 
-// The imports name the calls you will need. Delete this line once every `todo!` is gone:
+// The imports name the calls you will need. Delete this attribute once every `todo!` is gone:
 #![allow(
     unused_imports,
     unused_variables,

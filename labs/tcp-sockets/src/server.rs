@@ -17,7 +17,7 @@
 //! never the other clients' turn. Replies leave in the order the requests came, because
 //! each connection's requests are run one after the other into one output buffer.
 
-// The imports name the calls you will need. Delete this line once every `todo!` is gone:
+// The imports name the calls you will need. Delete this attribute once every `todo!` is gone:
 #![allow(
     unused_imports,
     unused_variables,

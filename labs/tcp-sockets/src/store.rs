@@ -14,7 +14,7 @@
 //! Command names are case-insensitive (`get`, `Get`). A known command with the wrong number
 //! of arguments gets `-ERR wrong number of arguments for 'name' command`.
 
-// The imports name the calls you will need. Delete this line once every `todo!` is gone:
+// The imports name the calls you will need. Delete this attribute once every `todo!` is gone:
 #![allow(
     unused_imports,
     unused_variables,

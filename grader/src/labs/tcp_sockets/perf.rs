@@ -47,8 +47,8 @@ fn redis_server(ctx: &mut Ctx, exe: &Path) -> Result<(Proc, u16), Fail> {
         "--logfile",
         "",
     ]);
-    spec.user =
-        Some(ctx.student.unwrap_or((65534, 65534))).filter(|_| unsafe { libc::geteuid() } == 0);
+    // Never as root: as the student's identity, which the grader sets whenever it is root.
+    spec.user = ctx.student;
     let proc = ctx.spawn(&spec)?;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let up = poll_until(Instant::now() + Duration::from_secs(5), || {
