@@ -51,8 +51,11 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// requests (back-pressure: a client that sends without reading does not eat the memory).
 const HIGH_WATER: usize = 1 << 20;
 
-/// Bytes asked of one `read`.
-const READ_CHUNK: usize = 64 << 10;
+/// The size of a connection's input buffer to begin with; it doubles for bigger requests.
+const READ_CHUNK: usize = 16 << 10;
+
+/// The least room a `read` is given at the end of the input buffer.
+const READ_ROOM: usize = 4 << 10;
 
 /// Bytes read and thrown away after an error reply before the connection is closed anyway.
 const DISCARD_MAX: usize = 1 << 20;

@@ -42,8 +42,11 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// requests (back-pressure: a client that sends without reading does not eat the memory).
 const HIGH_WATER: usize = 1 << 20;
 
-/// Bytes asked of one `read`.
-const READ_CHUNK: usize = 64 << 10;
+/// The size of a connection's input buffer to begin with; it doubles for bigger requests.
+const READ_CHUNK: usize = 16 << 10;
+
+/// The least room a `read` is given at the end of the input buffer.
+const READ_ROOM: usize = 4 << 10;
 
 /// Bytes read and thrown away after an error reply before the connection is closed anyway.
 const DISCARD_MAX: usize = 1 << 20;
@@ -204,9 +207,11 @@ impl Server {
 /// One client.
 struct Conn {
     stream: TcpStream,
-    /// Bytes received and not yet parsed are `input[start..]`.
+    /// Bytes received and not yet parsed are `input[start..end]`. The buffer is zeroed once
+    /// when it is made or grows, never per read.
     input: Vec<u8>,
     start: usize,
+    end: usize,
     /// Replies not yet sent are `output[sent..]`.
     output: Vec<u8>,
     sent: usize,
@@ -281,8 +286,9 @@ impl Loop {
             }
             self.conns[slot] = Some(Conn {
                 stream,
-                input: Vec::with_capacity(READ_CHUNK),
+                input: vec![0; READ_CHUNK],
                 start: 0,
+                end: 0,
                 output: Vec::new(),
                 sent: 0,
                 interest,
@@ -378,7 +384,7 @@ impl Loop {
                 paused = true;
                 break;
             }
-            let buf = &conn.input[conn.start..];
+            let buf = &conn.input[conn.start..conn.end];
             match resp::parse_request(buf, self.max, &mut self.args) {
                 Ok(Some(n)) => {
                     let args = resp::Args {
@@ -392,13 +398,13 @@ impl Loop {
                 Err(e) => protocol_error(conn, &e),
             }
         }
-        // Keep the unparsed tail at the front, so the buffer never grows with the stream.
-        if conn.start == conn.input.len() {
-            conn.input.clear();
+        if conn.start == conn.end {
             conn.start = 0;
-        } else if conn.start > 0 {
-            conn.input.drain(..conn.start);
-            conn.start = 0;
+            conn.end = 0;
+            // A buffer that grew for one huge request is given back.
+            if conn.input.len() > 64 * READ_CHUNK {
+                conn.input = vec![0; READ_CHUNK];
+            }
         }
         paused
     }
@@ -444,22 +450,34 @@ fn protocol_error(conn: &mut Conn, e: &ProtocolError) {
     let msg = format!("ERR {e}");
     resp::write_error(&mut conn.output, msg.as_bytes());
     conn.closing = true;
-    conn.input.clear();
     conn.start = 0;
+    conn.end = 0;
 }
 
-/// One `read` of at most [`READ_CHUNK`] bytes appended to the input.
+/// One `read` into the room after the input; the unparsed bytes move to the front, or the
+/// buffer doubles, when that room is short.
 fn read_once(conn: &mut Conn) -> io::Result<usize> {
-    let len = conn.input.len();
-    conn.input.resize(len + READ_CHUNK, 0);
-    let got = loop {
-        match conn.stream.read(&mut conn.input[len..]) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => break other,
+    if conn.input.len() - conn.end < READ_ROOM {
+        if conn.start > 0 {
+            conn.input.copy_within(conn.start..conn.end, 0);
+            conn.end -= conn.start;
+            conn.start = 0;
         }
-    };
-    conn.input.truncate(len + *got.as_ref().unwrap_or(&0));
-    got
+        if conn.input.len() - conn.end < READ_ROOM {
+            let bigger = conn.input.len() * 2;
+            conn.input.resize(bigger, 0);
+        }
+    }
+    loop {
+        match conn.stream.read(&mut conn.input[conn.end..]) {
+            Ok(n) => {
+                conn.end += n;
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Reads until the socket has nothing more right now (on SIGTERM).
