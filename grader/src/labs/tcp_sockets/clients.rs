@@ -212,14 +212,13 @@ pub(in crate::labs) fn sigterm_in_flight(ctx: &mut Ctx) -> CheckResult {
     let gets: Vec<u8> = (0..N).flat_map(|_| req(&[b"GET", b"term:big"])).collect();
     c.send(&gets)?;
     let me = c.stream.local_addr()?;
-    // It has sent what the sockets take and waits for the client to read.
+    // It has sent what the sockets take and waits for the client to read (some GETs may
+    // still wait in its socket: back-pressure; they count as received all the same).
     if !poll_until(Instant::now() + PROMPT, || {
-        harness::rx_queue(me, server.addr).unwrap_or(0) > 0
-            && harness::rx_queue(server.addr, me).unwrap_or(0) == 0
-            && all_asleep(pid)
+        harness::rx_queue(me, server.addr).unwrap_or(0) > 0 && all_asleep(pid)
     }) {
         fail!(
-            "kv-server did not take in and start answering {N} pipelined GETs within {} s; {}",
+            "kv-server did not start answering {N} pipelined GETs within {} s; {}",
             PROMPT.as_secs(),
             doing(pid)
         );
@@ -237,7 +236,7 @@ pub(in crate::labs) fn sigterm_in_flight(ctx: &mut Ctx) -> CheckResult {
         if got != want {
             let ending = server.proc.wait_until(Instant::now() + PROMPT);
             fail!(
-                "{N} GETs of 32 KiB were sent and taken in, and SIGTERM came while most replies \
+                "{N} GETs of 32 KiB were sent, and SIGTERM came while most replies \
                  were still owed: reply {} arrived {} (then kv-server {}). On SIGTERM stop \
                  accepting, but answer every request already received and send every reply \
                  before closing (wait for the sockets to take them)",
