@@ -52,7 +52,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const HIGH_WATER: usize = 1 << 20;
 
 /// The size of a connection's input buffer to begin with; it doubles for bigger requests.
-const READ_CHUNK: usize = 16 << 10;
+const READ_CHUNK: usize = 64 << 10;
 
 /// The least room a `read` is given at the end of the input buffer.
 const READ_ROOM: usize = 4 << 10;
