@@ -136,12 +136,12 @@ pub(in crate::labs) fn redis_benchmark(ctx: &mut Ctx) -> CheckResult {
         "-c",
         "50",
         "-n",
-        "50000",
+        "20000",
         "--csv",
     ];
     let spec = peer(ctx, &exe, &args);
-    let shown = "redis-benchmark -t ping,set,get -P 16 -c 50 -n 50000 --csv";
-    let out = ctx.run(&format!("`{shown}`"), &spec, Duration::from_secs(15))?;
+    let shown = "redis-benchmark -t ping,set,get -P 16 -c 50 -n 20000 --csv";
+    let out = ctx.run(&format!("`{shown}`"), &spec, Duration::from_secs(10))?;
     let (stdout, stderr) = (out.stdout_str(), out.stderr_str());
     if let Some(line) = stdout
         .lines()

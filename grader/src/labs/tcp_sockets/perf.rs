@@ -88,7 +88,7 @@ fn bench(ctx: &mut Ctx, exe: &Path, port: u16, who: &str) -> Result<f64, Fail> {
     let out = ctx.run(
         &format!("redis-benchmark against {who}"),
         &spec,
-        Duration::from_secs(15),
+        Duration::from_secs(10),
     )?;
     let rates: Vec<f64> = out
         .stdout_str()
