@@ -8,6 +8,7 @@ pub mod pipes;
 pub mod rpc;
 pub mod shm_ring;
 pub mod sysv_shm;
+pub mod tcp_sockets;
 pub mod unix_sockets;
 
 /// The checks of the lab `slug` (empty for a lab without checks).
@@ -20,6 +21,7 @@ pub fn checks(slug: &str) -> &'static [Check] {
         "shm-ring" => shm_ring::CHECKS,
         "unix-sockets" => unix_sockets::CHECKS,
         "rpc" => rpc::CHECKS,
+        "tcp-sockets" => tcp_sockets::CHECKS,
         _ => &[],
     }
 }

@@ -10,7 +10,9 @@
 //! - lines per second through the unix-sockets `uds-bus`, and UNIX-stream throughput of
 //!   the reference against a C anchor ([`unix_sockets`]);
 //! - calls per second of the rpc reference server, with and without the reply cache, against
-//!   a line echo server ([`rpc`]).
+//!   a line echo server ([`rpc`]);
+//! - the tcp-sockets `kv-server` (release) against `redis-server` under `redis-benchmark`
+//!   ([`tcp_sockets`]).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,6 +23,7 @@ use grader::labfile::Tree;
 mod fifos;
 mod rpc;
 mod shm_ring;
+mod tcp_sockets;
 mod unix_sockets;
 
 /// Arguments of `cargo xtask bench`.
@@ -61,6 +64,8 @@ enum Figure {
     UnixSockets,
     /// The rpc `rpc-server` against a line echo server.
     Rpc,
+    /// The tcp-sockets `kv-server` against redis-server.
+    TcpSockets,
 }
 
 impl Bench {
@@ -72,6 +77,9 @@ impl Bench {
         }
         if wanted(Figure::UnixSockets) {
             unix_sockets::run(&tree, self.runs.min(5))?;
+        }
+        if wanted(Figure::TcpSockets) {
+            tcp_sockets::run(&tree, 5, 1_000_000)?;
         }
         if wanted(Figure::Pipes) {
             self.pipes(&tree)?;

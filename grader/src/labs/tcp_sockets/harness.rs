@@ -1,0 +1,230 @@
+//! Starting `kv-server`, raw connections that send bytes and expect exact bytes back, and
+//! the kernel's socket table (what a server has not read yet).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::check::{Ctx, Fail};
+use crate::fail;
+use crate::sandbox::Proc;
+
+/// How long something that takes milliseconds when it is right may take.
+pub(super) const PROMPT: Duration = Duration::from_secs(5);
+
+/// A running `kv-server --port 0`.
+pub(super) struct Server {
+    pub proc: Proc,
+    pub addr: SocketAddr,
+}
+
+/// Starts `kv-server --port 0 EXTRA...` and waits for `listening on 127.0.0.1:PORT`.
+pub(super) fn start(ctx: &mut Ctx, extra: &[&str]) -> Result<Server, Fail> {
+    let spec = ctx.bin("kv-server").args(["--port", "0"]).args(extra);
+    let proc = ctx.spawn(&spec)?;
+    proc.wait_stdout(Instant::now() + PROMPT, |out| out.contains(&b'\n'));
+    let out = proc.stdout().0;
+    let line =
+        String::from_utf8_lossy(out.split(|&b| b == b'\n').next().unwrap_or(&[])).into_owned();
+    let addr = line
+        .strip_prefix("listening on ")
+        .and_then(|a| a.trim().parse::<SocketAddr>().ok())
+        .filter(|a| a.ip().is_loopback() && a.port() != 0);
+    match addr {
+        Some(addr) => Ok(Server { proc, addr }),
+        None => fail!(
+            "`kv-server --port 0` must print `listening on 127.0.0.1:PORT` (the port the kernel \
+             picked) as its first line within {} s; it printed {:?} and said {:?}",
+            PROMPT.as_secs(),
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&proc.stderr().0).trim()
+        ),
+    }
+}
+
+/// A raw connection with timeouts.
+pub(super) struct Raw {
+    pub stream: TcpStream,
+    pub server: SocketAddr,
+}
+
+impl Raw {
+    pub fn connect(server: SocketAddr) -> Result<Raw, Fail> {
+        let stream = TcpStream::connect_timeout(&server, PROMPT)
+            .map_err(|e| Fail(format!("could not connect to kv-server at {server}: {e}")))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(PROMPT))?;
+        stream.set_write_timeout(Some(PROMPT))?;
+        Ok(Raw { stream, server })
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), Fail> {
+        self.stream.write_all(bytes).map_err(|e| {
+            Fail(format!(
+                "sending {} bytes to kv-server failed: {e}",
+                bytes.len()
+            ))
+        })
+    }
+
+    /// Sends `bytes` and waits until the server has read them from its socket.
+    pub fn send_and_wait_read(&mut self, bytes: &[u8]) -> Result<(), Fail> {
+        self.send(bytes)?;
+        let me = self.stream.local_addr()?;
+        let end = Instant::now() + PROMPT;
+        while rx_queue(self.server, me).unwrap_or(0) != 0 {
+            if Instant::now() > end {
+                fail!(
+                    "kv-server did not read {} bytes that a client sent within {} s: it must \
+                     read from every client that has data, not only from one",
+                    bytes.len(),
+                    PROMPT.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        Ok(())
+    }
+
+    /// Reads up to `n` bytes (fewer at EOF, a reset or the timeout).
+    pub fn read_n(&mut self, n: usize) -> Vec<u8> {
+        let mut got = vec![0u8; n];
+        let mut have = 0;
+        while have < n {
+            match self.stream.read(&mut got[have..]) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => have += k,
+            }
+        }
+        got.truncate(have);
+        got
+    }
+
+    /// Reads one line ending in `\r\n` (at most 4 KiB).
+    pub fn read_line(&mut self) -> Vec<u8> {
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while !line.ends_with(b"\r\n") && line.len() < 4096 {
+            match self.stream.read(&mut b) {
+                Ok(1) => line.push(b[0]),
+                _ => break,
+            }
+        }
+        line
+    }
+
+    /// Whether the server closed the connection (EOF or reset) within [`PROMPT`], reading
+    /// and dropping what comes before.
+    pub fn closed_by_server(&mut self) -> bool {
+        let mut b = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut b) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return false;
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
+/// Reads exactly `want.len()` bytes and compares them; `what` says what was sent.
+pub(super) fn expect(c: &mut Raw, what: &str, want: &[u8]) -> Result<(), Fail> {
+    let got = c.read_n(want.len());
+    if got != want {
+        fail!(
+            "{what}: expected the reply {}, got {}",
+            testkit::compare::show(want),
+            if got.is_empty() {
+                format!("nothing within {} s", PROMPT.as_secs())
+            } else {
+                testkit::compare::show(&got)
+            }
+        );
+    }
+    Ok(())
+}
+
+/// The receive queue of `local`'s end of the connection to `remote`, from /proc/net/tcp.
+pub(super) fn rx_queue(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => String::new(),
+    };
+    let (l, r) = (hex(local), hex(remote));
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.get(1) == Some(&l.as_str()) && f.get(2) == Some(&r.as_str()))
+            .then(|| f.get(4)?.split_once(':'))
+            .flatten()
+            .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
+    })
+}
+
+/// A RESP request of `args`, written out here.
+pub(super) fn req(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The bulk-string reply of `v`.
+pub(super) fn bulk(v: &[u8]) -> Vec<u8> {
+    let mut out = format!("${}\r\n", v.len()).into_bytes();
+    out.extend_from_slice(v);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// What the process is doing, for messages: its state and the kernel function it waits in.
+pub(super) fn doing(pid: i32) -> String {
+    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    let threads = testkit::procfs::threads(pid).len();
+    format!(
+        "kv-server (pid {pid}, {threads} thread{}) waits in `{}`",
+        if threads == 1 { "" } else { "s" },
+        if wchan.is_empty() || wchan == "0" {
+            "nothing (it runs)"
+        } else {
+            wchan.trim()
+        }
+    )
+}
+
+/// Whether every thread of `pid` sleeps.
+pub(super) fn all_asleep(pid: i32) -> bool {
+    let threads = testkit::procfs::threads(pid);
+    !threads.is_empty()
+        && threads.iter().all(|t| {
+            std::fs::read_to_string(format!("/proc/{pid}/task/{t}/stat"))
+                .ok()
+                .and_then(|s| testkit::procfs::parse_stat(&s))
+                .is_some_and(|s| s.state == 'S')
+        })
+}
+
+/// The process's virtual memory size in KiB.
+pub(super) fn vm_size(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
