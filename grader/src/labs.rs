@@ -5,6 +5,7 @@ use crate::check::Check;
 pub mod fifos;
 pub mod mqueue;
 pub mod pipes;
+pub mod prefork;
 pub mod shm_ring;
 pub mod sysv_shm;
 
@@ -16,6 +17,7 @@ pub fn checks(slug: &str) -> &'static [Check] {
         "sysv-shm" => sysv_shm::CHECKS,
         "mqueue" => mqueue::CHECKS,
         "shm-ring" => shm_ring::CHECKS,
+        "prefork" => prefork::CHECKS,
         _ => &[],
     }
 }

@@ -1,0 +1,257 @@
+//! The server under load: workers SIGKILLed every second, SIGHUP, the scoreboard's total
+//! against requests the grader counted itself, SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::harness::{FILE, children, finish_wrk, spawn_wrk, start, status_total, www};
+use crate::check::{CheckResult, Ctx, Fail, poll_until};
+use crate::fail;
+
+/// How soon a killed worker must have a successor.
+const REPLACE_WITHIN: Duration = Duration::from_millis(100);
+
+/// Sleeps until `at` (the load runs meanwhile: the pace of the scenario, not a wait for a
+/// condition).
+fn pace(at: Instant) {
+    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+}
+
+/// wrk for 4 s on 16 connections; a worker SIGKILLed at 1, 2 and 3 s. Each must be
+/// replaced within 100 ms, and wrk may count at most one failed request per killed worker
+/// (the one it was serving).
+pub(super) fn kill_under_load(ctx: &mut Ctx) -> CheckResult {
+    let wrk = ctx.tool("wrk", "wrk")?;
+    let root = www(ctx)?;
+    let mut s = start(ctx, &root, 2)?;
+    let url = s.url(FILE);
+    let mut load = spawn_wrk(ctx, &wrk, 16, 4, &url)?;
+    let t0 = Instant::now();
+    let mut kills = 0u64;
+    let mut slow = Vec::new();
+    for k in 1..=3u32 {
+        pace(t0 + Duration::from_secs(u64::from(k)));
+        let before = children(s.pid());
+        let Some(&victim) = before.get(k as usize % before.len().max(1)) else {
+            fail!(
+                "the master had no worker left at {k} s into the load: a killed worker must be \
+                 replaced at once (on SIGCHLD); stderr: {}",
+                super::harness::stderr(&s.proc)
+            );
+        };
+        kill(Pid::from_raw(victim), Signal::SIGKILL)?;
+        let killed = Instant::now();
+        kills += 1;
+        let pid = s.pid();
+        let replaced = poll_until(killed + Duration::from_secs(2), || {
+            let now = children(pid);
+            now.len() >= s.workers && !now.contains(&victim)
+        });
+        let took = killed.elapsed();
+        if !replaced {
+            let _ = load.kill();
+            fail!(
+                "worker {victim} was SIGKILLed under load; 2 s later the master still had only \
+                 {:?} as workers: a crashed worker was not replaced. The master must reap it \
+                 on SIGCHLD and fork a new worker at once",
+                children(pid)
+            );
+        }
+        if took > REPLACE_WITHIN {
+            slow.push(format!("{} ms", took.as_millis()));
+        }
+    }
+    let figures = finish_wrk(ctx, &mut load, 4)?;
+    if !slow.is_empty() {
+        fail!(
+            "killed workers must be replaced within {} ms; some took {}: the master should \
+             wait for SIGCHLD (signalfd, sigwaitinfo, or a handler with a self-pipe), not poll \
+             with sleeps",
+            REPLACE_WITHIN.as_millis(),
+            slow.join(", ")
+        );
+    }
+    if figures.requests == 0 || figures.failed() > kills {
+        fail!(
+            "wrk -c16 -d4s while {kills} workers were SIGKILLed, one a second: {}. At most \
+             {kills} requests may fail (the one each killed worker was serving); the rest \
+             must be served by the other workers and the replacements",
+            figures.describe()
+        );
+    }
+    let _ = s.proc.kill();
+    ctx.note(format!(
+        "wrk -c16 -d4s with {kills} workers SIGKILLed: {}",
+        figures.describe()
+    ));
+    Ok(())
+}
+
+/// wrk for 3 s on 16 connections with SIGHUP at 1 s and 2 s: every worker is replaced
+/// each time and wrk counts no failed request.
+pub(super) fn sighup_under_load(ctx: &mut Ctx) -> CheckResult {
+    let wrk = ctx.tool("wrk", "wrk")?;
+    let root = www(ctx)?;
+    let s = start(ctx, &root, 2)?;
+    let url = s.url(FILE);
+    let mut load = spawn_wrk(ctx, &wrk, 16, 3, &url)?;
+    let t0 = Instant::now();
+    for k in 1..=2u64 {
+        pace(t0 + Duration::from_secs(k));
+        let before = children(s.pid());
+        kill(Pid::from_raw(s.pid()), Signal::SIGHUP)?;
+        let pid = s.pid();
+        let fresh = poll_until(Instant::now() + Duration::from_millis(900), || {
+            children(pid).iter().filter(|p| !before.contains(p)).count() >= s.workers
+        });
+        if !fresh {
+            let _ = load.kill();
+            fail!(
+                "after SIGHUP the master should fork {} new workers at once (the old ones \
+                 finish their request and exit); its workers were {before:?} before and \
+                 {:?} 0.9 s after",
+                s.workers,
+                children(pid)
+            );
+        }
+    }
+    let figures = finish_wrk(ctx, &mut load, 3)?;
+    if figures.requests == 0 || figures.failed() > 0 {
+        fail!(
+            "wrk -c16 -d3s with SIGHUP at 1 s and 2 s: {}. SIGHUP must drop nothing: send the \
+             old workers SIGTERM (not SIGKILL); a worker finishes the response it is writing, \
+             answers a request already sent with `Connection: close`, and only then exits",
+            figures.describe()
+        );
+    }
+    ctx.note(format!("wrk -c16 -d3s with two SIGHUPs: {}", figures.describe()));
+    Ok(())
+}
+
+/// One connection of the grader's client: `n` kept-alive GETs of the 4 KiB file; how many
+/// got a whole 200 response.
+fn client(port: u16, n: usize) -> Result<u64, String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).map_err(|e| e.to_string())?;
+    let _ = s.set_nodelay(true);
+    let req = format!("GET {FILE} HTTP/1.1\r\nHost: grader\r\n\r\n");
+    let mut buf = vec![0u8; 16384];
+    let mut done = 0;
+    for _ in 0..n {
+        s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+        // The head, then 4096 bytes of body.
+        let mut got = Vec::new();
+        let need = loop {
+            let k = s.read(&mut buf).map_err(|e| e.to_string())?;
+            if k == 0 {
+                return Err("the server closed a kept-alive connection".into());
+            }
+            got.extend_from_slice(&buf[..k]);
+            if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4 + 4096;
+            }
+        };
+        while got.len() < need {
+            let k = s.read(&mut buf).map_err(|e| e.to_string())?;
+            if k == 0 {
+                return Err("the server closed the connection in a body".into());
+            }
+            got.extend_from_slice(&buf[..k]);
+        }
+        if !got.starts_with(b"HTTP/1.1 200") {
+            return Err(format!("a response was {:?}", String::from_utf8_lossy(&got[..got.len().min(60)])));
+        }
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// 4 workers; 32 connections of the grader's own client make 250 requests each; then the
+/// scoreboard's `total requests` must be exactly what was made.
+pub(super) fn scoreboard_totals(ctx: &mut Ctx) -> CheckResult {
+    const CONNS: usize = 32;
+    const EACH: usize = 250;
+    let root = www(ctx)?;
+    let s = start(ctx, &root, 4)?;
+    let start_total = status_total(s.port)?;
+    let port = s.port;
+    let threads: Vec<_> = (0..CONNS)
+        .map(|_| std::thread::spawn(move || client(port, EACH)))
+        .collect();
+    let mut made = 0u64;
+    for t in threads {
+        match t.join().map_err(|_| Fail("a client thread failed".into()))? {
+            Ok(n) => made += n,
+            Err(e) => fail!(
+                "{CONNS} connections each sending {EACH} kept-alive GETs of {FILE}: one failed: \
+                 {e}"
+            ),
+        }
+    }
+    // The first status request itself is counted once it was sent.
+    let expected = start_total + 1 + made;
+    let total = status_total(s.port)?;
+    if total != expected {
+        fail!(
+            "/server-status says `total requests: {total}`, but the grader made {expected} \
+             requests before it ({made} by {CONNS} connections at once, {} status page{}): \
+             {} counts were {}. Every worker adds to the total at once: a load and a store of \
+             `total + 1` loses the additions other workers made in between; use an atomic \
+             add (fetch_add) on the shared mapping, and count every response once it is sent",
+            start_total + 1,
+            if start_total == 0 { "" } else { "s" },
+            expected.abs_diff(total),
+            if total < expected { "lost" } else { "too many" }
+        );
+    }
+    ctx.note(format!("scoreboard total {total} = requests made {expected}"));
+    Ok(())
+}
+
+/// wrk for 2 s; SIGTERM to the master at 0.5 s: it exits 0 within 6 s and no process of the
+/// server is left.
+pub(super) fn sigterm_under_load(ctx: &mut Ctx) -> CheckResult {
+    let wrk = ctx.tool("wrk", "wrk")?;
+    let root = www(ctx)?;
+    let mut s = start(ctx, &root, 2)?;
+    let mut workers = children(s.pid());
+    let url = s.url(FILE);
+    let mut load = spawn_wrk(ctx, &wrk, 16, 2, &url)?;
+    pace(Instant::now() + Duration::from_millis(500));
+    workers.extend(children(s.pid()));
+    kill(Pid::from_raw(s.pid()), Signal::SIGTERM)?;
+    let limit = Duration::from_secs(6);
+    let Some(ending) = s.proc.wait_until(Instant::now() + limit) else {
+        let left = children(s.pid());
+        let _ = load.kill();
+        fail!(
+            "after SIGTERM under load the master did not exit within {} s (workers still \
+             there: {left:?}): stop accepting, send SIGTERM to the workers, wait at most 5 s \
+             for them (then SIGKILL), reap them all, and exit 0",
+            limit.as_secs()
+        );
+    };
+    if ending.bash_status() != 0 {
+        fail!(
+            "after SIGTERM the master must exit 0, but it {}; stderr: {}",
+            ending.describe(),
+            super::harness::stderr(&s.proc)
+        );
+    }
+    let left: Vec<i32> = workers
+        .into_iter()
+        .filter(|&w| testkit::procfs::stat(w).is_some_and(|p| p.state != 'Z' && p.comm.starts_with("prefork")))
+        .collect();
+    if !left.is_empty() {
+        fail!(
+            "the master exited 0 after SIGTERM, but its workers {left:?} still run: it must \
+             wait for every worker (waitpid) before it exits"
+        );
+    }
+    let _ = finish_wrk(ctx, &mut load, 2);
+    Ok(())
+}
