@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use grader::labfile::Tree;
 
 mod fifos;
+mod prefork;
 mod shm_ring;
 
 /// Arguments of `cargo xtask bench`.
@@ -51,6 +52,8 @@ enum Figure {
     Fifos,
     /// The shm-ring `Ring` against memcpy and a pipe.
     ShmRing,
+    /// prefork-httpd (release) against nginx under wrk.
+    Prefork,
 }
 
 impl Bench {
@@ -59,6 +62,9 @@ impl Bench {
         let wanted = |f: Figure| self.only.is_none_or(|o| o == f);
         if wanted(Figure::ShmRing) {
             shm_ring::run(&tree, self.runs.min(7))?;
+        }
+        if wanted(Figure::Prefork) {
+            prefork::run(&tree)?;
         }
         if wanted(Figure::Pipes) {
             self.pipes(&tree)?;

@@ -91,21 +91,21 @@ pub(super) fn kill_under_load(ctx: &mut Ctx) -> CheckResult {
     Ok(())
 }
 
-/// wrk for 3 s on 16 connections with SIGHUP at 1 s and 2 s: every worker is replaced
+/// wrk for 2 s on 16 connections with SIGHUP at 0.6 s and 1.2 s: every worker is replaced
 /// each time and wrk counts no failed request.
 pub(super) fn sighup_under_load(ctx: &mut Ctx) -> CheckResult {
     let wrk = ctx.tool("wrk", "wrk")?;
     let root = www(ctx)?;
     let s = start(ctx, &root, 2)?;
     let url = s.url(FILE);
-    let mut load = spawn_wrk(ctx, &wrk, 16, 3, &url)?;
+    let mut load = spawn_wrk(ctx, &wrk, 16, 2, &url)?;
     let t0 = Instant::now();
     for k in 1..=2u64 {
-        pace(t0 + Duration::from_secs(k));
+        pace(t0 + Duration::from_millis(600 * k));
         let before = children(s.pid());
         kill(Pid::from_raw(s.pid()), Signal::SIGHUP)?;
         let pid = s.pid();
-        let fresh = poll_until(Instant::now() + Duration::from_millis(900), || {
+        let fresh = poll_until(Instant::now() + Duration::from_millis(500), || {
             children(pid).iter().filter(|p| !before.contains(p)).count() >= s.workers
         });
         if !fresh {
@@ -113,22 +113,22 @@ pub(super) fn sighup_under_load(ctx: &mut Ctx) -> CheckResult {
             fail!(
                 "after SIGHUP the master should fork {} new workers at once (the old ones \
                  finish their request and exit); its workers were {before:?} before and \
-                 {:?} 0.9 s after",
+                 {:?} 0.5 s after",
                 s.workers,
                 children(pid)
             );
         }
     }
-    let figures = finish_wrk(ctx, &mut load, 3)?;
+    let figures = finish_wrk(ctx, &mut load, 2)?;
     if figures.requests == 0 || figures.failed() > 0 {
         fail!(
-            "wrk -c16 -d3s with SIGHUP at 1 s and 2 s: {}. SIGHUP must drop nothing: send the \
+            "wrk -c16 -d2s with SIGHUP at 0.6 s and 1.2 s: {}. SIGHUP must drop nothing: send the \
              old workers SIGTERM (not SIGKILL); a worker finishes the response it is writing, \
              answers a request already sent with `Connection: close`, and only then exits",
             figures.describe()
         );
     }
-    ctx.note(format!("wrk -c16 -d3s with two SIGHUPs: {}", figures.describe()));
+    ctx.note(format!("wrk -c16 -d2s with two SIGHUPs: {}", figures.describe()));
     Ok(())
 }
 
