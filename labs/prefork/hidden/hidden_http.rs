@@ -21,10 +21,17 @@ fn request_line_limit_is_exact_part_a() {
 #[test]
 fn pipelined_requests_part_a() {
     let buf = b"GET /a HTTP/1.1\r\n\r\nHEAD /b HTTP/1.1\r\nConnection: close\r\n\r\n";
-    let Parsed::Complete(a, used) = parse_request(buf) else { panic!("first request") };
+    let Parsed::Complete(a, used) = parse_request(buf) else {
+        panic!("first request")
+    };
     assert_eq!(a.target, "/a");
-    let Parsed::Complete(b, used2) = parse_request(&buf[used..]) else { panic!("second") };
-    assert_eq!((b.target.as_str(), b.keep_alive, used + used2), ("/b", false, buf.len()));
+    let Parsed::Complete(b, used2) = parse_request(&buf[used..]) else {
+        panic!("second")
+    };
+    assert_eq!(
+        (b.target.as_str(), b.keep_alive, used + used2),
+        ("/b", false, buf.len())
+    );
 }
 
 /// Content-Length: 0 is not a body; a Transfer-Encoding is.
@@ -62,9 +69,15 @@ fn traversal_in_disguise_part_a() {
         "/escape?x=1",
     ] {
         let got = resolve(&root, t);
-        assert!(matches!(got, Err(403 | 404)), "resolve(root, {t:?}) = {got:?}");
+        assert!(
+            matches!(got, Err(403 | 404)),
+            "resolve(root, {t:?}) = {got:?}"
+        );
     }
     std::os::unix::fs::symlink(root.join("notes.txt"), root.join("inside")).unwrap();
-    assert!(resolve(&root, "/inside").is_ok(), "a symlink to a file inside the root is fine");
+    assert!(
+        resolve(&root, "/inside").is_ok(),
+        "a symlink to a file inside the root is fine"
+    );
     assert_eq!(resolve(&root, "/bad%zz"), Err(400));
 }

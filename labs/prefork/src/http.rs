@@ -71,7 +71,9 @@ pub enum Parsed {
 /// assert_eq!(parse_request(b"GET / HT"), Parsed::Partial);
 /// ```
 pub fn parse_request(buf: &[u8]) -> Parsed {
-    todo!("part A: find the request line and the blank line, enforce the limits, parse the line and the headers")
+    todo!(
+        "part A: find the request line and the blank line, enforce the limits, parse the line and the headers"
+    )
 }
 
 /// The reason phrase of `status` (`"Not Found"` for 404).
@@ -137,5 +139,7 @@ pub fn percent_decode(path: &str) -> Option<Vec<u8>> {
 /// assert_eq!(resolve(root, "/%2e%2e/etc/passwd"), Err(404));
 /// ```
 pub fn resolve(root: &Path, target: &str) -> Result<PathBuf, u16> {
-    todo!("part A: decode, refuse .. segments, canonicalize, stay under the canonical root, directories mean index.html")
+    todo!(
+        "part A: decode, refuse .. segments, canonicalize, stay under the canonical root, directories mean index.html"
+    )
 }

@@ -16,7 +16,6 @@ use std::net::{SocketAddrV4, TcpListener};
 use std::path::PathBuf;
 use std::time::Duration;
 
-
 /// How long SIGTERM lets in-flight requests finish before the master kills the workers.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -75,5 +74,7 @@ pub fn bind(port: u16) -> std::io::Result<TcpListener> {
 /// The root is not a directory, or a system call the master cannot do without failed
 /// (`mmap`, `signalfd`, the first `fork`).
 pub fn run(config: &Config, listener: TcpListener) -> Result<(), String> {
-    todo!("part D: block the signals, signalfd, the scoreboard, fork the workers, then wait for signals")
+    todo!(
+        "part D: block the signals, signalfd, the scoreboard, fork the workers, then wait for signals"
+    )
 }

@@ -11,7 +11,6 @@
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 
-
 /// What a worker is doing, as its slot shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -106,8 +105,8 @@ impl Scoreboard {
     /// assert_eq!((board.total(), board.slot(0).requests, board.slot(0).state), (1, 1, State::Idle));
     /// ```
     pub fn new(slots: usize) -> nix::Result<Scoreboard> {
-    todo!("part B: mmap_anonymous with MAP_SHARED, zeroed")
-}
+        todo!("part B: mmap_anonymous with MAP_SHARED, zeroed")
+    }
 
     /// How many slots it has.
     pub fn slots(&self) -> usize {
@@ -115,12 +114,12 @@ impl Scoreboard {
     }
 
     fn header(&self) -> &Header {
-    todo!("part B: the Header at the start of the mapping")
-}
+        todo!("part B: the Header at the start of the mapping")
+    }
 
     fn slot_ref(&self, i: usize) -> &Slot {
-    todo!("part B: slot i after the header (check the bounds)")
-}
+        todo!("part B: slot i after the header (check the bounds)")
+    }
 
     /// Gives slot `i` to a new worker `pid`: state idle, 0 requests. The master calls it
     /// before the worker can serve anything, so no request of the worker is lost.
@@ -129,46 +128,46 @@ impl Scoreboard {
     ///
     /// When `i` is not a slot (here and in every method taking a slot).
     pub fn start(&self, i: usize, pid: i32) {
-    todo!("part B: requests 0, state idle, then the pid")
-}
+        todo!("part B: requests 0, state idle, then the pid")
+    }
 
     /// Records that the worker `pid` of slot `i` has the pid it has (the master knows it
     /// only after `fork`): leaves the state and the count alone.
     pub fn set_pid(&self, i: usize, pid: i32) {
-    todo!("part B: store the pid")
-}
+        todo!("part B: store the pid")
+    }
 
     /// Empties slot `i` (its worker is gone); its requests stay in the total.
     pub fn release(&self, i: usize) {
-    todo!("part B: empty the slot; the total keeps its requests")
-}
+        todo!("part B: empty the slot; the total keeps its requests")
+    }
 
     /// Sets the state of slot `i`.
     pub fn set_state(&self, i: usize, state: State) {
-    todo!("part B: store the state")
-}
+        todo!("part B: store the state")
+    }
 
     /// Counts one served request for slot `i` and in the total, each an atomic add: the
     /// total is written by every worker at once.
     pub fn served(&self, i: usize) {
-    todo!("part B: one more request in the slot and in the total, atomically")
-}
+        todo!("part B: one more request in the slot and in the total, atomically")
+    }
 
     /// Requests served by every worker since the scoreboard was made (workers that died or
     /// were replaced included).
     pub fn total(&self) -> u64 {
-    todo!("part B: load the total")
-}
+        todo!("part B: load the total")
+    }
 
     /// A copy of slot `i`.
     pub fn slot(&self, i: usize) -> SlotView {
-    todo!("part B: a copy of the slot")
-}
+        todo!("part B: a copy of the slot")
+    }
 
     /// The first empty slot, if any.
     pub fn free_slot(&self) -> Option<usize> {
-    todo!("part B: the first empty slot")
-}
+        todo!("part B: the first empty slot")
+    }
 
     /// The text of `/server-status`: a line `total requests: N`, a line
     /// `workers: W` (slots in use), then a header `slot pid state requests` and one row per
@@ -183,12 +182,12 @@ impl Scoreboard {
     /// 1 4712 idle 617
     /// ```
     pub fn render(&self) -> String {
-    todo!("part B: the status page text")
-}
+        todo!("part B: the status page text")
+    }
 }
 
 impl Drop for Scoreboard {
     fn drop(&mut self) {
-    todo!("part B: munmap the mapping")
-}
+        todo!("part B: munmap the mapping")
+    }
 }

@@ -29,8 +29,15 @@ fn parses_a_get_part_a() {
     let (r, used) = complete(buf);
     assert_eq!(r.method, Method::Get);
     assert_eq!(r.target, "/a/b.txt?x=1");
-    assert!(r.keep_alive, "HTTP/1.1 keeps the connection unless `Connection: close`");
-    assert_eq!(&buf[used..], b"NEXT", "the length used must end after the blank line");
+    assert!(
+        r.keep_alive,
+        "HTTP/1.1 keeps the connection unless `Connection: close`"
+    );
+    assert_eq!(
+        &buf[used..],
+        b"NEXT",
+        "the length used must end after the blank line"
+    );
 }
 
 /// HEAD, other methods, and the keep-alive rules of HTTP/1.1 and HTTP/1.0.
@@ -54,7 +61,11 @@ fn methods_and_keep_alive_part_a(#[case] req: &str, #[case] method: Method, #[ca
 #[case::half_line("GET /index.ht")]
 #[case::no_blank_line("GET / HTTP/1.1\r\nHost: h\r\n")]
 fn partial_heads_part_a(#[case] req: &str) {
-    assert_eq!(parse_request(req.as_bytes()), Parsed::Partial, "for {req:?}");
+    assert_eq!(
+        parse_request(req.as_bytes()),
+        Parsed::Partial,
+        "for {req:?}"
+    );
 }
 
 /// Malformed heads are 400.
@@ -67,7 +78,11 @@ fn partial_heads_part_a(#[case] req: &str) {
 #[case::header_without_colon("GET / HTTP/1.1\r\nHost h\r\n\r\n")]
 #[case::body("GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")]
 fn malformed_is_400_part_a(#[case] req: &str) {
-    assert_eq!(parse_request(req.as_bytes()), Parsed::Error(400), "for {req:?}");
+    assert_eq!(
+        parse_request(req.as_bytes()),
+        Parsed::Error(400),
+        "for {req:?}"
+    );
 }
 
 /// A request line longer than the limit is 414, even before its end arrives; too many
@@ -100,7 +115,10 @@ fn oversized_is_414_or_431_part_a() {
 #[test]
 fn response_heads_part_a() {
     let h = response_head(405, Some("text/plain"), 7, true, &["Allow: GET, HEAD"]);
-    assert!(h.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{h:?}");
+    assert!(
+        h.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+        "{h:?}"
+    );
     for line in [
         "Content-Length: 7\r\n",
         "Content-Type: text/plain\r\n",
@@ -129,7 +147,10 @@ fn response_heads_part_a() {
 #[case("noext", "application/octet-stream")]
 fn content_types_part_a(#[case] file: &str, #[case] want: &str) {
     let got = content_type(Path::new(file));
-    assert!(got.starts_with(want), "content_type({file:?}) = {got:?}, expected {want}");
+    assert!(
+        got.starts_with(want),
+        "content_type({file:?}) = {got:?}, expected {want}"
+    );
 }
 
 /// Files under the root resolve; directories mean their index.html; the query is ignored;
@@ -143,9 +164,16 @@ fn resolves_files_part_a() {
     assert_eq!(resolve(&root, "/4k.bin?v=2"), Ok(real.join("4k.bin")));
     assert_eq!(resolve(&root, "/"), Ok(real.join("index.html")));
     assert_eq!(resolve(&root, "/docs/"), Ok(real.join("docs/index.html")));
-    assert_eq!(resolve(&root, "/docs/a%20b.txt"), Ok(real.join("docs/a b.txt")));
+    assert_eq!(
+        resolve(&root, "/docs/a%20b.txt"),
+        Ok(real.join("docs/a b.txt"))
+    );
     assert_eq!(resolve(&root, "/nope.txt"), Err(404));
-    assert_eq!(resolve(&root, "/empty/"), Err(404), "a directory without index.html");
+    assert_eq!(
+        resolve(&root, "/empty/"),
+        Err(404),
+        "a directory without index.html"
+    );
 }
 
 /// No path leaves the root: `..` as is or percent-encoded, and symlinks out of it.

@@ -18,10 +18,29 @@ fn usage_errors_part_d() {
         vec!["--port", "0", "--root", "."],
         vec!["--port", "x", "--root", ".", "--workers", "2"],
         vec!["--port", "0", "--root", ".", "--workers", "0"],
-        vec!["--port", "0", "--root", ".", "--workers", "2", "--extra", "1"],
+        vec![
+            "--port",
+            "0",
+            "--root",
+            ".",
+            "--workers",
+            "2",
+            "--extra",
+            "1",
+        ],
     ] {
-        let out = testkit::run(bin("prefork-httpd").args(&args), "prefork-httpd", b"", DEADLINE, "");
-        assert_eq!(out.status.code(), Some(2), "prefork-httpd {args:?} is a usage error");
+        let out = testkit::run(
+            bin("prefork-httpd").args(&args),
+            "prefork-httpd",
+            b"",
+            DEADLINE,
+            "",
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "prefork-httpd {args:?} is a usage error"
+        );
     }
     let out = testkit::run(
         bin("prefork-httpd").args(["--port", "0", "--root", "/no/such/dir", "--workers", "1"]),
@@ -94,7 +113,10 @@ fn sighup_replaces_workers_gracefully_part_d() {
         if now.iter().filter(|p| !before.contains(p)).count() == 2 {
             break;
         }
-        assert!(Instant::now() < end, "after SIGHUP there should be 2 new workers: {now:?}");
+        assert!(
+            Instant::now() < end,
+            "after SIGHUP there should be 2 new workers: {now:?}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     c.write_all(b"\r\n").unwrap();
@@ -123,8 +145,15 @@ fn sigterm_stops_everything_part_d() {
     let workers = s.workers();
     assert_eq!(s.get("/notes.txt").status, 200);
     s.group.signal(Signal::SIGTERM);
-    let status = s.group.wait_or_explain(DEADLINE, "on SIGTERM the master stops its workers and exits 0");
-    assert_eq!(status.code(), Some(0), "prefork-httpd must exit 0 after SIGTERM");
+    let status = s.group.wait_or_explain(
+        DEADLINE,
+        "on SIGTERM the master stops its workers and exits 0",
+    );
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "prefork-httpd must exit 0 after SIGTERM"
+    );
     for w in workers {
         assert!(
             testkit::procfs::stat(w).is_none_or(|p| p.state == 'Z'),

@@ -15,7 +15,11 @@ fn slots_and_total_part_b() {
     assert_eq!(b.total(), 0);
     for i in 0..3 {
         let s = b.slot(i);
-        assert_eq!((s.pid, s.state, s.requests), (0, State::Empty, 0), "slot {i} of a new board");
+        assert_eq!(
+            (s.pid, s.state, s.requests),
+            (0, State::Empty, 0),
+            "slot {i} of a new board"
+        );
     }
     assert_eq!(b.free_slot(), Some(0));
     b.start(1, 4242);
@@ -29,7 +33,11 @@ fn slots_and_total_part_b() {
     assert_eq!(b.slot(1).state, State::Empty);
     assert_eq!(b.total(), 2, "a released slot's requests stay in the total");
     b.start(1, 4343);
-    assert_eq!(b.slot(1).requests, 0, "a new worker in a slot starts at 0 requests");
+    assert_eq!(
+        b.slot(1).requests,
+        0,
+        "a new worker in a slot starts at 0 requests"
+    );
 }
 
 /// The status text: the total, the number of workers, and one row per slot in use.
@@ -101,9 +109,9 @@ fn no_count_is_lost_part_b() {
         Duration::from_secs(30),
         "served must not block",
         move || {
-        children
-            .into_iter()
-            .all(|c| matches!(waitpid(c, None), Ok(WaitStatus::Exited(_, 0))))
+            children
+                .into_iter()
+                .all(|c| matches!(waitpid(c, None), Ok(WaitStatus::Exited(_, 0))))
         },
     );
     assert!(done, "a counting child failed");

@@ -18,8 +18,15 @@ fn serves_files_part_c() {
     testkit::assert_same_bytes("the body of /4k.bin", &four_k(), &r.body);
     assert_eq!(r.header("content-type"), Some("application/octet-stream"));
     let r = s.get("/");
-    assert_eq!((r.status, r.body.as_slice()), (200, &b"<h1>prefork</h1>\n"[..]));
-    assert!(r.header("content-type").unwrap_or("").starts_with("text/html"));
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"<h1>prefork</h1>\n"[..])
+    );
+    assert!(
+        r.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
     let r = s.get("/docs/a%20b.txt");
     assert_eq!((r.status, r.body.as_slice()), (200, &b"spaced\n"[..]));
 }
@@ -40,7 +47,11 @@ fn error_statuses_part_c() {
     let www = Www::new();
     let s = Server::start(&www.root(), 2);
     assert_eq!(s.get("/nope.html").status, 404);
-    assert_eq!(s.get("/../secret.txt").status, 404, "a path out of the root");
+    assert_eq!(
+        s.get("/../secret.txt").status,
+        404,
+        "a path out of the root"
+    );
     assert_eq!(s.get("/escape").status, 404, "a symlink out of the root");
     let r = s.request("DELETE /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(r.status, 405);
@@ -66,13 +77,21 @@ fn head_has_no_body_part_c() {
     let www = Www::new();
     let s = Server::start(&www.root(), 1);
     let mut c = s.connect();
-    c.write_all(b"HEAD /4k.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
+    c.write_all(
+        b"HEAD /4k.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .unwrap();
     let head = read_response(&mut c, "HEAD /4k.bin", false);
-    assert_eq!((head.status, head.header("content-length")), (200, Some("4096")));
+    assert_eq!(
+        (head.status, head.header("content-length")),
+        (200, Some("4096"))
+    );
     // If HEAD had sent a body, these would be its bytes instead of the next status line.
     let next = read_response(&mut c, "GET /notes.txt after a HEAD", true);
-    assert_eq!((next.status, next.body.as_slice()), (200, &b"plain text\n"[..]));
+    assert_eq!(
+        (next.status, next.body.as_slice()),
+        (200, &b"plain text\n"[..])
+    );
 }
 
 /// Three requests on one connection are answered in order; `Connection: close` ends it.
@@ -123,7 +142,8 @@ fn status_page_part_c() {
     );
     for pid in s.workers() {
         assert!(
-            text.lines().any(|l| l.split(' ').nth(1) == Some(&pid.to_string())),
+            text.lines()
+                .any(|l| l.split(' ').nth(1) == Some(&pid.to_string())),
             "worker {pid} has no row in /server-status:\n{text}"
         );
     }

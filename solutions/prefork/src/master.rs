@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{Signal, SigSet, kill};
+use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
@@ -65,9 +65,7 @@ pub fn parse_args(args: &[String]) -> Result<Config, String> {
     let (mut port, mut root, mut workers) = (None, None, None);
     let mut it = args.iter();
     while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let seen = match flag.as_str() {
             "--port" => port
                 .replace(
@@ -157,12 +155,12 @@ pub fn run(config: &Config, listener: TcpListener) -> Result<(), String> {
     ] {
         mask.add(s);
     }
-    mask.thread_block().map_err(|e| format!("sigprocmask: {e}"))?;
+    mask.thread_block()
+        .map_err(|e| format!("sigprocmask: {e}"))?;
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(|e| format!("signalfd: {e}"))?;
     // Twice the workers: after SIGHUP the old set finishes while the new one serves.
-    let board =
-        Scoreboard::new(config.workers * 2 + 2).map_err(|e| format!("scoreboard: {e}"))?;
+    let board = Scoreboard::new(config.workers * 2 + 2).map_err(|e| format!("scoreboard: {e}"))?;
     let mut m = Master {
         listener: Some(listener),
         root: &root,
@@ -228,9 +226,9 @@ impl Master<'_> {
                 }
             };
             let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, timeout) {
-                Ok(0) => self.kill_all(Signal::SIGKILL),
-                Ok(_) | Err(_) => {}
+            if let Ok(0) = poll(&mut fds, timeout) {
+                // The grace is over: whatever still runs is killed.
+                self.kill_all(Signal::SIGKILL);
             }
             while let Ok(Some(info)) = self.signals.read_signal() {
                 match Signal::try_from(info.ssi_signo as i32) {

@@ -139,7 +139,11 @@ impl Scoreboard {
     }
 
     fn slot_ref(&self, i: usize) -> &Slot {
-        assert!(i < self.slots, "slot {i} of a {}-slot scoreboard", self.slots);
+        assert!(
+            i < self.slots,
+            "slot {i} of a {}-slot scoreboard",
+            self.slots
+        );
         // SAFETY: in bounds (checked above); slots follow the header.
         unsafe {
             &*self
@@ -180,7 +184,9 @@ impl Scoreboard {
 
     /// Sets the state of slot `i`.
     pub fn set_state(&self, i: usize, state: State) {
-        self.slot_ref(i).state.store(state as u32, Ordering::Relaxed);
+        self.slot_ref(i)
+            .state
+            .store(state as u32, Ordering::Relaxed);
     }
 
     /// Counts one served request for slot `i` and in the total, each an atomic add: the
@@ -235,7 +241,14 @@ impl Scoreboard {
             rows.len()
         );
         for v in rows {
-            let _ = writeln!(out, "{} {} {} {}", v.slot, v.pid, v.state.name(), v.requests);
+            let _ = writeln!(
+                out,
+                "{} {} {} {}",
+                v.slot,
+                v.pid,
+                v.state.name(),
+                v.requests
+            );
         }
         out
     }

@@ -7,22 +7,34 @@
 //! master process on, access log off, every file it writes in that folder).
 
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use grader::labfile::Tree;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
 
 const WORKERS: usize = 2;
 const RUNS: usize = 3;
 const SECS: u32 = 10;
 
-/// Kills the child when dropped.
+/// A server started in a process group of its own. Dropped: SIGTERM to its master (both
+/// servers then stop their workers), at most 6 s to exit, then SIGKILL to the whole group,
+/// so that no worker outlives the bench.
 struct Guard(Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        let pid = Pid::from_raw(self.0.id() as i32);
+        let _ = kill(pid, Signal::SIGTERM);
+        let end = Instant::now() + Duration::from_secs(6);
+        while Instant::now() < end && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = killpg(pid, Signal::SIGKILL);
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -79,7 +91,14 @@ pub fn run(tree: &Tree) -> Result<()> {
     grader::stage::stage(tree, &lab, &sub, &staged, false)?;
     let target = tree.root.join("target").join("bench").join("prefork");
     let status = Command::new(grader::build::cargo())
-        .args(["build", "--quiet", "--release", "--bins", "--offline", "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--bins",
+            "--offline",
+            "--target-dir",
+        ])
         .arg(&target)
         .current_dir(&staged)
         .status()
@@ -101,6 +120,8 @@ pub fn run(tree: &Tree) -> Result<()> {
             .arg(&root)
             .args(["--workers", &WORKERS.to_string()])
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .context("cannot start prefork-httpd")?,
     );
@@ -108,7 +129,10 @@ pub fn run(tree: &Tree) -> Result<()> {
     let ngx_dir = work.path().join("nginx");
     std::fs::create_dir_all(&ngx_dir)?;
     let ngx_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    std::fs::write(ngx_dir.join("nginx.conf"), nginx_conf(&ngx_dir, &root, ngx_port))?;
+    std::fs::write(
+        ngx_dir.join("nginx.conf"),
+        nginx_conf(&ngx_dir, &root, ngx_port),
+    )?;
     let nginx = Guard(
         Command::new("nginx")
             .arg("-e")
@@ -117,7 +141,9 @@ pub fn run(tree: &Tree) -> Result<()> {
             .arg(&ngx_dir)
             .arg("-c")
             .arg(ngx_dir.join("nginx.conf"))
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .context("cannot start nginx (apt-get install nginx)")?,
     );

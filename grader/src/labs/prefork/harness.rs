@@ -250,24 +250,6 @@ pub(super) fn finish_wrk(ctx: &mut Ctx, p: &mut Proc, secs: u32) -> Result<WrkFi
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_wrk_reports() {
-        let text = "Running 3s test @ http://127.0.0.1:1/4k.bin\n  2 threads and 64 connections\n\
-                    \x20 32720 requests in 3.07s, 131.81MB read\n\
-                    \x20 Socket errors: connect 0, read 3, write 1, timeout 2\n\
-                    \x20 Non-2xx or 3xx responses: 5\nRequests/sec:  10653.67\n";
-        let f = parse_wrk(text).unwrap();
-        assert_eq!((f.requests, f.read, f.write, f.timeout, f.non_2xx), (32720, 3, 1, 2, 5));
-        assert_eq!(f.failed(), 11);
-        assert!((f.per_sec - 10653.67).abs() < 0.01);
-        assert!(parse_wrk("nothing").is_none());
-    }
-}
-
 /// Whether a second client is served within 3 s while a first one holds a connection with
 /// a request half sent (workers that accept in parallel); the second client's bytes.
 pub(super) fn second_client_served(port: u16) -> Result<(bool, Vec<u8>), Fail> {
@@ -290,4 +272,25 @@ pub(super) fn keeps_alive(port: u16) -> Result<bool, Fail> {
         PROMPT,
     )?;
     Ok(got.windows(12).filter(|w| w == b"HTTP/1.1 200").count() == 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_reports() {
+        let text = "Running 3s test @ http://127.0.0.1:1/4k.bin\n  2 threads and 64 connections\n\
+                    \x20 32720 requests in 3.07s, 131.81MB read\n\
+                    \x20 Socket errors: connect 0, read 3, write 1, timeout 2\n\
+                    \x20 Non-2xx or 3xx responses: 5\nRequests/sec:  10653.67\n";
+        let f = parse_wrk(text).unwrap();
+        assert_eq!(
+            (f.requests, f.read, f.write, f.timeout, f.non_2xx),
+            (32720, 3, 1, 2, 5)
+        );
+        assert_eq!(f.failed(), 11);
+        assert!((f.per_sec - 10653.67).abs() < 0.01);
+        assert!(parse_wrk("nothing").is_none());
+    }
 }

@@ -128,7 +128,10 @@ pub(super) fn sighup_under_load(ctx: &mut Ctx) -> CheckResult {
             figures.describe()
         );
     }
-    ctx.note(format!("wrk -c16 -d2s with two SIGHUPs: {}", figures.describe()));
+    ctx.note(format!(
+        "wrk -c16 -d2s with two SIGHUPs: {}",
+        figures.describe()
+    ));
     Ok(())
 }
 
@@ -136,7 +139,8 @@ pub(super) fn sighup_under_load(ctx: &mut Ctx) -> CheckResult {
 /// got a whole 200 response.
 fn client(port: u16, n: usize) -> Result<u64, String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
     let _ = s.set_nodelay(true);
     let req = format!("GET {FILE} HTTP/1.1\r\nHost: grader\r\n\r\n");
     let mut buf = vec![0u8; 16384];
@@ -163,7 +167,10 @@ fn client(port: u16, n: usize) -> Result<u64, String> {
             got.extend_from_slice(&buf[..k]);
         }
         if !got.starts_with(b"HTTP/1.1 200") {
-            return Err(format!("a response was {:?}", String::from_utf8_lossy(&got[..got.len().min(60)])));
+            return Err(format!(
+                "a response was {:?}",
+                String::from_utf8_lossy(&got[..got.len().min(60)])
+            ));
         }
         done += 1;
     }
@@ -184,7 +191,10 @@ pub(super) fn scoreboard_totals(ctx: &mut Ctx) -> CheckResult {
         .collect();
     let mut made = 0u64;
     for t in threads {
-        match t.join().map_err(|_| Fail("a client thread failed".into()))? {
+        match t
+            .join()
+            .map_err(|_| Fail("a client thread failed".into()))?
+        {
             Ok(n) => made += n,
             Err(e) => fail!(
                 "{CONNS} connections each sending {EACH} kept-alive GETs of {FILE}: one failed: \
@@ -208,7 +218,9 @@ pub(super) fn scoreboard_totals(ctx: &mut Ctx) -> CheckResult {
             if total < expected { "lost" } else { "too many" }
         );
     }
-    ctx.note(format!("scoreboard total {total} = requests made {expected}"));
+    ctx.note(format!(
+        "scoreboard total {total} = requests made {expected}"
+    ));
     Ok(())
 }
 
@@ -244,7 +256,10 @@ pub(super) fn sigterm_under_load(ctx: &mut Ctx) -> CheckResult {
     }
     let left: Vec<i32> = workers
         .into_iter()
-        .filter(|&w| testkit::procfs::stat(w).is_some_and(|p| p.state != 'Z' && p.comm.starts_with("prefork")))
+        .filter(|&w| {
+            testkit::procfs::stat(w)
+                .is_some_and(|p| p.state != 'Z' && p.comm.starts_with("prefork"))
+        })
         .collect();
     if !left.is_empty() {
         fail!(

@@ -62,15 +62,63 @@ pub(super) fn curl_statuses(ctx: &mut Ctx) -> CheckResult {
     let long = format!("/{}", "a".repeat(9000));
     let big_header = format!("X-Big: {}", "b".repeat(20_000));
     let cases: Vec<(&str, Vec<&str>, &str, u16, &str)> = vec![
-        ("GET /4k.bin", vec![], "/4k.bin", 200, "content-length: 4096"),
-        ("GET /notes.txt", vec![], "/notes.txt", 200, "content-type: text/plain"),
+        (
+            "GET /4k.bin",
+            vec![],
+            "/4k.bin",
+            200,
+            "content-length: 4096",
+        ),
+        (
+            "GET /notes.txt",
+            vec![],
+            "/notes.txt",
+            200,
+            "content-type: text/plain",
+        ),
         ("GET /", vec![], "/", 200, "content-type: text/html"),
-        ("GET /style.css", vec![], "/style.css", 200, "content-type: text/css"),
-        ("HEAD /4k.bin", vec!["-I"], "/4k.bin", 200, "content-length: 4096"),
-        ("GET /missing.html", vec![], "/missing.html", 404, "content-length:"),
-        ("DELETE /4k.bin", vec!["-X", "DELETE"], "/4k.bin", 405, "allow:"),
-        ("POST without a body", vec!["-X", "POST"], "/4k.bin", 405, "allow:"),
-        ("a request target without a leading /", vec!["--request-target", "4k.bin"], "/", 400, "content-length:"),
+        (
+            "GET /style.css",
+            vec![],
+            "/style.css",
+            200,
+            "content-type: text/css",
+        ),
+        (
+            "HEAD /4k.bin",
+            vec!["-I"],
+            "/4k.bin",
+            200,
+            "content-length: 4096",
+        ),
+        (
+            "GET /missing.html",
+            vec![],
+            "/missing.html",
+            404,
+            "content-length:",
+        ),
+        (
+            "DELETE /4k.bin",
+            vec!["-X", "DELETE"],
+            "/4k.bin",
+            405,
+            "allow:",
+        ),
+        (
+            "POST without a body",
+            vec!["-X", "POST"],
+            "/4k.bin",
+            405,
+            "allow:",
+        ),
+        (
+            "a request target without a leading /",
+            vec!["--request-target", "4k.bin"],
+            "/",
+            400,
+            "content-length:",
+        ),
         ("a 9000-byte URL", vec![], &long, 414, ""),
         ("a 20000-byte header", vec!["-H", &big_header], "/", 431, ""),
     ];
@@ -79,15 +127,23 @@ pub(super) fn curl_statuses(ctx: &mut Ctx) -> CheckResult {
         if got != code {
             fail!(
                 "curl {what}: expected status {code}, got {} (headers: {:?})",
-                if got == 0 { "no response".into() } else { got.to_string() },
+                if got == 0 {
+                    "no response".into()
+                } else {
+                    got.to_string()
+                },
                 crate::run::clip(headers.trim(), 400)
             );
         }
         if !header.is_empty() && !headers.contains(header) {
-            fail!("curl {what}: the response must have `{header} ...`; its headers were {headers:?}");
+            fail!(
+                "curl {what}: the response must have `{header} ...`; its headers were {headers:?}"
+            );
         }
         if !headers.contains("content-length:") {
-            fail!("curl {what}: every response needs a Content-Length; its headers were {headers:?}");
+            fail!(
+                "curl {what}: every response needs a Content-Length; its headers were {headers:?}"
+            );
         }
         if code == 405 && !(headers.contains("get") && headers.contains("head")) {
             fail!("curl {what}: a 405 must say `Allow: GET, HEAD`; its headers were {headers:?}");
@@ -120,9 +176,17 @@ pub(super) fn curl_statuses(ctx: &mut Ctx) -> CheckResult {
             crate::run::clip(&String::from_utf8_lossy(after_head), 200)
         );
     }
-    for path in ["/../secret.txt", "/docs/../../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E%2Fsecret.txt", "/escape"] {
+    for path in [
+        "/../secret.txt",
+        "/docs/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/escape",
+    ] {
         let (code, _, body) = fetch(ctx, &bin, &s, &[], path)?;
-        if String::from_utf8_lossy(&body).contains("SECRET-OUTSIDE-ROOT") || !matches!(code, 403 | 404) {
+        if String::from_utf8_lossy(&body).contains("SECRET-OUTSIDE-ROOT")
+            || !matches!(code, 403 | 404)
+        {
             fail!(
                 "curl --path-as-is GET {path}: a path out of the document root must be \
                  answered 404 (or 403), but the server answered {code}{}: reject `..` after \
@@ -187,7 +251,14 @@ pub(super) fn workers_accept(ctx: &mut Ctx) -> CheckResult {
              {} within 3 s. With 2 workers the second connection must be served by the other \
              one: every worker accepts on the shared listening socket (the master never \
              accepts; it only forks, reaps and signals)",
-            if got.is_empty() { "no answer".to_string() } else { format!("{:?}", crate::run::clip(&String::from_utf8_lossy(&got), 200)) }
+            if got.is_empty() {
+                "no answer".to_string()
+            } else {
+                format!(
+                    "{:?}",
+                    crate::run::clip(&String::from_utf8_lossy(&got), 200)
+                )
+            }
         );
     }
     Ok(())
@@ -198,7 +269,11 @@ pub(super) fn idle_cpu(ctx: &mut Ctx) -> CheckResult {
     let root = www(ctx)?;
     let s = start(ctx, &root, 2)?;
     // One request first: a worker that serves once must go back to sleep too.
-    let _ = raw(s.port, b"GET /notes.txt HTTP/1.1\r\nConnection: close\r\n\r\n", PROMPT)?;
+    let _ = raw(
+        s.port,
+        b"GET /notes.txt HTTP/1.1\r\nConnection: close\r\n\r\n",
+        PROMPT,
+    )?;
     let mut pids = vec![s.pid()];
     pids.extend(super::harness::children(s.pid()));
     testkit::cpu::check_idle(

@@ -117,8 +117,15 @@ pub(super) fn vs_nginx(ctx: &mut Ctx) -> CheckResult {
         "prefork-httpd {o:.0} requests/s, nginx {n:.0} requests/s (best of 2 alternating runs \
          of `wrk -t2 -c{CONNS} -d{SECS}s` on a 4 KiB file, {WORKERS} workers each), ratio \
          {ratio:.2} (at least {NEEDED:.2} needed); rounds: {} against {}",
-        ours.iter().map(|f| format!("{:.0}", f.per_sec)).collect::<Vec<_>>().join(", "),
-        theirs.iter().map(|f| format!("{:.0}", f.per_sec)).collect::<Vec<_>>().join(", ")
+        ours.iter()
+            .map(|f| format!("{:.0}", f.per_sec))
+            .collect::<Vec<_>>()
+            .join(", "),
+        theirs
+            .iter()
+            .map(|f| format!("{:.0}", f.per_sec))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     if ratio < NEEDED || failed > 0 {
         fail!(

@@ -56,7 +56,9 @@ impl Www {
 
 /// The bytes of `big.bin`: 1 MiB that is not a repeating pattern of a power of two.
 pub fn big() -> Vec<u8> {
-    (0..(1u32 << 20)).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+    (0..(1u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect()
 }
 
 /// `prefork-httpd` started by a test: killed with its whole group when dropped.
@@ -246,9 +248,7 @@ pub fn read_response(s: &mut TcpStream, request: &str, with_body: bool) -> Respo
         .strip_prefix("HTTP/1.1 ")
         .and_then(|r| r.get(..3))
         .and_then(|c| c.parse::<u16>().ok())
-        .unwrap_or_else(|| {
-            panic!("the status line {status_line:?} is not `HTTP/1.1 CODE REASON`")
-        });
+        .unwrap_or_else(|| panic!("the status line {status_line:?} is not `HTTP/1.1 CODE REASON`"));
     let headers: Vec<(String, String)> = lines
         .filter(|l| !l.is_empty())
         .map(|l| {

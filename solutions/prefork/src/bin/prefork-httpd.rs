@@ -31,11 +31,17 @@ fn main() -> ExitCode {
     let listener = match master::bind(config.port) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("prefork-httpd: cannot listen on 127.0.0.1:{}: {e}", config.port);
+            eprintln!(
+                "prefork-httpd: cannot listen on 127.0.0.1:{}: {e}",
+                config.port
+            );
             return ExitCode::from(1);
         }
     };
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(config.port);
+    let port = listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(config.port);
     // Flushed before the fork, so no worker inherits (and repeats) buffered output.
     let mut out = std::io::stdout();
     let _ = writeln!(out, "listening on 127.0.0.1:{port}").and_then(|()| out.flush());
