@@ -67,3 +67,17 @@ fn serve_connection_closes_part_c() {
         },
     );
 }
+
+/// 500 listening sockets bound and dropped leak no descriptor.
+#[test]
+fn bind_closes_part_d() {
+    testkit::assert_no_leak(
+        500,
+        "master::bind",
+        "return the TcpListener itself; open nothing else",
+        |_| {
+            let l = prefork::master::bind(0).expect("master::bind(0)");
+            assert!(l.local_addr().unwrap().ip().is_loopback(), "bind must use 127.0.0.1");
+        },
+    );
+}
