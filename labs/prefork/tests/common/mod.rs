@@ -106,7 +106,14 @@ impl Server {
                     });
                 break port;
             }
-            if group.exited_within(Duration::ZERO) || Instant::now() > end {
+            if group.exited_within(Duration::ZERO) {
+                panic!(
+                    "`{what}` exited without printing `listening on 127.0.0.1:PORT`; its \
+                     stderr: {}",
+                    stderr.excerpt()
+                );
+            }
+            if Instant::now() > end {
                 panic!(
                     "`{what}` did not print `listening on 127.0.0.1:PORT` within {}; its \
                      stderr: {}\n{}",
