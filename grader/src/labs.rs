@@ -5,6 +5,7 @@ use crate::check::Check;
 pub mod fifos;
 pub mod mqueue;
 pub mod pipes;
+pub mod prefork;
 pub mod rpc;
 pub mod shm_ring;
 pub mod sysv_shm;
@@ -22,6 +23,7 @@ pub fn checks(slug: &str) -> &'static [Check] {
         "unix-sockets" => unix_sockets::CHECKS,
         "rpc" => rpc::CHECKS,
         "tcp-sockets" => tcp_sockets::CHECKS,
+        "prefork" => prefork::CHECKS,
         _ => &[],
     }
 }

@@ -12,7 +12,8 @@
 //! - calls per second of the rpc reference server, with and without the reply cache, against
 //!   a line echo server ([`rpc`]);
 //! - the tcp-sockets `kv-server` (release) against `redis-server` under `redis-benchmark`
-//!   ([`tcp_sockets`]).
+//!   ([`tcp_sockets`]);
+//! - the prefork `prefork-httpd` (release) against nginx under wrk ([`prefork`]).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use anyhow::{Context, Result, bail};
 use grader::labfile::Tree;
 
 mod fifos;
+mod prefork;
 mod rpc;
 mod shm_ring;
 mod tcp_sockets;
@@ -66,6 +68,8 @@ enum Figure {
     Rpc,
     /// The tcp-sockets `kv-server` against redis-server.
     TcpSockets,
+    /// prefork-httpd (release) against nginx under wrk.
+    Prefork,
 }
 
 impl Bench {
@@ -80,6 +84,9 @@ impl Bench {
         }
         if wanted(Figure::TcpSockets) {
             tcp_sockets::run(&tree, 5, 1_000_000)?;
+        }
+        if wanted(Figure::Prefork) {
+            prefork::run(&tree)?;
         }
         if wanted(Figure::Pipes) {
             self.pipes(&tree)?;

@@ -1,0 +1,65 @@
+//! Checks of the prefork lab: the student's `prefork-httpd` as a real server on a free
+//! port of 127.0.0.1, driven by programs nobody here wrote (curl, wrk) and compared with
+//! nginx serving the same files in the same run.
+//!
+//! The grader watches the master's workers in /proc (a worker replaced within 100 ms is a
+//! new child of the master, seen by polling with a deadline), counts requests itself where
+//! a count must be exact (the scoreboard's total), and reads wrk's own error counts where
+//! a load must lose nothing.
+//!
+//! # Layout
+//!
+//! - this file: the `CHECKS` table;
+//! - `harness`: the document root, starting the server, its workers, raw requests, wrk;
+//! - `peers`: curl for status codes, headers, HEAD and traversal; keep-alive; parallel
+//!   accepting; idle CPU;
+//! - `load`: SIGKILL of workers under load, SIGHUP under load, the scoreboard's total,
+//!   SIGTERM under load;
+//! - `perf`: the submission against nginx.
+
+use crate::check::Check;
+
+mod harness;
+mod load;
+mod peers;
+mod perf;
+
+/// The checks, by the names lab.toml uses.
+pub const CHECKS: &[Check] = &[
+    Check {
+        name: "curl_statuses",
+        run: peers::curl_statuses,
+    },
+    Check {
+        name: "keep_alive",
+        run: peers::keep_alive,
+    },
+    Check {
+        name: "workers_accept",
+        run: peers::workers_accept,
+    },
+    Check {
+        name: "idle_cpu",
+        run: peers::idle_cpu,
+    },
+    Check {
+        name: "kill_under_load",
+        run: load::kill_under_load,
+    },
+    Check {
+        name: "sighup_under_load",
+        run: load::sighup_under_load,
+    },
+    Check {
+        name: "scoreboard_totals",
+        run: load::scoreboard_totals,
+    },
+    Check {
+        name: "sigterm_under_load",
+        run: load::sigterm_under_load,
+    },
+    Check {
+        name: "vs_nginx",
+        run: perf::vs_nginx,
+    },
+];

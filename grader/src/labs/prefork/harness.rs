@@ -1,0 +1,296 @@
+//! The document root, `prefork-httpd` started on a free port, its workers in /proc, raw
+//! requests, and wrk runs with their figures.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::check::{Ctx, Fail, poll_until};
+use crate::fail;
+use crate::sandbox::{Proc, Spec};
+
+/// How long the server may take to print its line and fork its workers.
+pub(super) const PROMPT: Duration = Duration::from_secs(5);
+
+/// The 4 KiB file every load uses.
+pub(super) const FILE: &str = "/4k.bin";
+
+/// Makes the document root `scratch/www`: `index.html`, `4k.bin`, `notes.txt`,
+/// `style.css`, `docs/index.html`, and `escape`, a symlink to `scratch/secret.txt`.
+pub(super) fn www(ctx: &mut Ctx) -> Result<PathBuf, Fail> {
+    let root = ctx.scratch.join("www");
+    std::fs::create_dir_all(root.join("docs"))?;
+    std::fs::write(root.join("index.html"), "<h1>prefork</h1>\n")?;
+    let bytes = ctx.random_bytes(4096);
+    std::fs::write(root.join("4k.bin"), bytes)?;
+    std::fs::write(root.join("notes.txt"), "plain text\n")?;
+    std::fs::write(root.join("style.css"), "h1 { color: red }\n")?;
+    std::fs::write(root.join("docs/index.html"), "<p>docs</p>\n")?;
+    std::fs::write(ctx.scratch.join("secret.txt"), "SECRET-OUTSIDE-ROOT\n")?;
+    let _ = std::fs::remove_file(root.join("escape"));
+    std::os::unix::fs::symlink(ctx.scratch.join("secret.txt"), root.join("escape"))?;
+    Ok(root)
+}
+
+/// A running `prefork-httpd`.
+pub(super) struct Server {
+    pub proc: Proc,
+    pub port: u16,
+    pub workers: usize,
+}
+
+impl Server {
+    /// The master's pid.
+    pub fn pid(&self) -> i32 {
+        self.proc.pid
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// The live children of `pid`, sorted.
+pub(super) fn children(pid: i32) -> Vec<i32> {
+    let mut v: Vec<i32> = testkit::procfs::children(pid)
+        .into_iter()
+        .filter(|p| p.state != 'Z')
+        .map(|p| p.pid)
+        .collect();
+    v.sort();
+    v
+}
+
+/// Starts `prefork-httpd --port 0 --root ROOT --workers N`, waits for its
+/// `listening on 127.0.0.1:PORT` line and its N workers.
+pub(super) fn start(ctx: &mut Ctx, root: &Path, workers: usize) -> Result<Server, Fail> {
+    let spec = ctx.bin("prefork-httpd").args([
+        "--port".as_ref(),
+        "0".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        "--workers".as_ref(),
+        workers.to_string().as_ref(),
+    ]);
+    let mut proc = ctx.spawn(&spec)?;
+    let line = |out: &[u8]| out.contains(&b'\n');
+    if !proc.wait_stdout(Instant::now() + PROMPT, line) {
+        let why = match proc.try_ending() {
+            Some(e) => format!("{}; its stderr: {:?}", e.describe(), stderr(&proc)),
+            None => format!("printed nothing within {} s", PROMPT.as_secs()),
+        };
+        fail!(
+            "`prefork-httpd --port 0 --root www --workers {workers}` must print \
+             `listening on 127.0.0.1:PORT` first, but it {why}"
+        );
+    }
+    let out = String::from_utf8_lossy(&proc.stdout().0).into_owned();
+    let first = out.lines().next().unwrap_or("");
+    let Some(port) = first
+        .strip_prefix("listening on 127.0.0.1:")
+        .and_then(|p| p.trim().parse::<u16>().ok())
+        .filter(|&p| p != 0)
+    else {
+        fail!(
+            "the first line of prefork-httpd must be `listening on 127.0.0.1:PORT` with the \
+             real port, but it was {first:?}"
+        );
+    };
+    let pid = proc.pid;
+    if !poll_until(Instant::now() + PROMPT, || children(pid).len() == workers) {
+        fail!(
+            "with `--workers {workers}` the master should have {workers} worker processes, \
+             but it has {} ({:?}) after {} s",
+            children(pid).len(),
+            children(pid),
+            PROMPT.as_secs()
+        );
+    }
+    Ok(Server {
+        proc,
+        port,
+        workers,
+    })
+}
+
+/// The server's stderr, clipped, for messages.
+pub(super) fn stderr(p: &Proc) -> String {
+    crate::run::clip(String::from_utf8_lossy(&p.stderr().0).trim(), 600)
+}
+
+/// Sends `request` on a new connection and reads until the server closes it or `limit`
+/// passes; the bytes read.
+pub(super) fn raw(port: u16, request: &[u8], limit: Duration) -> Result<Vec<u8>, Fail> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))
+        .map_err(|e| Fail(format!("cannot connect to 127.0.0.1:{port}: {e}")))?;
+    s.set_read_timeout(Some(limit))?;
+    s.write_all(request)?;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    Ok(out)
+}
+
+/// The `total requests: N` of /server-status.
+pub(super) fn status_total(port: u16) -> Result<u64, Fail> {
+    let page = raw(
+        port,
+        b"GET /server-status HTTP/1.1\r\nHost: grader\r\nConnection: close\r\n\r\n",
+        PROMPT,
+    )?;
+    let text = String::from_utf8_lossy(&page).into_owned();
+    match text
+        .lines()
+        .find_map(|l| l.strip_prefix("total requests: "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+    {
+        Some(n) => Ok(n),
+        None => fail!(
+            "GET /server-status must answer a page with a line `total requests: N`; it \
+             answered {:?}",
+            crate::run::clip(&text, 600)
+        ),
+    }
+}
+
+/// What wrk reported.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct WrkFigures {
+    pub requests: u64,
+    pub per_sec: f64,
+    pub connect: u64,
+    pub read: u64,
+    pub write: u64,
+    pub timeout: u64,
+    pub non_2xx: u64,
+}
+
+impl WrkFigures {
+    /// Requests that failed: socket errors of every kind and non-2xx responses.
+    pub fn failed(&self) -> u64 {
+        self.connect + self.read + self.write + self.timeout + self.non_2xx
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} requests ({:.0}/s); errors: connect {}, read {}, write {}, timeout {}; non-2xx \
+             responses {}",
+            self.requests,
+            self.per_sec,
+            self.connect,
+            self.read,
+            self.write,
+            self.timeout,
+            self.non_2xx
+        )
+    }
+}
+
+/// Parses wrk's report.
+pub(super) fn parse_wrk(text: &str) -> Option<WrkFigures> {
+    let mut f = WrkFigures::default();
+    let mut seen = false;
+    for line in text.lines().map(str::trim) {
+        if let Some((n, _)) = line.split_once(" requests in ") {
+            f.requests = n.trim().parse().ok()?;
+            seen = true;
+        } else if let Some(v) = line.strip_prefix("Requests/sec:") {
+            f.per_sec = v.trim().parse().ok()?;
+        } else if let Some(v) = line.strip_prefix("Socket errors:") {
+            for part in v.split(',') {
+                let mut w = part.split_whitespace();
+                let (name, n) = (w.next()?, w.next()?.parse::<u64>().ok()?);
+                match name {
+                    "connect" => f.connect = n,
+                    "read" => f.read = n,
+                    "write" => f.write = n,
+                    "timeout" => f.timeout = n,
+                    _ => {}
+                }
+            }
+        } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            f.non_2xx = v.trim().parse().ok()?;
+        }
+    }
+    seen.then_some(f)
+}
+
+/// Starts `wrk -t2 -c CONNS -d SECS url` as the student's identity (wrk is a peer: it only
+/// needs the loopback).
+pub(super) fn spawn_wrk(
+    ctx: &mut Ctx,
+    wrk: &Path,
+    conns: u32,
+    secs: u32,
+    url: &str,
+) -> Result<Proc, Fail> {
+    let mut spec = Spec::new(wrk.as_os_str().to_owned(), &ctx.scratch).args([
+        "-t2".to_owned(),
+        format!("-c{conns}"),
+        format!("-d{secs}s"),
+        "--timeout".to_owned(),
+        "5s".to_owned(),
+        url.to_owned(),
+    ]);
+    spec.user = ctx.student;
+    ctx.spawn(&spec)
+}
+
+/// Waits for a wrk started by [`spawn_wrk`] and returns its figures.
+pub(super) fn finish_wrk(ctx: &mut Ctx, p: &mut Proc, secs: u32) -> Result<WrkFigures, Fail> {
+    let out = ctx.finish("wrk", p, Duration::from_secs(u64::from(secs) + 15))?;
+    let text = out.stdout_str();
+    parse_wrk(&text).ok_or_else(|| {
+        Fail(format!(
+            "the grader could not read wrk's report (tell your course staff): {:?} {:?}",
+            text,
+            out.stderr_str()
+        ))
+    })
+}
+
+/// Whether a second client is served within 3 s while a first one holds a connection with
+/// a request half sent (workers that accept in parallel); the second client's bytes.
+pub(super) fn second_client_served(port: u16) -> Result<(bool, Vec<u8>), Fail> {
+    let mut slow = TcpStream::connect(("127.0.0.1", port))?;
+    slow.write_all(b"GET /notes.txt HTTP/1.1\r\nHost: slow\r\n")?;
+    let got = raw(
+        port,
+        b"GET /4k.bin HTTP/1.1\r\nHost: second\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(3),
+    )?;
+    let _ = slow.write_all(b"Connection: close\r\n\r\n");
+    Ok((got.starts_with(b"HTTP/1.1 200"), got))
+}
+
+/// Whether two requests on one connection are both answered (keep-alive honoured).
+pub(super) fn keeps_alive(port: u16) -> Result<bool, Fail> {
+    let got = raw(
+        port,
+        b"GET /notes.txt HTTP/1.1\r\nHost: grader\r\n\r\nGET /notes.txt HTTP/1.1\r\nHost: grader\r\nConnection: close\r\n\r\n",
+        PROMPT,
+    )?;
+    Ok(got.windows(12).filter(|w| w == b"HTTP/1.1 200").count() == 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_reports() {
+        let text = "Running 3s test @ http://127.0.0.1:1/4k.bin\n  2 threads and 64 connections\n\
+                    \x20 32720 requests in 3.07s, 131.81MB read\n\
+                    \x20 Socket errors: connect 0, read 3, write 1, timeout 2\n\
+                    \x20 Non-2xx or 3xx responses: 5\nRequests/sec:  10653.67\n";
+        let f = parse_wrk(text).unwrap();
+        assert_eq!(
+            (f.requests, f.read, f.write, f.timeout, f.non_2xx),
+            (32720, 3, 1, 2, 5)
+        );
+        assert_eq!(f.failed(), 11);
+        assert!((f.per_sec - 10653.67).abs() < 0.01);
+        assert!(parse_wrk("nothing").is_none());
+    }
+}

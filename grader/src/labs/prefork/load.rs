@@ -1,0 +1,296 @@
+//! The server under load: workers SIGKILLed every second, SIGHUP, the scoreboard's total
+//! against requests the grader counted itself, SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::harness::{FILE, children, finish_wrk, spawn_wrk, start, status_total, www};
+use crate::check::{CheckResult, Ctx, Fail, poll_until};
+use crate::fail;
+
+/// How soon a killed worker must have a successor.
+const REPLACE_WITHIN: Duration = Duration::from_millis(100);
+
+/// Sleeps until `at` (the load runs meanwhile: the pace of the scenario, not a wait for a
+/// condition).
+fn pace(at: Instant) {
+    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+}
+
+/// wrk for 4 s on 16 connections; a worker SIGKILLed at 1, 2 and 3 s. Each must be
+/// replaced within 100 ms, and wrk may count at most one failed request per killed worker
+/// (the one it was serving).
+pub(super) fn kill_under_load(ctx: &mut Ctx) -> CheckResult {
+    let wrk = ctx.tool("wrk", "wrk")?;
+    let root = www(ctx)?;
+    let mut s = start(ctx, &root, 2)?;
+    let url = s.url(FILE);
+    let mut load = spawn_wrk(ctx, &wrk, 16, 4, &url)?;
+    let t0 = Instant::now();
+    let mut kills = 0u64;
+    let mut slow = Vec::new();
+    for k in 1..=3u32 {
+        pace(t0 + Duration::from_secs(u64::from(k)));
+        let before = children(s.pid());
+        let Some(&victim) = before.get(k as usize % before.len().max(1)) else {
+            fail!(
+                "the master had no worker left at {k} s into the load: a killed worker must be \
+                 replaced at once (on SIGCHLD); stderr: {}",
+                super::harness::stderr(&s.proc)
+            );
+        };
+        kill(Pid::from_raw(victim), Signal::SIGKILL)?;
+        let killed = Instant::now();
+        kills += 1;
+        let pid = s.pid();
+        let replaced = poll_until(killed + Duration::from_secs(2), || {
+            let now = children(pid);
+            now.len() >= s.workers && !now.contains(&victim)
+        });
+        let took = killed.elapsed();
+        if !replaced {
+            let _ = load.kill();
+            fail!(
+                "worker {victim} was SIGKILLed under load; 2 s later the master still had only \
+                 {:?} as workers: a crashed worker was not replaced. The master must reap it \
+                 on SIGCHLD and fork a new worker at once",
+                children(pid)
+            );
+        }
+        if took > REPLACE_WITHIN {
+            slow.push(format!("{} ms", took.as_millis()));
+        }
+    }
+    let figures = finish_wrk(ctx, &mut load, 4)?;
+    if !slow.is_empty() {
+        fail!(
+            "killed workers must be replaced within {} ms; some took {}: the master should \
+             wait for SIGCHLD (signalfd, sigwaitinfo, or a handler with a self-pipe), not poll \
+             with sleeps",
+            REPLACE_WITHIN.as_millis(),
+            slow.join(", ")
+        );
+    }
+    if figures.requests == 0 || figures.failed() > kills {
+        fail!(
+            "wrk -c16 -d4s while {kills} workers were SIGKILLed, one a second: {}. At most \
+             {kills} requests may fail (the one each killed worker was serving); the rest \
+             must be served by the other workers and the replacements",
+            figures.describe()
+        );
+    }
+    let _ = s.proc.kill();
+    ctx.note(format!(
+        "wrk -c16 -d4s with {kills} workers SIGKILLed: {}",
+        figures.describe()
+    ));
+    Ok(())
+}
+
+/// wrk for 2 s on 16 connections with SIGHUP at 0.6 s and 1.2 s: every worker is replaced
+/// each time and wrk counts no failed request.
+pub(super) fn sighup_under_load(ctx: &mut Ctx) -> CheckResult {
+    let wrk = ctx.tool("wrk", "wrk")?;
+    let root = www(ctx)?;
+    let s = start(ctx, &root, 2)?;
+    let url = s.url(FILE);
+    let mut load = spawn_wrk(ctx, &wrk, 16, 2, &url)?;
+    let t0 = Instant::now();
+    for k in 1..=2u64 {
+        pace(t0 + Duration::from_millis(600 * k));
+        let before = children(s.pid());
+        kill(Pid::from_raw(s.pid()), Signal::SIGHUP)?;
+        let pid = s.pid();
+        let fresh = poll_until(Instant::now() + Duration::from_millis(500), || {
+            children(pid).iter().filter(|p| !before.contains(p)).count() >= s.workers
+        });
+        if !fresh {
+            let _ = load.kill();
+            fail!(
+                "after SIGHUP the master should fork {} new workers at once (the old ones \
+                 finish their request and exit); its workers were {before:?} before and \
+                 {:?} 0.5 s after",
+                s.workers,
+                children(pid)
+            );
+        }
+    }
+    let figures = finish_wrk(ctx, &mut load, 2)?;
+    if figures.requests == 0 || figures.failed() > 0 {
+        fail!(
+            "wrk -c16 -d2s with SIGHUP at 0.6 s and 1.2 s: {}. SIGHUP must drop nothing: send the \
+             old workers SIGTERM (not SIGKILL); a worker finishes the response it is writing, \
+             answers a request already sent with `Connection: close`, and only then exits",
+            figures.describe()
+        );
+    }
+    ctx.note(format!(
+        "wrk -c16 -d2s with two SIGHUPs: {}",
+        figures.describe()
+    ));
+    Ok(())
+}
+
+/// One connection of the grader's client: `n` GETs of `/notes.txt` sent at once
+/// (pipelined, so the worker serving it answers them back to back), then every response
+/// read; how many whole 200 responses came.
+fn client(port: u16, n: usize) -> Result<u64, String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
+    let one = "GET /notes.txt HTTP/1.1\r\nHost: grader\r\n\r\n";
+    let mut s2 = s.try_clone().map_err(|e| e.to_string())?;
+    // A writer of its own, so that neither side waits for the other's buffer to drain.
+    let writer = std::thread::spawn(move || s2.write_all(one.repeat(n).as_bytes()));
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    // Every response is the same: learn its length from the first one.
+    let mut each = None;
+    loop {
+        if each.is_none() {
+            if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&got[..p]).to_ascii_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .ok_or_else(|| format!("a response without Content-Length: {head:?}"))?;
+                if !head.starts_with("http/1.1 200") {
+                    return Err(format!("GET /notes.txt was answered {head:?}"));
+                }
+                each = Some(p + 4 + len);
+            }
+        }
+        if let Some(e) = each {
+            if got.len() >= e * n {
+                break;
+            }
+        }
+        let k = s.read(&mut buf).map_err(|e| e.to_string())?;
+        if k == 0 {
+            return Err(format!(
+                "the server closed a kept-alive connection after {} of {n} pipelined \
+                 requests",
+                each.map_or(0, |e| got.len() / e)
+            ));
+        }
+        got.extend_from_slice(&buf[..k]);
+    }
+    let _ = writer.join();
+    let e = each.unwrap_or(1);
+    let whole = got
+        .chunks(e)
+        .filter(|c| c.starts_with(b"HTTP/1.1 200"))
+        .count();
+    Ok(whole as u64)
+}
+
+/// 4 workers; 16 connections of the grader's own client send 1000 pipelined requests
+/// each, so that every worker answers back to back and they add to the total at the same
+/// moments; then the scoreboard's `total requests` must be exactly what was answered.
+pub(super) fn scoreboard_totals(ctx: &mut Ctx) -> CheckResult {
+    const CONNS: usize = 16;
+    const EACH: usize = 1000;
+    let root = www(ctx)?;
+    let s = start(ctx, &root, 4)?;
+    let start_total = status_total(s.port)?;
+    let port = s.port;
+    let threads: Vec<_> = (0..CONNS)
+        .map(|_| std::thread::spawn(move || client(port, EACH)))
+        .collect();
+    let mut made = 0u64;
+    for t in threads {
+        match t
+            .join()
+            .map_err(|_| Fail("a client thread failed".into()))?
+        {
+            Ok(n) => made += n,
+            Err(e) => fail!(
+                "{CONNS} connections each sending {EACH} pipelined, kept-alive GETs: one failed: \
+                 {e}"
+            ),
+        }
+    }
+    // A worker counts a response right after sending it, so the client may read the last
+    // responses a moment before they are counted: ask again (each status page counts too)
+    // until the total is what was made, for at most a second. Lost counts never come back.
+    let settle = Instant::now() + Duration::from_secs(1);
+    let mut pages = 1u64;
+    let (total, expected) = loop {
+        let total = status_total(s.port)?;
+        let expected = start_total + pages + made;
+        pages += 1;
+        if total >= expected || Instant::now() > settle {
+            break (total, expected);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    if total != expected {
+        fail!(
+            "/server-status says `total requests: {total}`, but the grader made {expected} \
+             requests before it ({made} by {CONNS} connections at once, pipelined, {} status \
+             pages): {} counts were {}. Every worker adds to the total at once: a load and a \
+             store of `total + 1` loses the additions other workers made in between; use an \
+             atomic add (fetch_add) on the shared mapping, and count every response once, \
+             right after it is sent",
+            pages - 1,
+            expected.abs_diff(total),
+            if total < expected { "lost" } else { "too many" }
+        );
+    }
+    ctx.note(format!(
+        "scoreboard total {total} = requests made {expected}"
+    ));
+    Ok(())
+}
+
+/// wrk for 2 s; SIGTERM to the master at 0.5 s: it exits 0 within 6 s and no process of the
+/// server is left.
+pub(super) fn sigterm_under_load(ctx: &mut Ctx) -> CheckResult {
+    let wrk = ctx.tool("wrk", "wrk")?;
+    let root = www(ctx)?;
+    let mut s = start(ctx, &root, 2)?;
+    let mut workers = children(s.pid());
+    let url = s.url(FILE);
+    let mut load = spawn_wrk(ctx, &wrk, 16, 2, &url)?;
+    pace(Instant::now() + Duration::from_millis(500));
+    workers.extend(children(s.pid()));
+    kill(Pid::from_raw(s.pid()), Signal::SIGTERM)?;
+    let limit = Duration::from_secs(6);
+    let Some(ending) = s.proc.wait_until(Instant::now() + limit) else {
+        let left = children(s.pid());
+        let _ = load.kill();
+        fail!(
+            "after SIGTERM under load the master did not exit within {} s (workers still \
+             there: {left:?}): stop accepting, send SIGTERM to the workers, wait at most 5 s \
+             for them (then SIGKILL), reap them all, and exit 0",
+            limit.as_secs()
+        );
+    };
+    if ending.bash_status() != 0 {
+        fail!(
+            "after SIGTERM the master must exit 0, but it {}; stderr: {}",
+            ending.describe(),
+            super::harness::stderr(&s.proc)
+        );
+    }
+    let left: Vec<i32> = workers
+        .into_iter()
+        .filter(|&w| {
+            testkit::procfs::stat(w)
+                .is_some_and(|p| p.state != 'Z' && p.comm.starts_with("prefork"))
+        })
+        .collect();
+    if !left.is_empty() {
+        fail!(
+            "the master exited 0 after SIGTERM, but its workers {left:?} still run: it must \
+             wait for every worker (waitpid) before it exits"
+        );
+    }
+    let _ = finish_wrk(ctx, &mut load, 2);
+    Ok(())
+}
