@@ -233,3 +233,34 @@ fn median<T: PartialOrd + Copy>(v: &mut [T]) -> T {
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+/// Stages the reference solution of lab `slug` as the grader does (the lab's template with
+/// the solution's `src/` laid over it, so the binaries are the ones students are shown, with
+/// the release profile of the lab's standalone manifest), builds its binaries in release mode
+/// into `target/bench/<slug>` and returns the path of the binary `bin`.
+pub(crate) fn release_bin(
+    tree: &Tree,
+    slug: &str,
+    bin: &str,
+    work: &std::path::Path,
+) -> Result<std::path::PathBuf> {
+    let lab = tree.lab(slug)?;
+    let sub = grader::submission::load(&lab.solution)?;
+    let staged = work.join(format!("{slug}-release"));
+    std::fs::create_dir_all(&staged)?;
+    grader::stage::stage(tree, &lab, &sub, &staged, false)?;
+    let target = tree.root.join("target").join("bench").join(slug);
+    let status = Command::new(grader::build::cargo())
+        .args(["build", "--quiet", "--release", "--offline", "--bins"])
+        .arg("--manifest-path")
+        .arg(staged.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .with_context(|| format!("cannot run cargo to build the {slug} solution"))?;
+    if !status.success() {
+        bail!("building the {slug} solution in release mode failed: {status}");
+    }
+    Ok(target.join("release").join(bin))
+}

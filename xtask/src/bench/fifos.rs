@@ -45,26 +45,7 @@ pub struct Load {
 /// `src/` laid over it), so the binary is the one students are shown, with the release
 /// profile of the lab's standalone manifest.
 pub fn build_reference(tree: &Tree, work: &Path) -> Result<PathBuf> {
-    let lab = tree.lab("fifos")?;
-    let sub = grader::submission::load(&lab.solution)?;
-    let staged = work.join("fifos");
-    std::fs::create_dir_all(&staged)?;
-    grader::stage::stage(tree, &lab, &sub, &staged, false)?;
-    let target = tree.root.join("target").join("bench").join("fifos");
-    let status = Command::new(grader::build::cargo())
-        .args(["build", "--quiet", "--release", "--bin", "fifo-server"])
-        .arg("--manifest-path")
-        .arg(staged.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .env_remove("CARGO_TARGET_DIR")
-        .status()
-        .context("cannot run cargo to build the fifos solution")?;
-    ensure!(
-        status.success(),
-        "building the fifos solution in release mode failed: {status}"
-    );
-    Ok(target.join("release").join("fifo-server"))
+    super::release_bin(tree, "fifos", "fifo-server", work)
 }
 
 /// The C servers, built from `xtask/bench/fifo_server.c`.

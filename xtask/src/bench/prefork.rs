@@ -83,30 +83,8 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 pub fn run(tree: &Tree) -> Result<()> {
-    let lab = tree.lab("prefork")?;
     let work = tempfile::tempdir()?;
-    let sub = grader::submission::load(&lab.solution)?;
-    let staged = work.path().join("stage");
-    std::fs::create_dir_all(&staged)?;
-    grader::stage::stage(tree, &lab, &sub, &staged, false)?;
-    let target = tree.root.join("target").join("bench").join("prefork");
-    let status = Command::new(grader::build::cargo())
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--bins",
-            "--offline",
-            "--target-dir",
-        ])
-        .arg(&target)
-        .current_dir(&staged)
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("the staged prefork solution does not build");
-    }
-    let exe = target.join("release").join("prefork-httpd");
+    let exe = super::release_bin(tree, "prefork", "prefork-httpd", work.path())?;
 
     let root = work.path().join("www");
     std::fs::create_dir_all(&root)?;

@@ -21,30 +21,9 @@ const CONNS: usize = 8;
 const CALLS: usize = 4000;
 
 pub fn run(tree: &Tree, rounds: usize) -> Result<()> {
-    let lab = tree.lab("rpc")?;
     let work = tempfile::tempdir()?;
-    let sub = grader::submission::load(&lab.solution)?;
-    let staged = work.path().join("stage");
-    std::fs::create_dir_all(&staged)?;
-    grader::stage::stage(tree, &lab, &sub, &staged, false)?;
-    let target = tree.root.join("target").join("bench").join("rpc");
-    let status = Command::new(grader::build::cargo())
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--bins",
-            "--offline",
-            "--target-dir",
-        ])
-        .arg(&target)
-        .current_dir(&staged)
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("the staged rpc solution does not build");
-    }
-    let mut server = Command::new(target.join("release").join("rpc-server"))
+    let exe = super::release_bin(tree, "rpc", "rpc-server", work.path())?;
+    let mut server = Command::new(exe)
         .args(["--port", "0"])
         .stdout(Stdio::piped())
         .spawn()

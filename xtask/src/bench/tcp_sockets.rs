@@ -21,26 +21,7 @@ use grader::labfile::Tree;
 
 /// Builds the reference `kv-server` in release mode, into `target/bench/tcp-sockets`.
 fn build_reference(tree: &Tree, work: &Path) -> Result<PathBuf> {
-    let lab = tree.lab("tcp-sockets")?;
-    let sub = grader::submission::load(&lab.solution)?;
-    let staged = work.join("tcp-sockets");
-    std::fs::create_dir_all(&staged)?;
-    grader::stage::stage(tree, &lab, &sub, &staged, false)?;
-    let target = tree.root.join("target").join("bench").join("tcp-sockets");
-    let status = Command::new(grader::build::cargo())
-        .args(["build", "--quiet", "--release", "--bin", "kv-server"])
-        .arg("--manifest-path")
-        .arg(staged.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .env_remove("CARGO_TARGET_DIR")
-        .status()
-        .context("cannot run cargo to build the tcp-sockets solution")?;
-    ensure!(
-        status.success(),
-        "building the tcp-sockets solution in release mode failed: {status}"
-    );
-    Ok(target.join("release").join("kv-server"))
+    super::release_bin(tree, "tcp-sockets", "kv-server", work)
 }
 
 /// A server in its own process group, killed when dropped.

@@ -99,33 +99,7 @@ pub fn run(tree: &Tree, runs: usize) -> Result<()> {
 
 /// Builds the reference `uds-bus` in release mode, staged as the grader stages it.
 fn build_reference(tree: &Tree, work: &Path) -> Result<PathBuf> {
-    let lab = tree.lab("unix-sockets")?;
-    let sub = grader::submission::load(&lab.solution)?;
-    let staged = work.join("unix-sockets");
-    std::fs::create_dir_all(&staged)?;
-    grader::stage::stage(tree, &lab, &sub, &staged, false)?;
-    let target = tree.root.join("target").join("bench").join("unix-sockets");
-    let status = Command::new(grader::build::cargo())
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--offline",
-            "--bin",
-            "uds-bus",
-        ])
-        .arg("--manifest-path")
-        .arg(staged.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .env_remove("CARGO_TARGET_DIR")
-        .status()
-        .context("cannot run cargo to build the unix-sockets solution")?;
-    ensure!(
-        status.success(),
-        "building the unix-sockets solution failed: {status}"
-    );
-    Ok(target.join("release").join("uds-bus"))
+    super::release_bin(tree, "unix-sockets", "uds-bus", work)
 }
 
 /// Compiles `xtask/bench/uds_stream.c` with `cc -O2`; `None` without a `cc`.
