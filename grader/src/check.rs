@@ -285,6 +285,27 @@ pub fn poll_until(deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// What a process says on stderr, for messages (once it has ended, all of it).
+pub fn stderr_of(p: &Proc) -> String {
+    p.wait_stderr(Instant::now() + Duration::from_millis(500), |_| false);
+    let err = String::from_utf8_lossy(&p.stderr().0).trim().to_owned();
+    if err.is_empty() {
+        "(nothing on stderr)".into()
+    } else {
+        format!("its stderr: {}", crate::run::clip(&err, 600))
+    }
+}
+
+/// What a running process is doing, from /proc, for messages about a stall.
+pub fn doing(pid: i32) -> String {
+    match crate::procinfo::Snapshot::take(pid) {
+        Some(s) if s.stat.state == 'Z' => "it has exited".into(),
+        Some(s) if s.wchan.is_empty() => format!("its state is {}", s.stat.state),
+        Some(s) => format!("it {}", crate::procinfo::describe_wait(&s.wchan)),
+        None => "it is gone".into(),
+    }
+}
+
 /// Where a check looks for peer programs: the system folders every jail shows.
 pub const TOOL_DIRS: &[&str] = &["/usr/local/bin", "/usr/bin", "/usr/sbin", "/bin", "/sbin"];
 

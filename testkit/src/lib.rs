@@ -53,6 +53,7 @@ pub mod expect;
 pub mod hang;
 pub mod ipc;
 pub mod leak;
+pub mod net;
 pub mod procfs;
 
 pub use compare::{assert_same_bytes, assert_same_text};

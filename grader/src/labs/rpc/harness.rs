@@ -44,16 +44,7 @@ pub(super) fn start_server(ctx: &mut Ctx) -> Result<Server, Fail> {
     }
 }
 
-/// The server's stderr, for messages.
-pub(super) fn stderr_of(p: &Proc) -> String {
-    p.wait_stderr(Instant::now() + Duration::from_millis(300), |_| false);
-    let err = String::from_utf8_lossy(&p.stderr().0).trim().to_owned();
-    if err.is_empty() {
-        "(nothing on stderr)".into()
-    } else {
-        format!("its stderr: {}", crate::run::clip(&err, 600))
-    }
-}
+pub(super) use crate::check::stderr_of;
 
 /// A plain TCP connection that sends lines and reads reply lines with a deadline.
 pub(super) struct LineConn {

@@ -152,26 +152,7 @@ pub(super) fn expect(c: &mut Raw, what: &str, want: &[u8]) -> Result<(), Fail> {
     Ok(())
 }
 
-/// The receive queue of `local`'s end of the connection to `remote`, from /proc/net/tcp.
-pub(super) fn rx_queue(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let hex = |a: SocketAddr| match a {
-        SocketAddr::V4(v4) => format!(
-            "{:08X}:{:04X}",
-            u32::from_le_bytes(v4.ip().octets()),
-            v4.port()
-        ),
-        SocketAddr::V6(_) => String::new(),
-    };
-    let (l, r) = (hex(local), hex(remote));
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        (f.get(1) == Some(&l.as_str()) && f.get(2) == Some(&r.as_str()))
-            .then(|| f.get(4)?.split_once(':'))
-            .flatten()
-            .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
-    })
-}
+pub(super) use testkit::net::rx_queue;
 
 /// A RESP request of `args`, written out here.
 pub(super) fn req(args: &[&[u8]]) -> Vec<u8> {

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use super::PROMPT;
 use crate::check::{Ctx, Fail, poll_until};
 use crate::fail;
-use crate::procinfo;
 use crate::sandbox::{Ending, Proc, Spec};
 
 /// The name of a path in messages: its file name.
@@ -22,26 +21,7 @@ pub(super) fn shown(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// What a process says on stderr, for messages (once it has ended, all of it).
-pub(super) fn stderr_of(p: &Proc) -> String {
-    p.wait_stderr(Instant::now() + Duration::from_millis(300), |_| false);
-    let err = String::from_utf8_lossy(&p.stderr().0).trim().to_owned();
-    if err.is_empty() {
-        "(nothing on stderr)".into()
-    } else {
-        format!("its stderr: {}", crate::run::clip(&err, 600))
-    }
-}
-
-/// What a running process is doing, from /proc, for messages about a stall.
-pub(super) fn doing(pid: i32) -> String {
-    match procinfo::Snapshot::take(pid) {
-        Some(s) if s.stat.state == 'Z' => "it has exited".into(),
-        Some(s) if s.wchan.is_empty() => format!("its state is {}", s.stat.state),
-        Some(s) => format!("it {}", procinfo::describe_wait(&s.wchan)),
-        None => "it is gone".into(),
-    }
-}
+pub(super) use crate::check::{doing, stderr_of};
 
 /// Why a server stopped answering: it died, or where it is stuck.
 pub(super) fn server_state(server: &mut Proc) -> String {

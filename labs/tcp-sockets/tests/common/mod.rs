@@ -205,27 +205,9 @@ impl Raw {
     }
 }
 
-/// The receive queue of the server's end of the connection `server` <- `client`, from
-/// /proc/net/tcp: how many bytes the client sent that the server has not read yet.
-pub fn rx_queue(server: SocketAddr, client: SocketAddr) -> Option<u64> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let hex = |a: SocketAddr| match a {
-        SocketAddr::V4(v4) => format!(
-            "{:08X}:{:04X}",
-            u32::from_le_bytes(v4.ip().octets()),
-            v4.port()
-        ),
-        SocketAddr::V6(_) => String::new(),
-    };
-    let (local, remote) = (hex(server), hex(client));
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        (f.get(1) == Some(&local.as_str()) && f.get(2) == Some(&remote.as_str()))
-            .then(|| f.get(4)?.split_once(':'))
-            .flatten()
-            .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
-    })
-}
+/// The receive queue of the server's end of the connection `server` <- `client`: how many
+/// bytes the client sent that the server has not read yet.
+pub use testkit::net::rx_queue;
 
 /// The RESP array of bulk strings for `args`, written out here (not with your encoder).
 pub fn req(args: &[&[u8]]) -> Vec<u8> {
