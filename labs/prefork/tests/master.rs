@@ -119,7 +119,9 @@ fn sighup_replaces_workers_gracefully_part_d() {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    c.write_all(b"\r\n").unwrap();
+    if let Err(e) = c.write_all(b"\r\n") {
+        panic!("the server closed the connection of a request half sent when SIGHUP came ({e})");
+    }
     let r = read_response(&mut c, "a request half sent when SIGHUP came", true);
     assert_eq!(
         r.status, 200,

@@ -226,6 +226,12 @@ impl Response {
     }
 }
 
+/// Whether `e` says the peer closed the connection abruptly.
+fn is_reset(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionReset | ConnectionAborted | BrokenPipe)
+}
+
 /// Reads one response from `s`: the head, then `Content-Length` bytes of body when
 /// `with_body`. Fails the test with what was read when it cannot.
 #[track_caller]
@@ -239,6 +245,12 @@ pub fn read_response(s: &mut TcpStream, request: &str, with_body: bool) -> Respo
             Ok(_) => panic!(
                 "the server closed the connection before a whole response head to {request:?}; \
                  it had sent {:?}",
+                String::from_utf8_lossy(&buf)
+            ),
+            // A reset is a close too: a peer killed with our bytes unread answers with RST.
+            Err(e) if is_reset(&e) => panic!(
+                "the server closed the connection ({e}) before a whole response head to \
+                 {request:?}; it had sent {:?}",
                 String::from_utf8_lossy(&buf)
             ),
             Err(e) => panic!(
