@@ -108,6 +108,14 @@ impl Conn {
         match self.reader.read_line(&mut line) {
             Ok(0) => panic!("after {after:?}, the server closed the connection without a reply"),
             Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                panic!("after {after:?}, the server closed the connection ({e}) without a reply")
+            }
             Err(e) => panic!("after {after:?}, no reply line within {DEADLINE:?} ({e})"),
         }
         serde_json::from_str(&line).unwrap_or_else(|e| {
