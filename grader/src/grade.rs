@@ -1,7 +1,7 @@
 //! The whole pipeline for one submission: stage, build, run tests, run checks, score.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::build::{self, Built};
 use crate::check;
@@ -303,20 +303,34 @@ struct TestJob<'a> {
     name: String,
 }
 
-/// How many tests run at once: two where every test runs in a PID namespace of its own (its
-/// clean-up then touches only its own processes), else one.
+/// How many tests run at once to begin with: two where every test runs in a PID namespace of
+/// its own (its clean-up then touches only its own processes), else one.
 fn test_workers(env: &RunEnv) -> usize {
     let parallel = env.jail && crate::init::provided() && crate::isolate::available();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if parallel { cores.clamp(1, 2) } else { 1 }
 }
 
-/// Runs `queue`, up to [`test_workers`] tests at once, and returns the results in queue
-/// order. An item is all or nothing: once one of its tests has hung (the grader's timeout,
-/// or the test's own deadline), its tests not yet started are reported, not run, since they
-/// would most likely hang too, each for the whole timeout. Two workers take tests of
-/// different items where they can, so that one hang never waits behind another of the same
-/// item.
+/// How often a spare worker looks whether the machine has a CPU to spare.
+const SPARE_EVERY: Duration = Duration::from_millis(250);
+
+/// A test running this long may be hanging: another test of its item waits for its end.
+const SUSPECT_AFTER: Duration = Duration::from_secs(1);
+
+/// Runs `queue`, [`test_workers`] tests at once, and returns the results in queue order.
+///
+/// An item is all or nothing: once one of its tests has hung (the grader's timeout, or the
+/// test's own deadline), its tests not yet started are reported, not run, since they would
+/// most likely hang too, each for the whole timeout. So the workers take tests of items with
+/// no test running first, and never start a test of an item whose running test has taken
+/// over [`SUSPECT_AFTER`]: they wait for its end instead, which says whether the rest runs.
+///
+/// A test that waits (on its deadline, on a child that never answers) holds no CPU. Where
+/// tests run in parallel, up to as many spare workers again start a test each when, over
+/// the last quarter second, a whole CPU of the machine stayed idle and the memory available
+/// holds one more test at its cap. A spare worker takes only a test of an item with no test
+/// running. A hanging submission's deadlines then run out side by side instead of one after
+/// another, and a machine busy with real work gets no more load.
 fn run_tests(
     env: &RunEnv,
     lab: &Lab,
@@ -324,33 +338,68 @@ fn run_tests(
     queue: Vec<TestJob<'_>>,
     say: &(dyn Fn(&str) + Sync),
 ) -> Vec<run::TestResult> {
-    use std::collections::{BTreeMap, BTreeSet};
-    use std::sync::Mutex;
+    use std::collections::BTreeMap;
+    use std::sync::{Condvar, Mutex};
     struct Board {
         next: Vec<bool>,
-        running: BTreeSet<String>,
+        /// When each running test of each item started.
+        running: BTreeMap<String, Vec<Instant>>,
         hung: BTreeMap<String, String>,
         results: Vec<Option<run::TestResult>>,
+    }
+    enum Take {
+        Run(usize),
+        Wait,
+        Done,
+    }
+    impl Board {
+        fn busy(&self) -> usize {
+            self.running.values().map(Vec::len).sum()
+        }
     }
     let n = queue.len();
     let board = Mutex::new(Board {
         next: vec![true; n],
-        running: BTreeSet::new(),
+        running: BTreeMap::new(),
         hung: BTreeMap::new(),
         results: (0..n).map(|_| None).collect(),
     });
-    let take = |board: &mut Board| -> Option<usize> {
-        let pending = |k: &usize| board.next[*k];
-        let free = (0..n)
-            .filter(pending)
-            .find(|&k| !board.running.contains(&queue[k].item.id));
-        free.or_else(|| (0..n).find(pending))
+    let ended = Condvar::new();
+    let lock = || board.lock().unwrap_or_else(|e| e.into_inner());
+    let take = |b: &Board, spare: bool| -> Take {
+        let item = |k: usize| &queue[k].item.id;
+        let mut pending = (0..n).filter(|&k| b.next[k]).peekable();
+        if pending.peek().is_none() {
+            return Take::Done;
+        }
+        let mut fallback = None;
+        for k in pending {
+            match b.running.get(item(k)) {
+                None => return Take::Run(k),
+                Some(starts) if !spare && fallback.is_none() => {
+                    if starts.iter().all(|t| t.elapsed() < SUSPECT_AFTER) {
+                        fallback = Some(k);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        fallback.map_or(Take::Wait, Take::Run)
     };
-    let worker = || {
-        loop {
-            let k = {
-                let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
-                let Some(k) = take(&mut b) else { break };
+    // Runs the next test; `false` once none is left (for a spare: none it may take now).
+    let run_next = |spare: bool| -> bool {
+        let (k, started) = {
+            let mut b = lock();
+            loop {
+                let k = match take(&b, spare) {
+                    Take::Run(k) => k,
+                    Take::Done => return false,
+                    Take::Wait if spare => return false,
+                    Take::Wait => {
+                        b = ended.wait(b).unwrap_or_else(|e| e.into_inner());
+                        continue;
+                    }
+                };
                 b.next[k] = false;
                 let job = &queue[k];
                 if let Some(first) = b.hung.get(&job.item.id) {
@@ -364,32 +413,128 @@ fn run_tests(
                     b.results[k] = Some(r);
                     continue;
                 }
-                b.running.insert(job.item.id.clone());
-                k
-            };
-            let job = &queue[k];
-            say(&format!("test {}", job.id));
-            let timeout = opts.timeout(lab, job.item);
-            let memory = lab.file.limits_for(job.item).memory();
-            let result = run::run_one(env, job.exe, job.stem, &job.name, timeout, memory);
-            let mut b = board.lock().unwrap_or_else(|e| e.into_inner());
-            b.running.remove(&job.item.id);
-            if result.timed_out {
-                b.hung
+                let started = Instant::now();
+                b.running
                     .entry(job.item.id.clone())
-                    .or_insert_with(|| job.id.clone());
+                    .or_default()
+                    .push(started);
+                break (k, started);
             }
-            b.results[k] = Some(result);
+        };
+        let job = &queue[k];
+        say(&format!("test {}", job.id));
+        let timeout = opts.timeout(lab, job.item);
+        let memory = lab.file.limits_for(job.item).memory();
+        let result = run::run_one(env, job.exe, job.stem, &job.name, timeout, memory);
+        let mut b = lock();
+        if let Some(starts) = b.running.get_mut(&job.item.id) {
+            starts.retain(|&t| t != started);
+            if starts.is_empty() {
+                b.running.remove(&job.item.id);
+            }
+        }
+        if result.timed_out {
+            b.hung
+                .entry(job.item.id.clone())
+                .or_insert_with(|| job.id.clone());
+        }
+        b.results[k] = Some(result);
+        ended.notify_all();
+        true
+    };
+    let base = test_workers(env);
+    let cap = queue
+        .iter()
+        .map(|j| lab.file.limits_for(j.item).memory())
+        .max()
+        .unwrap_or(0);
+    // A spare worker: waits for an idle CPU while the others are busy, then runs one test.
+    let spare = || {
+        let mut meter = IdleMeter::new();
+        loop {
+            std::thread::sleep(SPARE_EVERY);
+            let idle = meter.idle_cpus();
+            let (busy, done) = {
+                let b = lock();
+                (b.busy(), !b.next.iter().any(|&p| p))
+            };
+            if done {
+                return;
+            }
+            if busy >= base
+                && idle.is_some_and(|c| c >= 0.9)
+                && memory_available() > cap
+                && run_next(true)
+            {
+                meter = IdleMeter::new();
+            }
         }
     };
     std::thread::scope(|s| {
-        for _ in 1..test_workers(env) {
-            s.spawn(worker);
+        if base > 1 {
+            for _ in 0..base {
+                s.spawn(spare);
+            }
         }
-        worker();
+        for _ in 1..base {
+            s.spawn(|| while run_next(false) {});
+        }
+        while run_next(false) {}
     });
     let board = board.into_inner().unwrap_or_else(|e| e.into_inner());
     board.results.into_iter().flatten().collect()
+}
+
+/// The machine's idle CPU time since the meter was made or last read, from `/proc/stat`.
+struct IdleMeter {
+    last: Option<(u64, u64, usize)>,
+}
+
+impl IdleMeter {
+    fn new() -> IdleMeter {
+        IdleMeter {
+            last: Self::times(),
+        }
+    }
+
+    /// (idle and iowait, all) jiffies of every CPU together, and how many CPUs that is.
+    fn times() -> Option<(u64, u64, usize)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let cpus = stat
+            .lines()
+            .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+            .count();
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .take(8)
+            .map(|f| f.parse().ok())
+            .collect::<Option<_>>()?;
+        let idle = fields.get(3)? + fields.get(4)?;
+        Some((idle, fields.iter().sum(), cpus.max(1)))
+    }
+
+    /// How many CPUs' worth stayed idle since the last reading.
+    fn idle_cpus(&mut self) -> Option<f64> {
+        let now = Self::times()?;
+        let (idle0, all0, _) = self.last.replace(now)?;
+        let all = now.1.checked_sub(all0).filter(|&d| d > 0)?;
+        Some(now.0.saturating_sub(idle0) as f64 / all as f64 * now.2 as f64)
+    }
+}
+
+/// Bytes of memory available (`MemAvailable`), 0 when unknown.
+fn memory_available() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 /// The target folder every grading on this machine shares, whatever the lab: the labs'
