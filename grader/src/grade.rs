@@ -485,7 +485,8 @@ fn run_tests(
     board.results.into_iter().flatten().collect()
 }
 
-/// The machine's idle CPU time since the meter was made or last read, from `/proc/stat`.
+/// The idle time of the CPUs the grader may run on (its affinity mask: a container's
+/// cpuset, not the whole host) since the meter was made or last read, from `/proc/stat`.
 struct IdleMeter {
     last: Option<(u64, u64, usize)>,
 }
@@ -497,23 +498,33 @@ impl IdleMeter {
         }
     }
 
-    /// (idle and iowait, all) jiffies of every CPU together, and how many CPUs that is.
+    /// (idle and iowait, all) jiffies of those CPUs together, and how many CPUs that is.
     fn times() -> Option<(u64, u64, usize)> {
+        let mine = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok();
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let cpus = stat
-            .lines()
-            .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
-            .count();
-        let fields: Vec<u64> = stat
-            .lines()
-            .next()?
-            .strip_prefix("cpu ")?
-            .split_whitespace()
-            .take(8)
-            .map(|f| f.parse().ok())
-            .collect::<Option<_>>()?;
-        let idle = fields.get(3)? + fields.get(4)?;
-        Some((idle, fields.iter().sum(), cpus.max(1)))
+        let (mut idle, mut all, mut cpus) = (0, 0, 0);
+        for line in stat.lines() {
+            // `cpuN user nice system idle iowait irq softirq steal ...`
+            let Some((n, rest)) = line
+                .strip_prefix("cpu")
+                .and_then(|l| l.split_once(' '))
+                .and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest)))
+            else {
+                continue;
+            };
+            if mine.is_some_and(|set| !set.is_set(n).unwrap_or(false)) {
+                continue;
+            }
+            let fields: Vec<u64> = rest
+                .split_whitespace()
+                .take(8)
+                .map(|f| f.parse().ok())
+                .collect::<Option<_>>()?;
+            idle += fields.get(3)? + fields.get(4)?;
+            all += fields.iter().sum::<u64>();
+            cpus += 1;
+        }
+        (cpus > 0).then_some((idle, all, cpus))
     }
 
     /// How many CPUs' worth stayed idle since the last reading.
