@@ -210,6 +210,9 @@ pub fn build(
     // and the target folder, never another lab's last submission.
     let crate_dir = crates_dir(target_dir).join(package);
     sync_tree(staged, &crate_dir).map_err(|e| Error::io(&crate_dir, e))?;
+    // A grader stopped in the middle of a grading (or an older one) may have left compiled
+    // hidden tests: the lab trees name them `hidden*.rs`.
+    ForgetHidden::sweep(target_dir, |name| name.starts_with("hidden"));
     let staged = crate_dir.as_path();
     let manifest = staged.join("Cargo.toml");
     let manifest = manifest.to_string_lossy();
@@ -258,6 +261,12 @@ pub fn build(
     let mut artifacts = parse_artifacts(&String::from_utf8_lossy(&own.stdout), package);
 
     let hidden = add_hidden(staged)?;
+    // What compiling them leaves in the shared target folder goes too (declared after the
+    // lock, so dropped before it is released).
+    let _forget = ForgetHidden {
+        target_dir: target_dir.to_path_buf(),
+        stems: hidden.clone(),
+    };
     // The hidden sources leave the build folder whatever happens next.
     let _remove_hidden = RemoveOnDrop(
         hidden
@@ -324,6 +333,48 @@ pub fn crates_dir(target_dir: &Path) -> PathBuf {
     let mut name = target_dir.file_name().unwrap_or_default().to_owned();
     name.push(".crates");
     target_dir.with_file_name(name)
+}
+
+/// Removes, when dropped, what compiling the hidden tests `stems` left in the shared target
+/// folder at paths a submission could name: their executables and dependency lists
+/// (`deps/<stem>-<hash>`, a hash anyone with the same toolchain can work out). The graded
+/// copies are elsewhere by then. The next build shows that folder to a submission, and
+/// `include_bytes!` of a compiled hidden test would show it the hidden tests' strings.
+/// The incremental caches stay, for speed: their session folders are named by creation
+/// time and a random number, so no `include_bytes!` path can name them.
+struct ForgetHidden {
+    target_dir: PathBuf,
+    stems: Vec<String>,
+}
+
+impl ForgetHidden {
+    /// Removes every entry of `deps/` of the dev profile whose crate name (before the
+    /// `-hash`) `doomed` accepts.
+    fn sweep(target_dir: &Path, doomed: impl Fn(&str) -> bool) {
+        let Ok(entries) = std::fs::read_dir(target_dir.join("debug").join("deps")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.split_once('-').is_some_and(|(krate, _)| doomed(krate)) {
+                let path = entry.path();
+                let _ = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+            }
+        }
+    }
+}
+
+impl Drop for ForgetHidden {
+    fn drop(&mut self) {
+        Self::sweep(&self.target_dir, |krate| {
+            self.stems.iter().any(|s| s == krate)
+        });
+    }
 }
 
 /// Removes its files when dropped.

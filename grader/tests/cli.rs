@@ -312,3 +312,35 @@ fn a_test_that_hits_its_own_deadline_stops_the_item() {
         item.message
     );
 }
+
+/// A grading leaves no compiled hidden test in the target folder that every build shares:
+/// the next submission's build sees that folder, and `include_bytes!` of a hidden test's
+/// executable would show it the hidden tests.
+#[test]
+fn compiled_hidden_tests_do_not_outlive_their_grading() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = solution_copy(dir.path(), |_| {});
+    grader()
+        .args(["grade", "pipes", "--only", "filter-no-leaks", "-q"])
+        .arg(&sub)
+        .assert()
+        .success();
+    let tree = grader::labfile::Tree::locate(Some(&root())).unwrap();
+    let target = grader::grade::default_target_dir(&tree);
+    // Under the build lock: no grading of another test is halfway through its build.
+    let lock = std::fs::File::open(target.join(".grader.lock")).unwrap();
+    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let mut left = Vec::new();
+    for sub in ["deps"] {
+        for entry in std::fs::read_dir(target.join("debug").join(sub)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.starts_with("hidden") {
+                left.push(format!("{sub}/{name}"));
+            }
+        }
+    }
+    assert!(
+        left.is_empty(),
+        "compiled hidden tests left behind: {left:?}"
+    );
+}
