@@ -330,15 +330,11 @@ fn compiled_hidden_tests_do_not_outlive_their_grading() {
     // Under the build lock: no grading of another test is halfway through its build.
     let lock = std::fs::File::open(target.join(".grader.lock")).unwrap();
     let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
-    let mut left = Vec::new();
-    for sub in ["deps"] {
-        for entry in std::fs::read_dir(target.join("debug").join(sub)).unwrap() {
-            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-            if name.starts_with("hidden") {
-                left.push(format!("{sub}/{name}"));
-            }
-        }
-    }
+    let left: Vec<String> = std::fs::read_dir(target.join("debug/deps"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("hidden"))
+        .collect();
     assert!(
         left.is_empty(),
         "compiled hidden tests left behind: {left:?}"
