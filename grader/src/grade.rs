@@ -387,61 +387,79 @@ fn run_tests(
         fallback.map_or(Take::Wait, Take::Run)
     };
     // Runs the next test; `false` once none is left (for a spare: none it may take now).
-    let run_next = |spare: bool| -> bool {
-        let (k, started) = {
-            let mut b = lock();
-            loop {
-                let k = match take(&b, spare) {
-                    Take::Run(k) => k,
-                    Take::Done => return false,
-                    Take::Wait if spare => return false,
-                    Take::Wait => {
-                        b = ended.wait(b).unwrap_or_else(|e| e.into_inner());
+    let run_next =
+        |spare: bool| -> bool {
+            let (k, started) = {
+                let mut b = lock();
+                loop {
+                    let k = match take(&b, spare) {
+                        Take::Run(k) => k,
+                        Take::Done => return false,
+                        Take::Wait if spare => return false,
+                        Take::Wait => {
+                            b = ended.wait(b).unwrap_or_else(|e| e.into_inner());
+                            continue;
+                        }
+                    };
+                    b.next[k] = false;
+                    let job = &queue[k];
+                    if let Some(first) = b.hung.get(&job.item.id) {
+                        let r = run::TestResult {
+                            id: job.id.clone(),
+                            passed: false,
+                            message: format!("{NOT_RUN} (`{first}`)"),
+                            elapsed_ms: 0,
+                            timed_out: false,
+                        };
+                        b.results[k] = Some(r);
                         continue;
                     }
-                };
-                b.next[k] = false;
-                let job = &queue[k];
-                if let Some(first) = b.hung.get(&job.item.id) {
-                    let r = run::TestResult {
-                        id: job.id.clone(),
-                        passed: false,
-                        message: format!("{NOT_RUN} (`{first}`)"),
-                        elapsed_ms: 0,
-                        timed_out: false,
-                    };
-                    b.results[k] = Some(r);
-                    continue;
+                    let started = Instant::now();
+                    b.running
+                        .entry(job.item.id.clone())
+                        .or_default()
+                        .push(started);
+                    break (k, started);
                 }
-                let started = Instant::now();
-                b.running
+            };
+            let job = &queue[k];
+            say(&format!("test {}", job.id));
+            let timeout = opts.timeout(lab, job.item);
+            let memory = lab.file.limits_for(job.item).memory();
+            // A panic here must not leave the test marked running: the other workers wait for
+            // its end.
+            let run = || run::run_one(env, job.exe, job.stem, &job.name, timeout, memory);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                .unwrap_or_else(|panic| run::TestResult {
+                    id: job.id.clone(),
+                    passed: false,
+                    message: format!(
+                        "the grader failed while running this test: {}",
+                        panic
+                            .downcast_ref::<String>()
+                            .map(String::as_str)
+                            .or_else(|| panic.downcast_ref::<&str>().copied())
+                            .unwrap_or("a panic")
+                    ),
+                    elapsed_ms: 0,
+                    timed_out: false,
+                });
+            let mut b = lock();
+            if let Some(starts) = b.running.get_mut(&job.item.id) {
+                starts.retain(|&t| t != started);
+                if starts.is_empty() {
+                    b.running.remove(&job.item.id);
+                }
+            }
+            if result.timed_out {
+                b.hung
                     .entry(job.item.id.clone())
-                    .or_default()
-                    .push(started);
-                break (k, started);
+                    .or_insert_with(|| job.id.clone());
             }
+            b.results[k] = Some(result);
+            ended.notify_all();
+            true
         };
-        let job = &queue[k];
-        say(&format!("test {}", job.id));
-        let timeout = opts.timeout(lab, job.item);
-        let memory = lab.file.limits_for(job.item).memory();
-        let result = run::run_one(env, job.exe, job.stem, &job.name, timeout, memory);
-        let mut b = lock();
-        if let Some(starts) = b.running.get_mut(&job.item.id) {
-            starts.retain(|&t| t != started);
-            if starts.is_empty() {
-                b.running.remove(&job.item.id);
-            }
-        }
-        if result.timed_out {
-            b.hung
-                .entry(job.item.id.clone())
-                .or_insert_with(|| job.id.clone());
-        }
-        b.results[k] = Some(result);
-        ended.notify_all();
-        true
-    };
     let base = test_workers(env);
     let cap = queue
         .iter()
