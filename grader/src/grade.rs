@@ -467,24 +467,38 @@ fn run_tests(
         .max()
         .unwrap_or(0);
     // A spare worker: waits for an idle CPU while the others are busy, then runs one test.
+    // It waits on `ended`, not in a sleep, so that it is gone as soon as the last test is.
     let spare = || {
         let mut meter = IdleMeter::new();
+        let mut measured = Instant::now();
         loop {
-            std::thread::sleep(SPARE_EVERY);
-            let idle = meter.idle_cpus();
             let (busy, done) = {
                 let b = lock();
+                let b = if b.next.iter().any(|&p| p) {
+                    ended
+                        .wait_timeout(b, SPARE_EVERY)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                } else {
+                    b
+                };
                 (b.busy(), !b.next.iter().any(|&p| p))
             };
             if done {
                 return;
             }
+            if measured.elapsed() < SPARE_EVERY {
+                continue;
+            }
+            let idle = meter.idle_cpus();
+            measured = Instant::now();
             if busy >= base
                 && idle.is_some_and(|c| c >= 0.9)
                 && memory_available() > cap
                 && run_next(true)
             {
                 meter = IdleMeter::new();
+                measured = Instant::now();
             }
         }
     };
