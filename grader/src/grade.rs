@@ -374,6 +374,10 @@ fn run_tests(
         }
         let mut fallback = None;
         for k in pending {
+            if b.hung.contains_key(item(k)) {
+                // Reported "not run" at once, whatever of its item still runs.
+                return Take::Run(k);
+            }
             match b.running.get(item(k)) {
                 None => return Take::Run(k),
                 Some(starts) if !spare && fallback.is_none() => {
