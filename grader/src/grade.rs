@@ -338,65 +338,19 @@ fn run_tests(
     queue: Vec<TestJob<'_>>,
     say: &(dyn Fn(&str) + Sync),
 ) -> Vec<run::TestResult> {
-    use std::collections::BTreeMap;
     use std::sync::{Condvar, Mutex};
-    struct Board {
-        next: Vec<bool>,
-        /// When each running test of each item started.
-        running: BTreeMap<String, Vec<Instant>>,
-        hung: BTreeMap<String, String>,
-        results: Vec<Option<run::TestResult>>,
-    }
-    enum Take {
-        Run(usize),
-        Wait,
-        Done,
-    }
-    impl Board {
-        fn busy(&self) -> usize {
-            self.running.values().map(Vec::len).sum()
-        }
-    }
-    let n = queue.len();
-    let board = Mutex::new(Board {
-        next: vec![true; n],
-        running: BTreeMap::new(),
-        hung: BTreeMap::new(),
-        results: (0..n).map(|_| None).collect(),
-    });
+    let board = Mutex::new(Board::new(
+        queue.iter().map(|j| j.item.id.clone()).collect(),
+    ));
     let ended = Condvar::new();
     let lock = || board.lock().unwrap_or_else(|e| e.into_inner());
-    let take = |b: &Board, spare: bool| -> Take {
-        let item = |k: usize| &queue[k].item.id;
-        let mut pending = (0..n).filter(|&k| b.next[k]).peekable();
-        if pending.peek().is_none() {
-            return Take::Done;
-        }
-        let mut fallback = None;
-        for k in pending {
-            if b.hung.contains_key(item(k)) {
-                // Reported "not run" at once, whatever of its item still runs.
-                return Take::Run(k);
-            }
-            match b.running.get(item(k)) {
-                None => return Take::Run(k),
-                Some(starts) if !spare && fallback.is_none() => {
-                    if starts.iter().all(|t| t.elapsed() < SUSPECT_AFTER) {
-                        fallback = Some(k);
-                    }
-                }
-                Some(_) => {}
-            }
-        }
-        fallback.map_or(Take::Wait, Take::Run)
-    };
     // Runs the next test; `false` once none is left (for a spare: none it may take now).
     let run_next =
         |spare: bool| -> bool {
             let (k, started) = {
                 let mut b = lock();
                 loop {
-                    let k = match take(&b, spare) {
+                    let k = match b.take(spare, Instant::now()) {
                         Take::Run(k) => k,
                         Take::Done => return false,
                         Take::Wait if spare => return false,
@@ -405,9 +359,9 @@ fn run_tests(
                             continue;
                         }
                     };
-                    b.next[k] = false;
                     let job = &queue[k];
-                    if let Some(first) = b.hung.get(&job.item.id) {
+                    let started = Instant::now();
+                    if let Some(first) = b.start(k, started) {
                         let r = run::TestResult {
                             id: job.id.clone(),
                             passed: false,
@@ -418,11 +372,6 @@ fn run_tests(
                         b.results[k] = Some(r);
                         continue;
                     }
-                    let started = Instant::now();
-                    b.running
-                        .entry(job.item.id.clone())
-                        .or_default()
-                        .push(started);
                     break (k, started);
                 }
             };
@@ -448,19 +397,7 @@ fn run_tests(
                     elapsed_ms: 0,
                     timed_out: false,
                 });
-            let mut b = lock();
-            if let Some(starts) = b.running.get_mut(&job.item.id) {
-                starts.retain(|&t| t != started);
-                if starts.is_empty() {
-                    b.running.remove(&job.item.id);
-                }
-            }
-            if result.timed_out {
-                b.hung
-                    .entry(job.item.id.clone())
-                    .or_insert_with(|| job.id.clone());
-            }
-            b.results[k] = Some(result);
+            lock().finish(k, started, &job.id, result);
             ended.notify_all();
             true
         };
@@ -478,7 +415,7 @@ fn run_tests(
         loop {
             let (busy, done) = {
                 let b = lock();
-                let b = if b.next.iter().any(|&p| p) {
+                let b = if b.pending() {
                     ended
                         .wait_timeout(b, SPARE_EVERY)
                         .unwrap_or_else(|e| e.into_inner())
@@ -486,7 +423,7 @@ fn run_tests(
                 } else {
                     b
                 };
-                (b.busy(), !b.next.iter().any(|&p| p))
+                (b.busy(), !b.pending())
             };
             if done {
                 return;
@@ -519,6 +456,111 @@ fn run_tests(
     });
     let board = board.into_inner().unwrap_or_else(|e| e.into_inner());
     board.results.into_iter().flatten().collect()
+}
+
+/// The state of [`run_tests`]: which tests are waiting, running, hung and done.
+struct Board {
+    /// The item of each test of the queue.
+    items: Vec<String>,
+    /// Whether each test is still to be taken.
+    next: Vec<bool>,
+    /// When each running test of each item started.
+    running: std::collections::BTreeMap<String, Vec<Instant>>,
+    /// The first test of each item that hung.
+    hung: std::collections::BTreeMap<String, String>,
+    results: Vec<Option<run::TestResult>>,
+}
+
+/// What a worker is to do next.
+#[derive(Debug, PartialEq, Eq)]
+enum Take {
+    /// Start (or report as not run) this test of the queue.
+    Run(usize),
+    /// Wait for a running test to end.
+    Wait,
+    /// Nothing is left to take.
+    Done,
+}
+
+impl Board {
+    fn new(items: Vec<String>) -> Board {
+        let n = items.len();
+        Board {
+            items,
+            next: vec![true; n],
+            running: Default::default(),
+            hung: Default::default(),
+            results: (0..n).map(|_| None).collect(),
+        }
+    }
+
+    fn pending(&self) -> bool {
+        self.next.contains(&true)
+    }
+
+    /// How many tests are running.
+    fn busy(&self) -> usize {
+        self.running.values().map(Vec::len).sum()
+    }
+
+    /// The next test for a worker, at `now`: one of a hung item (to report it not run), else
+    /// one of an item with no test running, else (not for a `spare`) one of an item whose
+    /// running tests are all younger than [`SUSPECT_AFTER`].
+    fn take(&self, spare: bool, now: Instant) -> Take {
+        let mut pending = (0..self.items.len()).filter(|&k| self.next[k]).peekable();
+        if pending.peek().is_none() {
+            return Take::Done;
+        }
+        let mut fallback = None;
+        for k in pending {
+            let item = &self.items[k];
+            if self.hung.contains_key(item) {
+                return Take::Run(k);
+            }
+            match self.running.get(item) {
+                None => return Take::Run(k),
+                Some(starts) if !spare && fallback.is_none() => {
+                    let young = |t: &Instant| now.saturating_duration_since(*t) < SUSPECT_AFTER;
+                    if starts.iter().all(young) {
+                        fallback = Some(k);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        fallback.map_or(Take::Wait, Take::Run)
+    }
+
+    /// Test `k` is taken at `at`: running, or, when its item has hung, the first test that
+    /// hung (the caller reports it not run).
+    fn start(&mut self, k: usize, at: Instant) -> Option<String> {
+        self.next[k] = false;
+        let item = &self.items[k];
+        if let Some(first) = self.hung.get(item) {
+            return Some(first.clone());
+        }
+        self.running.entry(item.clone()).or_default().push(at);
+        None
+    }
+
+    /// Test `k` (`id`), started at `started`, ended with `result`.
+    fn finish(&mut self, k: usize, started: Instant, id: &str, result: run::TestResult) {
+        let item = &self.items[k];
+        if let Some(starts) = self.running.get_mut(item) {
+            if let Some(i) = starts.iter().position(|&t| t == started) {
+                starts.swap_remove(i);
+            }
+            if starts.is_empty() {
+                self.running.remove(item);
+            }
+        }
+        if result.timed_out {
+            self.hung
+                .entry(item.clone())
+                .or_insert_with(|| id.to_owned());
+        }
+        self.results[k] = Some(result);
+    }
 }
 
 /// The idle time of the CPUs the grader may run on (its affinity mask: a container's
@@ -619,4 +661,82 @@ pub fn write_outputs(
         Report::write_atomic(p, &report.to_junit())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board(items: &[&str]) -> Board {
+        Board::new(items.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn result(id: &str, timed_out: bool) -> run::TestResult {
+        run::TestResult {
+            id: id.into(),
+            passed: !timed_out,
+            message: String::new(),
+            elapsed_ms: 0,
+            timed_out,
+        }
+    }
+
+    #[test]
+    fn tests_of_items_with_none_running_come_first() {
+        let mut b = board(&["a", "a", "b"]);
+        let now = Instant::now();
+        assert_eq!(b.take(false, now), Take::Run(0));
+        assert_eq!(b.start(0, now), None);
+        assert_eq!(b.take(false, now), Take::Run(2), "b has no test running");
+        assert_eq!(b.take(true, now), Take::Run(2));
+    }
+
+    #[test]
+    fn a_second_test_of_an_item_waits_once_its_running_test_may_be_hanging() {
+        let mut b = board(&["a", "a"]);
+        let t0 = Instant::now();
+        b.start(0, t0);
+        // Young: a base worker may run a sibling beside it; a spare never does.
+        assert_eq!(b.take(false, t0 + Duration::from_millis(100)), Take::Run(1));
+        assert_eq!(b.take(true, t0 + Duration::from_millis(100)), Take::Wait);
+        // Past SUSPECT_AFTER: everyone waits for its end.
+        let later = t0 + SUSPECT_AFTER + Duration::from_millis(1);
+        assert_eq!(b.take(false, later), Take::Wait);
+        assert_eq!(b.take(true, later), Take::Wait);
+        // It passed: the sibling runs.
+        b.finish(0, t0, "s::first", result("s::first", false));
+        assert_eq!(b.take(false, later), Take::Run(1));
+    }
+
+    #[test]
+    fn once_a_test_hung_its_item_is_reported_not_run_at_once() {
+        let mut b = board(&["a", "a", "a"]);
+        let t0 = Instant::now();
+        b.start(0, t0);
+        b.start(1, t0);
+        b.finish(0, t0, "s::first", result("s::first", true));
+        // Test 1 of the same item still runs; test 2 is taken at once, to be reported.
+        let later = t0 + SUSPECT_AFTER * 5;
+        assert_eq!(b.take(false, later), Take::Run(2));
+        assert_eq!(b.take(true, later), Take::Run(2));
+        assert_eq!(b.start(2, later), Some("s::first".to_string()));
+        assert_eq!(b.take(false, later), Take::Done);
+        assert_eq!(b.busy(), 1);
+        b.finish(1, t0, "s::second", result("s::second", true));
+        assert_eq!((b.busy(), b.pending()), (0, false));
+        assert_eq!(
+            b.hung["a"], "s::first",
+            "the first hang is the one reported"
+        );
+    }
+
+    #[test]
+    fn two_tests_started_at_one_instant_end_one_at_a_time() {
+        let mut b = board(&["a", "a"]);
+        let t0 = Instant::now();
+        b.start(0, t0);
+        b.start(1, t0);
+        b.finish(0, t0, "s::x", result("s::x", false));
+        assert_eq!(b.busy(), 1, "the other test still runs");
+    }
 }
