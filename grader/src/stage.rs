@@ -180,7 +180,16 @@ pub fn add_hidden(lab: &Lab, dir: &Path) -> Result<Vec<String>> {
     for entry in std::fs::read_dir(&hidden).map_err(|e| Error::io(&hidden, e))? {
         let src = entry.map_err(|e| Error::io(&hidden, e))?.path();
         if src.extension().is_some_and(|e| e == "rs") {
-            let dest = tests.join(src.file_name().unwrap_or_default());
+            // The build sweeps compiled tests by this prefix from the shared target folder
+            // (`build::ForgetHidden`), where a later submission's build could read them.
+            let name = src.file_name().unwrap_or_default();
+            if !name.to_string_lossy().starts_with("hidden") {
+                return Err(Error::LabFile {
+                    path: src.clone(),
+                    message: "a hidden test's file name must start with `hidden`".into(),
+                });
+            }
+            let dest = tests.join(name);
             std::fs::copy(&src, &dest).map_err(|e| Error::io(&dest, e))?;
             add_canary(&dest)?;
             // The hidden test keeps its source's mtime: unchanged, it is not recompiled

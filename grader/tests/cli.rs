@@ -340,3 +340,27 @@ fn compiled_hidden_tests_do_not_outlive_their_grading() {
         "compiled hidden tests left behind: {left:?}"
     );
 }
+
+/// A hidden test whose file name does not start with `hidden` is a broken lab, said at
+/// staging: the build sweeps compiled hidden tests from the shared target by that prefix.
+#[test]
+fn a_hidden_test_must_be_named_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab_dir = dir.path().join("tree/labs/pipes");
+    copy_dir(&root().join("labs/pipes"), &lab_dir);
+    std::fs::rename(
+        lab_dir.join("hidden/hidden_leaks.rs"),
+        lab_dir.join("hidden/secret_leaks.rs"),
+    )
+    .unwrap();
+    let tree = grader::labfile::Tree::locate(Some(&dir.path().join("tree"))).unwrap();
+    let lab = tree.lab("pipes").unwrap();
+    let staged = dir.path().join("staged");
+    std::fs::create_dir_all(&staged).unwrap();
+    let err = grader::stage::add_hidden(&lab, &staged).unwrap_err();
+    assert!(
+        err.to_string().contains("secret_leaks.rs")
+            && err.to_string().contains("must start with `hidden`"),
+        "{err}"
+    );
+}
