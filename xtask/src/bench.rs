@@ -28,6 +28,15 @@ mod shm_ring;
 mod tcp_sockets;
 mod unix_sockets;
 
+/// User + system CPU time of the children this process has reaped so far.
+fn children_cpu() -> Result<Duration> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN)?;
+    let d =
+        |t: nix::sys::time::TimeVal| Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000);
+    Ok(d(usage.user_time()) + d(usage.system_time()))
+}
+
 /// Arguments of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub struct Bench {

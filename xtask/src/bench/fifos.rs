@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::stat::Mode;
 use nix::unistd::{Pid, mkfifo, read, write};
@@ -110,7 +109,7 @@ pub struct Round {
 /// One round: starts `server DIR` in a fresh directory, runs `load` against it and stops
 /// it.
 pub fn round(server: &Path, load: Load) -> Result<Round> {
-    let cpu0 = children_cpu()?;
+    let cpu0 = super::children_cpu()?;
     let running = Running::start(server)?;
     let dir = running.dir.path();
     let barrier = Barrier::new(load.clients as usize + 1);
@@ -133,20 +132,12 @@ pub fn round(server: &Path, load: Load) -> Result<Round> {
     check_blocks(blocks).with_context(|| format!("{} handed out", server.display()))?;
     running.stop()?;
     // The server is this process's only child in the round, and has been reaped.
-    let cpu = children_cpu()? - cpu0;
+    let cpu = super::children_cpu()? - cpu0;
     let total = f64::from(load.clients) * f64::from(load.requests);
     Ok(Round {
         rate: total / elapsed.as_secs_f64(),
         cpu_us: cpu.as_secs_f64() * 1e6 / total,
     })
-}
-
-/// User + system CPU time of the children this process has reaped so far.
-fn children_cpu() -> Result<Duration> {
-    let usage = getrusage(UsageWho::RUSAGE_CHILDREN)?;
-    let d =
-        |t: nix::sys::time::TimeVal| Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000);
-    Ok(d(usage.user_time()) + d(usage.system_time()))
 }
 
 /// A server process in its own process group and scratch directory; killed and reaped

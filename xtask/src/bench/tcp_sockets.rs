@@ -177,7 +177,7 @@ fn cpu_secs(pid: u32) -> Result<f64> {
 fn benchmark(exe: &Path, server: &Server, pipeline: u32, requests: u64) -> Result<Sample> {
     let port = server.port;
     let pid = server.child.id();
-    let (cpu0, bench0, t0) = (cpu_secs(pid)?, children_cpu()?, Instant::now());
+    let (cpu0, bench0, t0) = (cpu_secs(pid)?, super::children_cpu()?, Instant::now());
     let out = pinned("1", exe)
         .args([
             "-h",
@@ -200,7 +200,7 @@ fn benchmark(exe: &Path, server: &Server, pipeline: u32, requests: u64) -> Resul
         .output()?;
     let wall = t0.elapsed().as_secs_f64();
     let server_cpu = (cpu_secs(pid)? - cpu0) / (2 * requests) as f64;
-    let bench_busy = (children_cpu()? - bench0) / wall;
+    let bench_busy = (super::children_cpu()? - bench0).as_secs_f64() / wall;
     let text = String::from_utf8_lossy(&out.stdout);
     let rate = |test: &str| {
         text.lines()
@@ -217,14 +217,6 @@ fn benchmark(exe: &Path, server: &Server, pipeline: u32, requests: u64) -> Resul
         }),
         _ => bail!("redis-benchmark -p {port} -P {pipeline} failed: {text}"),
     }
-}
-
-/// CPU seconds (user + system) of the children this process has reaped so far.
-fn children_cpu() -> Result<f64> {
-    use nix::sys::resource::{UsageWho, getrusage};
-    let usage = getrusage(UsageWho::RUSAGE_CHILDREN)?;
-    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-    Ok(secs(usage.user_time()) + secs(usage.system_time()))
 }
 
 /// `runs` interleaved runs against each server; prints the medians and their ratio.
