@@ -2,8 +2,14 @@
 //! admitted with `--allow`) and `fd_other_uid` (an open file reaches a user who could not
 //! open it). Both need root, to act as another user.
 
-use std::os::unix::fs::PermissionsExt;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use nix::sys::socket::{ControlMessage, MsgFlags, getsockopt, sendmsg, sockopt};
 
 use super::PROMPT;
 use super::harness::{
@@ -131,14 +137,15 @@ pub(super) fn peer_credentials(ctx: &mut Ctx) -> CheckResult {
     Ok(())
 }
 
-/// `fd-client` run as uid 65534 copies a mode-0600 file of the server's uid, which it cannot
-/// open itself, through the descriptor `fd-server` passes.
+/// `fd-client` run as uid 65534 copies mode-0600 files it cannot open itself, through a
+/// descriptor passed with SCM_RIGHTS: first one of the student's uid that the student's
+/// `fd-server` opened, then one owned by root that the grader's own sender opened (the
+/// student's programs never run as root, so only the grader can open that one).
 pub(super) fn fd_other_uid(ctx: &mut Ctx) -> CheckResult {
     ctx.require_root()?;
     let shared = Shared::new(ctx, "fdpass")?;
     let secret = shared.dir.join("secret.bin");
-    let mut data = ctx.random_bytes(96 * 1024 + 17);
-    data.extend_from_slice(b"\nend of the secret\n");
+    let data = secret_bytes(ctx);
     std::fs::write(&secret, &data)?;
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600))?;
     // The other user really cannot open it: the point of the scenario.
@@ -161,39 +168,138 @@ pub(super) fn fd_other_uid(ctx: &mut Ctx) -> CheckResult {
         .bin("fd-server")
         .args([path.as_os_str(), secret.as_os_str()]);
     let mut server = start_ready(ctx, &spec, "fd-server fd.sock secret.bin")?;
-    let mut spec = Spec::new(client.as_os_str(), &shared.dir).args([path.as_os_str()]);
-    spec.rlimits = Rlimits::untrusted(Duration::from_secs(30));
-    spec.cap = 1 << 20;
-    spec.user = Some(NOBODY);
-    let out = ctx.run(
-        "`fd-client fd.sock` (as uid 65534)",
-        &spec,
-        Duration::from_secs(10),
-    )?;
-    if out.status() != 0 || out.stdout != data {
-        let got = if out.stdout == data {
-            "the whole file".to_string()
-        } else {
-            format!(
-                "{} bytes that differ ({})",
-                out.stdout.len(),
-                testkit::compare::bytes_diff(&data, &out.stdout).unwrap_or_default()
-            )
-        };
-        fail!(
-            "`fd-client fd.sock` run as uid 65534, which cannot open the mode-0600 file that \
-             `fd-server` (your uid) opened, {} and printed {got}; its stderr: {:?}. The server \
-             must pass its open descriptor with SCM_RIGHTS (sendmsg) and the client use the \
-             descriptor it receives (recvmsg with room for the control message: \
-             cmsg_space!([RawFd; 1]); check MSG_CTRUNC) instead of opening the file. \
-             fd-server: {}",
-            out.ending.describe(),
-            crate::run::clip(out.stderr_str().trim(), 400),
+    client_copies(ctx, &shared, &client, &path, &data, || {
+        format!(
+            "`fd-server` (your uid) opened and passed (fd-server: {})",
             match server.try_ending() {
                 Some(e) => format!("{}; {}", e.describe(), stderr_of(&server)),
                 None => "still running".into(),
             }
+        )
+    })?;
+    root_file_to_nobody(ctx, &shared, &client)
+}
+
+/// Some 96 KiB of the run's random bytes and a last line: what the passed file holds.
+fn secret_bytes(ctx: &mut Ctx) -> Vec<u8> {
+    let mut data = ctx.random_bytes(96 * 1024 + 17);
+    data.extend_from_slice(b"\nend of the secret\n");
+    data
+}
+
+/// Runs `client` (the student's fd-client) as uid 65534 against the server at `path` and
+/// requires exactly `data` on its stdout and exit 0. `sender` says who opened the file and
+/// how that sender fared, for the message.
+fn client_copies(
+    ctx: &mut Ctx,
+    shared: &Shared,
+    client: &Path,
+    path: &Path,
+    data: &[u8],
+    sender: impl FnOnce() -> String,
+) -> CheckResult {
+    let mut spec = Spec::new(client.as_os_str(), &shared.dir).args([path.as_os_str()]);
+    spec.rlimits = Rlimits::untrusted(Duration::from_secs(30));
+    spec.cap = 1 << 20;
+    spec.user = Some(NOBODY);
+    let what = format!("`fd-client {}` (as uid 65534)", shown(path));
+    let out = ctx.run(&what, &spec, Duration::from_secs(10))?;
+    if out.status() != 0 || out.stdout != data {
+        let got = if out.stdout == data {
+            "the whole file".to_string()
+        } else if out.stdout.is_empty() {
+            "nothing".to_string()
+        } else {
+            format!(
+                "{} bytes that differ ({})",
+                out.stdout.len(),
+                testkit::compare::bytes_diff(data, &out.stdout).unwrap_or_default()
+            )
+        };
+        fail!(
+            "`fd-client {}` run as uid 65534 {} and printed {got}; its stderr: {:?}. It was to \
+             copy a mode-0600 file it cannot open itself, which {}. The server passes its open \
+             descriptor with SCM_RIGHTS (the byte `F` and one descriptor); the client must use \
+             the descriptor it receives (recvmsg with room for the control message: \
+             cmsg_space!([RawFd; 1]); check MSG_CTRUNC) instead of opening the file",
+            shown(path),
+            out.ending.describe(),
+            crate::run::clip(out.stderr_str().trim(), 400),
+            sender(),
         );
     }
     Ok(())
+}
+
+/// The grader, as root, opens a root-owned mode-0600 file and sends it the way the contract
+/// says `fd-server` does (one message: the byte `F` with the descriptor attached) to the one
+/// client that connects; the student's `fd-client`, run as uid 65534, must copy it.
+fn root_file_to_nobody(ctx: &mut Ctx, shared: &Shared, client: &Path) -> CheckResult {
+    let data = secret_bytes(ctx);
+    let secret = shared.dir.join("root-secret.bin");
+    let file = as_root_fs(secret.clone(), data.clone())?;
+    let meta = file.metadata()?;
+    ensure!(
+        meta.uid() == 0 && meta.mode() & 0o777 == 0o600,
+        "the grader's setup is wrong: root-secret.bin is owned by uid {} with mode {:o}",
+        meta.uid(),
+        meta.mode() & 0o777
+    );
+    let refused = as_user(NOBODY, secret, |p| std::fs::File::open(p).map(drop));
+    ensure!(
+        refused.is_err(),
+        "the grader's setup is wrong: uid 65534 can open the root-owned mode-0600 file"
+    );
+    let path = shared.dir.join("root-fd.sock");
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+    let sender = std::thread::spawn(move || -> std::io::Result<bool> {
+        let (conn, _) = listener.accept()?;
+        // The grader's own unblocking connection (below, as root) is not sent anything.
+        let theirs = getsockopt(&conn, sockopt::PeerCredentials)?.uid() != 0;
+        if theirs {
+            let fds = [file.as_raw_fd()];
+            let cmsgs = [ControlMessage::ScmRights(&fds)];
+            let iov = [std::io::IoSlice::new(b"F")];
+            sendmsg::<()>(conn.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), None)?;
+        }
+        Ok(theirs)
+    });
+    let copied = client_copies(ctx, shared, client, &path, &data, || {
+        "the grader, as root, opened and passed to it".into()
+    });
+    if !sender.is_finished() {
+        // The client never connected: wake the accept so the sender thread ends.
+        let _ = UnixStream::connect(&path);
+    }
+    let _ = sender.join();
+    copied?;
+    ctx.note(
+        "fd-client as uid 65534 copied a mode-0600 file from fd-server, and a root-owned one \
+         from the grader's own sender",
+    );
+    Ok(())
+}
+
+/// Writes `data` to a new file `path` of mode 0600 owned by root, and opens it read-only.
+/// The check's filesystem identity is the student's; a thread of its own takes root's back
+/// for this (`setfsuid` is per thread), and ends.
+fn as_root_fs(path: PathBuf, data: Vec<u8>) -> std::io::Result<std::fs::File> {
+    std::thread::spawn(move || {
+        // SAFETY: plain system calls on integers, changing only this thread's filesystem
+        // identity; the thread ends below.
+        unsafe {
+            libc::syscall(libc::SYS_setfsgid, 0);
+            libc::syscall(libc::SYS_setfsuid, 0);
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?
+            .write_all(&data)?;
+        std::fs::File::open(&path)
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the grader's root thread panicked"))?
 }
