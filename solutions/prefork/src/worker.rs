@@ -12,7 +12,7 @@ use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -30,9 +30,17 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 pub const STOP_GRACE: Duration = Duration::from_millis(1000);
 /// The path of the status page.
 pub const STATUS_PATH: &str = "/server-status";
+/// The most requests a worker answers in a row on one kept-alive connection while other
+/// connections wait in the accept queue (Apache's `MaxKeepAliveRequests` is 100 too). The
+/// last one goes out with `Connection: close` and the worker takes the next connection, so
+/// N busy clients cannot starve everyone else of N workers.
+pub const TURN: u32 = 100;
 
 /// Set by the SIGTERM handler of a worker.
 static STOP: AtomicBool = AtomicBool::new(false);
+/// The shared listening socket of this worker (-1 outside [`run`]), to see whether other
+/// connections wait for a worker.
+static LISTENER: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_sigterm(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
@@ -80,6 +88,7 @@ pub fn run(listener: &TcpListener, root: &Path, board: &Scoreboard, slot: usize)
     only_term.add(Signal::SIGTERM);
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&only_term), None);
 
+    LISTENER.store(listener.as_raw_fd(), Ordering::Relaxed);
     board.set_state(slot, State::Idle);
     while !stopping() {
         match wait_readable(listener.as_fd(), None) {
@@ -100,10 +109,19 @@ pub fn run(listener: &TcpListener, root: &Path, board: &Scoreboard, slot: usize)
     unsafe { libc::_exit(0) }
 }
 
+/// Whether a connection waits in the accept queue of this worker's listening socket.
+fn others_waiting() -> bool {
+    let fd = LISTENER.load(Ordering::Relaxed);
+    // SAFETY: `run` stored the listener's descriptor, which stays open for the life of
+    // the worker process; outside `run` it is -1 and never borrowed.
+    fd >= 0 && matches!(wait_readable(unsafe { BorrowedFd::borrow_raw(fd) }, Some(Duration::ZERO)), Ok(true))
+}
+
 /// Serves the requests of one connection until the client closes it, asks to close it
 /// (`Connection: close`, HTTP/1.0), sends a malformed request, stays silent for
-/// [`IDLE_TIMEOUT`], or the worker is asked to stop (then the request being read is still
-/// served, with `Connection: close`). Counts each response in `board` once it is sent.
+/// [`IDLE_TIMEOUT`], has had its [`TURN`] while others wait, or the worker is asked to
+/// stop (then the request being read is still served, with `Connection: close`). Counts
+/// each response in `board` once it is sent.
 ///
 /// # Errors
 ///
@@ -118,6 +136,7 @@ pub fn serve_connection(
     conn.set_nodelay(true)?;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
+    let mut answered = 0u32;
     loop {
         board.set_state(slot, State::Reading);
         let mut grace_until: Option<Instant> = None;
@@ -148,10 +167,17 @@ pub fn serve_connection(
         match parsed {
             Parsed::Complete(req, used) => {
                 buf.drain(..used);
-                let keep = req.keep_alive && !stopping();
+                answered += 1;
+                let turn_over = answered >= TURN && others_waiting();
+                let keep = req.keep_alive && !stopping() && !turn_over;
                 respond(&mut conn, &req, root, board, keep)?;
                 board.served(slot);
                 if !keep {
+                    if req.keep_alive {
+                        // The client may have sent more requests already: closing with
+                        // them unread would reset the connection and lose this response.
+                        linger_close(conn);
+                    }
                     return Ok(());
                 }
             }

@@ -21,7 +21,10 @@ fn pace(at: Instant) {
     std::thread::sleep(at.saturating_duration_since(Instant::now()));
 }
 
-/// wrk for 4 s on 16 connections; a worker SIGKILLed at 1, 2 and 3 s. Each must be
+/// How long wrk runs while a worker is SIGKILLed every second.
+const KILL_LOAD_SECS: u32 = 10;
+
+/// wrk for 10 s on 16 connections; a worker SIGKILLed at 1, 2, ... 9 s. Each must be
 /// replaced within 100 ms, and wrk may count at most one failed request per killed worker
 /// (the one it was serving).
 pub(super) fn kill_under_load(ctx: &mut Ctx) -> CheckResult {
@@ -29,11 +32,11 @@ pub(super) fn kill_under_load(ctx: &mut Ctx) -> CheckResult {
     let root = www(ctx)?;
     let mut s = start(ctx, &root, 2)?;
     let url = s.url(FILE);
-    let mut load = spawn_wrk(ctx, &wrk, 16, 4, &url)?;
+    let mut load = spawn_wrk(ctx, &wrk, 16, KILL_LOAD_SECS, &url)?;
     let t0 = Instant::now();
     let mut kills = 0u64;
     let mut slow = Vec::new();
-    for k in 1..=3u32 {
+    for k in 1..KILL_LOAD_SECS {
         pace(t0 + Duration::from_secs(u64::from(k)));
         let before = children(s.pid());
         let Some(&victim) = before.get(k as usize % before.len().max(1)) else {
@@ -65,7 +68,7 @@ pub(super) fn kill_under_load(ctx: &mut Ctx) -> CheckResult {
             slow.push(format!("{} ms", took.as_millis()));
         }
     }
-    let figures = finish_wrk(ctx, &mut load, 4)?;
+    let figures = finish_wrk(ctx, &mut load, KILL_LOAD_SECS)?;
     if !slow.is_empty() {
         fail!(
             "killed workers must be replaced within {} ms; some took {}: the master should \
@@ -77,7 +80,8 @@ pub(super) fn kill_under_load(ctx: &mut Ctx) -> CheckResult {
     }
     if figures.requests == 0 || figures.failed() > kills {
         fail!(
-            "wrk -c16 -d4s while {kills} workers were SIGKILLed, one a second: {}. At most \
+            "wrk -c16 -d{KILL_LOAD_SECS}s while {kills} workers were SIGKILLed, one a second: \
+             {}. At most \
              {kills} requests may fail (the one each killed worker was serving); the rest \
              must be served by the other workers and the replacements",
             figures.describe()
@@ -85,7 +89,7 @@ pub(super) fn kill_under_load(ctx: &mut Ctx) -> CheckResult {
     }
     let _ = s.proc.kill();
     ctx.note(format!(
-        "wrk -c16 -d4s with {kills} workers SIGKILLed: {}",
+        "wrk -c16 -d{KILL_LOAD_SECS}s with {kills} workers SIGKILLed: {}",
         figures.describe()
     ));
     Ok(())
@@ -135,63 +139,93 @@ pub(super) fn sighup_under_load(ctx: &mut Ctx) -> CheckResult {
     Ok(())
 }
 
-/// One connection of the grader's client: `n` GETs of `/notes.txt` sent at once
+/// The grader's client: `n` GETs of `/notes.txt` sent at once on one connection
 /// (pipelined, so the worker serving it answers them back to back), then every response
-/// read; how many whole 200 responses came.
+/// read; how many 200 responses came. A server may end a kept-alive connection with a
+/// response that says `Connection: close` (its turn is over while others wait): the client
+/// then connects again and sends the requests not answered yet, as HTTP clients do.
 fn client(port: u16, n: usize) -> Result<u64, String> {
+    let mut answered = 0usize;
+    let mut connections = 0usize;
+    while answered < n {
+        connections += 1;
+        if connections > n {
+            return Err(format!(
+                "{connections} connections for {n} requests: the server closes connections \
+                 without answering"
+            ));
+        }
+        answered += one_connection(port, n - answered, answered)?;
+    }
+    Ok(answered as u64)
+}
+
+/// One connection of [`client`]: sends `n` pipelined GETs and reads responses until all
+/// `n` came or one said `Connection: close`; how many came. `before` is what earlier
+/// connections had answered, for messages.
+fn one_connection(port: u16, n: usize, before: usize) -> Result<usize, String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(20)))
         .map_err(|e| e.to_string())?;
     let one = "GET /notes.txt HTTP/1.1\r\nHost: grader\r\n\r\n";
     let mut s2 = s.try_clone().map_err(|e| e.to_string())?;
-    // A writer of its own, so that neither side waits for the other's buffer to drain.
+    // A writer of its own, so that neither side waits for the other's buffer to drain. It
+    // fails harmlessly once the server has closed the connection.
     let writer = std::thread::spawn(move || s2.write_all(one.repeat(n).as_bytes()));
-    let mut got = Vec::new();
+    let mut got: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 1 << 16];
-    // Every response is the same: learn its length from the first one.
-    let mut each = None;
-    loop {
-        if each.is_none() {
-            if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&got[..p]).to_ascii_lowercase();
-                let len = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse::<usize>().ok())
-                    .ok_or_else(|| format!("a response without Content-Length: {head:?}"))?;
-                if !head.starts_with("http/1.1 200") {
-                    return Err(format!("GET /notes.txt was answered {head:?}"));
-                }
-                each = Some(p + 4 + len);
-            }
-        }
-        if let Some(e) = each {
-            if got.len() >= e * n {
+    let mut answered = 0usize;
+    let mut closing = false;
+    while answered < n && !closing {
+        // Take every whole response at the front of `got`.
+        while let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..p]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .ok_or_else(|| format!("a response without Content-Length: {head:?}"))?;
+            if got.len() < p + 4 + len {
                 break;
             }
+            if !head.starts_with("http/1.1 200") {
+                return Err(format!("GET /notes.txt was answered {head:?}"));
+            }
+            got.drain(..p + 4 + len);
+            answered += 1;
+            if head
+                .lines()
+                .any(|l| l.starts_with("connection:") && l.contains("close"))
+            {
+                closing = true;
+                break;
+            }
+        }
+        if answered == n || closing {
+            break;
         }
         let k = s.read(&mut buf).map_err(|e| e.to_string())?;
         if k == 0 {
             return Err(format!(
-                "the server closed a kept-alive connection after {} of {n} pipelined \
-                 requests",
-                each.map_or(0, |e| got.len() / e)
+                "the server closed a kept-alive connection after {} of {} pipelined \
+                 requests without saying `Connection: close` in the last response",
+                before + answered,
+                before + n
             ));
         }
         got.extend_from_slice(&buf[..k]);
     }
+    // Wakes the writer if it is still blocked on a connection nobody reads any more.
+    let _ = s.shutdown(std::net::Shutdown::Both);
     let _ = writer.join();
-    let e = each.unwrap_or(1);
-    let whole = got
-        .chunks(e)
-        .filter(|c| c.starts_with(b"HTTP/1.1 200"))
-        .count();
-    Ok(whole as u64)
+    Ok(answered)
 }
 
 /// 4 workers; 16 connections of the grader's own client send 1000 pipelined requests
 /// each, so that every worker answers back to back and they add to the total at the same
 /// moments; then the scoreboard's `total requests` must be exactly what was answered.
+/// Then wrk for 2 s on 16 connections: the total must grow by what wrk counted, plus at most
+/// the one request per connection wrk may have left unread when it stopped.
 pub(super) fn scoreboard_totals(ctx: &mut Ctx) -> CheckResult {
     const CONNS: usize = 16;
     const EACH: usize = 1000;
@@ -244,6 +278,60 @@ pub(super) fn scoreboard_totals(ctx: &mut Ctx) -> CheckResult {
     }
     ctx.note(format!(
         "scoreboard total {total} = requests made {expected}"
+    ));
+    totals_under_wrk(ctx, &s, total)
+}
+
+/// The wrk half of [`scoreboard_totals`]: `before` is the total read last.
+fn totals_under_wrk(ctx: &mut Ctx, s: &super::harness::Server, before: u64) -> CheckResult {
+    const CONNS: u32 = 16;
+    const SECS: u32 = 2;
+    let wrk = ctx.tool("wrk", "wrk")?;
+    let mut load = spawn_wrk(ctx, &wrk, CONNS, SECS, &s.url(FILE))?;
+    let figures = finish_wrk(ctx, &mut load, SECS)?;
+    if figures.requests == 0 || figures.failed() > 0 {
+        fail!(
+            "wrk -c{CONNS} -d{SECS}s against 4 workers: {}. Every request must be answered \
+             200",
+            figures.describe()
+        );
+    }
+    // wrk counts the responses it read; when it stops, each connection may have one
+    // request answered (and counted by the server) but not read. The first status page
+    // counts too, and a response may be counted a moment after it is sent: ask again,
+    // for at most a second, while the total is below what wrk counted.
+    let low = before + 1 + figures.requests;
+    let high = low + u64::from(CONNS);
+    let settle = Instant::now() + Duration::from_secs(1);
+    let mut pages = 0u64;
+    let total = loop {
+        let total = status_total(s.port)?;
+        pages += 1;
+        if total >= low + pages - 1 || Instant::now() > settle {
+            break total;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let (low, high) = (low + pages - 1, high + pages - 1);
+    if !(low..=high).contains(&total) {
+        fail!(
+            "after wrk -c{CONNS} -d{SECS}s counted {} responses, /server-status says `total \
+             requests: {total}`; it said {before} before, so it must be between {low} and \
+             {high} (wrk's count, {pages} status pages, and at most one unread response per \
+             connection when wrk stopped): {} counts were {}. Count every response once, \
+             right after it is sent, with an atomic add (fetch_add) on the shared mapping",
+            figures.requests,
+            if total < low {
+                low - total
+            } else {
+                total - high
+            },
+            if total < low { "lost" } else { "too many" }
+        );
+    }
+    ctx.note(format!(
+        "after wrk counted {} responses the total was {total} (allowed {low}..={high})",
+        figures.requests
     ));
     Ok(())
 }
