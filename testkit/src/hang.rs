@@ -262,6 +262,7 @@ mod tests {
                 pgid: 1,
                 utime: 0,
                 stime: 0,
+                starttime: 0,
             },
             wchan: wchan.into(),
             syscall: None,

@@ -29,6 +29,8 @@ pub struct Stat {
     pub utime: u64,
     /// CPU time in kernel mode, in clock ticks.
     pub stime: u64,
+    /// When the process started, in clock ticks since boot (`CLOCK_BOOTTIME`).
+    pub starttime: u64,
 }
 
 /// Parses a `stat` file (`/proc/PID/stat` or `/proc/PID/task/TID/stat`).
@@ -48,6 +50,7 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
         pgid: rest.get(2)?.parse().ok()?,
         utime: rest.get(11)?.parse().ok()?,
         stime: rest.get(12)?.parse().ok()?,
+        starttime: rest.get(19)?.parse().ok()?,
     })
 }
 
@@ -376,4 +379,21 @@ impl Process {
 /// [`Process::read`] of each of `pids` still alive, in order.
 pub fn processes(pids: impl IntoIterator<Item = i32>) -> Vec<Process> {
     pids.into_iter().filter_map(Process::read).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_stat_line_with_spaces_in_comm() {
+        let line = "4712 (a (b) c) S 1 4712 4712 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 \
+                    123456 1000 10 18446744073709551615";
+        let st = parse_stat(line).unwrap();
+        assert_eq!(
+            (st.pid, st.comm.as_str(), st.state, st.ppid, st.pgid),
+            (4712, "a (b) c", 'S', 1, 4712)
+        );
+        assert_eq!((st.utime, st.stime, st.starttime), (7, 3, 123456));
+    }
 }
