@@ -210,9 +210,14 @@ pub fn build(
     // and the target folder, never another lab's last submission.
     let crate_dir = crates_dir(target_dir).join(package);
     sync_tree(staged, &crate_dir).map_err(|e| Error::io(&crate_dir, e))?;
-    // A grader stopped in the middle of a grading (or an older one) may have left compiled
-    // hidden tests: the lab trees name them `hidden*.rs`.
-    ForgetHidden::sweep(target_dir, |name| name.starts_with("hidden"));
+    // Whatever the last build of this lab left where the next build could name it (its
+    // programs, its compiled library and tests, the compiler's cached messages quoting its
+    // source) goes before this build and again after it, on every path out. A grader
+    // stopped in the middle of a grading may also have left compiled hidden tests: the lab
+    // trees name them `hidden*.rs`.
+    let mut forget = Forget::of(target_dir, &crate_dir, package);
+    forget.sweep();
+    Forget::sweep_deps(target_dir, |name| name.starts_with("hidden"));
     let staged = crate_dir.as_path();
     let manifest = staged.join("Cargo.toml");
     let manifest = manifest.to_string_lossy();
@@ -261,12 +266,8 @@ pub fn build(
     let mut artifacts = parse_artifacts(&String::from_utf8_lossy(&own.stdout), package);
 
     let hidden = add_hidden(staged)?;
-    // What compiling them leaves in the shared target folder goes too (declared after the
-    // lock, so dropped before it is released).
-    let _forget = ForgetHidden {
-        target_dir: target_dir.to_path_buf(),
-        stems: hidden.clone(),
-    };
+    // What compiling them leaves in the shared target folder goes too.
+    forget.crates.extend(hidden.iter().cloned());
     // The hidden sources leave the build folder whatever happens next.
     let _remove_hidden = RemoveOnDrop(
         hidden
@@ -335,22 +336,110 @@ pub fn crates_dir(target_dir: &Path) -> PathBuf {
     target_dir.with_file_name(name)
 }
 
-/// Removes, when dropped, what compiling the hidden tests `stems` left in the shared target
-/// folder at paths a submission could name: their executables and dependency lists
-/// (`deps/<stem>-<hash>`, a hash anyone with the same toolchain can work out). The graded
-/// copies are elsewhere by then. The next build shows that folder to a submission, and
-/// `include_bytes!` of a compiled hidden test would show it the hidden tests' strings.
+/// Removes, when dropped, what building one lab's package left in the shared target folder
+/// at paths a submission could name. The graded copies of its programs are elsewhere by
+/// then, and the next build shows that folder to another submission, whose
+/// `include_bytes!` could otherwise take the last submission's programs (to run them as its
+/// own), a compiled hidden test (its strings), or the compiler's cached warnings, which
+/// quote source lines. Removed:
+/// - `deps/<crate>-<hash>*` and `deps/lib<crate>-<hash>*` of the package's library,
+///   binaries and tests (a hash anyone with the same toolchain can work out);
+/// - the binaries cargo copies to `debug/<name>`;
+/// - `.fingerprint/<package>-<hash>/`, where the cached compiler messages are.
+///
 /// The incremental caches stay, for speed: their session folders are named by creation
-/// time and a random number, so no `include_bytes!` path can name them.
-struct ForgetHidden {
+/// time and a random number, so no `include_bytes!` path can name them. Declared after the
+/// build lock, so dropped before it is released.
+struct Forget {
     target_dir: PathBuf,
-    stems: Vec<String>,
+    package: String,
+    /// Crate names as in `deps/` (`-` written `_`).
+    crates: Vec<String>,
+    bins: Vec<String>,
 }
 
-impl ForgetHidden {
+impl Forget {
+    /// The targets of the package in the build folder `crate_dir`: its library, the
+    /// binaries of `src/main.rs` and `src/bin/`, the tests of `tests/`. A name that is also
+    /// a package of the lab's lock file (a dependency) is left alone.
+    fn of(target_dir: &Path, crate_dir: &Path, package: &str) -> Forget {
+        let stems = |dir: &Path| -> Vec<String> {
+            std::fs::read_dir(dir)
+                .map(|rd| {
+                    rd.flatten()
+                        .filter_map(|e| {
+                            let name = e.file_name().to_string_lossy().into_owned();
+                            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                            match name.strip_suffix(".rs") {
+                                Some(stem) if !is_dir => Some(stem.to_owned()),
+                                None if is_dir && e.path().join("main.rs").is_file() => Some(name),
+                                _ => None,
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut bins = stems(&crate_dir.join("src").join("bin"));
+        if crate_dir.join("src").join("main.rs").is_file() {
+            bins.push(package.to_owned());
+        }
+        let tests = stems(&crate_dir.join("tests"));
+        let lock = std::fs::read_to_string(crate_dir.join("Cargo.lock")).unwrap_or_default();
+        let deps: Vec<String> = lock
+            .lines()
+            .filter_map(|l| l.strip_prefix("name = \""))
+            .filter_map(|l| l.strip_suffix('"'))
+            .filter(|n| *n != package)
+            .map(|n| n.replace('-', "_"))
+            .collect();
+        let ident = |n: &str| n.replace('-', "_");
+        bins.retain(|b| !deps.contains(&ident(b)));
+        let mut crates: Vec<String> = std::iter::once(package)
+            .chain(bins.iter().map(String::as_str))
+            .chain(tests.iter().map(String::as_str))
+            .map(ident)
+            .filter(|c| !deps.contains(c))
+            .collect();
+        crates.sort();
+        crates.dedup();
+        Forget {
+            target_dir: target_dir.to_path_buf(),
+            package: package.to_owned(),
+            crates,
+            bins,
+        }
+    }
+
+    fn sweep(&self) {
+        let ours = |krate: &str| self.crates.iter().any(|c| c == krate);
+        Self::sweep_deps(&self.target_dir, |krate| {
+            ours(krate) || krate.strip_prefix("lib").is_some_and(ours)
+        });
+        let debug = self.target_dir.join("debug");
+        for bin in &self.bins {
+            let _ = std::fs::remove_file(debug.join(bin));
+            let _ = std::fs::remove_file(debug.join(format!("{bin}.d")));
+        }
+        if let Ok(entries) = std::fs::read_dir(debug.join(".fingerprint")) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let ours = name.rsplit_once('-').is_some_and(|(pkg, hash)| {
+                    pkg == self.package
+                        && hash.len() == 16
+                        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+                });
+                if ours {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
+
     /// Removes every entry of `deps/` of the dev profile whose crate name (before the
     /// `-hash`) `doomed` accepts.
-    fn sweep(target_dir: &Path, doomed: impl Fn(&str) -> bool) {
+    fn sweep_deps(target_dir: &Path, doomed: impl Fn(&str) -> bool) {
         let Ok(entries) = std::fs::read_dir(target_dir.join("debug").join("deps")) else {
             return;
         };
@@ -369,11 +458,9 @@ impl ForgetHidden {
     }
 }
 
-impl Drop for ForgetHidden {
+impl Drop for Forget {
     fn drop(&mut self) {
-        Self::sweep(&self.target_dir, |krate| {
-            self.stems.iter().any(|s| s == krate)
-        });
+        self.sweep();
     }
 }
 

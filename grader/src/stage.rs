@@ -181,7 +181,8 @@ pub fn add_hidden(lab: &Lab, dir: &Path) -> Result<Vec<String>> {
         let src = entry.map_err(|e| Error::io(&hidden, e))?.path();
         if src.extension().is_some_and(|e| e == "rs") {
             // The build sweeps compiled tests by this prefix from the shared target folder
-            // (`build::ForgetHidden`), where a later submission's build could read them.
+            // (`build::Forget`) when a grader was stopped mid-build, where a later
+            // submission's build could read them.
             let name = src.file_name().unwrap_or_default();
             if !name.to_string_lossy().starts_with("hidden") {
                 return Err(Error::LabFile {

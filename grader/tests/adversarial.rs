@@ -321,6 +321,21 @@ fn corpus(out: &Path) -> Vec<Case> {
             ],
             ..case("build-rs-and-manifest", "", true, &[])
         },
+        // Compile time, after the cases above have been built: what an earlier grading
+        // compiled is gone from the shared target folder. Its program (to run as one's own)
+        // by a path relative to the build folder and by an absolute one.
+        Case {
+            compiles: false,
+            ..case(
+                "include-earlier-builds",
+                &format!(
+                    r#"panic!("{{}}{{}}", include_bytes!("../../../labs/debug/pipeline").len(),
+                    include_bytes!("{tree}/target/grader/labs/debug/pipeline").len());"#
+                ),
+                false,
+                &["couldn't read"],
+            )
+        },
     ]
 }
 
@@ -487,7 +502,12 @@ fn hostile_submissions_are_contained() {
             } else {
                 r.compile_errors.as_deref().unwrap_or_default()
             };
-            if c.name == "include-everything" && text.matches("couldn't read").count() < 4 {
+            let includes = match c.name {
+                "include-everything" => 4,
+                "include-earlier-builds" => 2,
+                _ => 0,
+            };
+            if text.matches("couldn't read").count() < includes {
                 problems.push(format!(
                     "each include should be an error of its own: {text}"
                 ));

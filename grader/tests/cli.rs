@@ -313,11 +313,12 @@ fn a_test_that_hits_its_own_deadline_stops_the_item() {
     );
 }
 
-/// A grading leaves no compiled hidden test in the target folder that every build shares:
-/// the next submission's build sees that folder, and `include_bytes!` of a hidden test's
-/// executable would show it the hidden tests.
+/// Nothing compiled from a submission or a hidden test stays where the next build (another
+/// student's) could `include_bytes!` it: no program of the lab at `debug/<name>`, no
+/// `deps/<crate>-<hash>` of its library, programs or tests, no cached compiler messages
+/// (which quote source lines) in `.fingerprint/<package>-<hash>/`.
 #[test]
-fn compiled_hidden_tests_do_not_outlive_their_grading() {
+fn compiled_code_does_not_outlive_its_grading() {
     let dir = tempfile::tempdir().unwrap();
     let sub = solution_copy(dir.path(), |_| {});
     grader()
@@ -330,15 +331,36 @@ fn compiled_hidden_tests_do_not_outlive_their_grading() {
     // Under the build lock: no grading of another test is halfway through its build.
     let lock = std::fs::File::open(target.join(".grader.lock")).unwrap();
     let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
-    let left: Vec<String> = std::fs::read_dir(target.join("debug/deps"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("hidden"))
+    let names = |sub: &str| -> Vec<String> {
+        std::fs::read_dir(target.join("debug").join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let ours = [
+        "hidden",
+        "pipes-",
+        "libpipes-",
+        "pipeline-",
+        "args-",
+        "filter-",
+        "stages-",
+    ];
+    let left: Vec<String> = names("deps")
+        .into_iter()
+        .filter(|n| ours.iter().any(|o| n.starts_with(o)))
+        .chain(
+            names("")
+                .into_iter()
+                .filter(|n| n == "pipeline" || n == "pipeline.d"),
+        )
+        .chain(
+            names(".fingerprint")
+                .into_iter()
+                .filter(|n| n.starts_with("pipes-")),
+        )
         .collect();
-    assert!(
-        left.is_empty(),
-        "compiled hidden tests left behind: {left:?}"
-    );
+    assert!(left.is_empty(), "compiled code left behind: {left:?}");
 }
 
 /// A hidden test whose file name does not start with `hidden` is a broken lab, said at
