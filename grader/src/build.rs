@@ -209,14 +209,23 @@ pub fn build(
     // Beside the target folder, not in it: the build's jail shows this lab's build folder
     // and the target folder, never another lab's last submission.
     let crate_dir = crates_dir(target_dir).join(package);
-    sync_tree(staged, &crate_dir).map_err(|e| Error::io(&crate_dir, e))?;
-    // Whatever the last build of this lab left where the next build could name it (its
-    // programs, its compiled library and tests, the compiler's cached messages quoting its
-    // source) goes before this build and again after it, on every path out. A grader
-    // stopped in the middle of a grading may also have left compiled hidden tests: the lab
-    // trees name them `hidden*.rs`.
-    let mut forget = Forget::of(target_dir, &crate_dir, package);
-    forget.sweep();
+    let changed = sync_tree(staged, &crate_dir).map_err(|e| Error::io(&crate_dir, e))?;
+    // What earlier builds left where this one could name it (`include_bytes!` of their
+    // programs, compiled libraries and tests, or of the compiler's cached messages, which
+    // quote source lines) goes first: every other lab's, and this lab's unless this build
+    // is of the very same files (then it is this submission's own code, and reusing it
+    // makes a regrade cheap). A grader stopped in the middle of a grading may also have
+    // left compiled hidden tests: the lab trees name them `hidden*.rs`.
+    let crates = crates_dir(target_dir);
+    for other in std::fs::read_dir(&crates).into_iter().flatten().flatten() {
+        let name = other.file_name().to_string_lossy().into_owned();
+        if name != package && other.file_type().is_ok_and(|t| t.is_dir()) {
+            Forget::own(target_dir, &other.path(), &name).sweep();
+        }
+    }
+    if changed {
+        Forget::own(target_dir, &crate_dir, package).sweep();
+    }
     Forget::sweep_deps(target_dir, |name| name.starts_with("hidden"));
     let staged = crate_dir.as_path();
     let manifest = staged.join("Cargo.toml");
@@ -266,8 +275,10 @@ pub fn build(
     let mut artifacts = parse_artifacts(&String::from_utf8_lossy(&own.stdout), package);
 
     let hidden = add_hidden(staged)?;
-    // What compiling them leaves in the shared target folder goes too.
-    forget.crates.extend(hidden.iter().cloned());
+    // What compiling them leaves in the shared target folder goes on every path out
+    // (declared after the lock, so dropped before it is released): the next build of this
+    // lab, even of the same files, compiles the submission's own targets in this folder.
+    let _forget = Forget::hidden(target_dir, package, &hidden);
     // The hidden sources leave the build folder whatever happens next.
     let _remove_hidden = RemoveOnDrop(
         hidden
@@ -336,33 +347,34 @@ pub fn crates_dir(target_dir: &Path) -> PathBuf {
     target_dir.with_file_name(name)
 }
 
-/// Removes, when dropped, what building one lab's package left in the shared target folder
-/// at paths a submission could name. The graded copies of its programs are elsewhere by
-/// then, and the next build shows that folder to another submission, whose
-/// `include_bytes!` could otherwise take the last submission's programs (to run them as its
-/// own), a compiled hidden test (its strings), or the compiler's cached warnings, which
-/// quote source lines. Removed:
+/// What building one lab's package left in the shared target folder at paths a submission
+/// could name, to be removed (now with [`Forget::sweep`], or when dropped). The next build
+/// shows that folder to a submission, whose `include_bytes!` could otherwise take an
+/// earlier submission's programs (to run them as its own), a compiled hidden test (its
+/// strings), or the compiler's cached warnings, which quote source lines. Removed:
 /// - `deps/<crate>-<hash>*` and `deps/lib<crate>-<hash>*` of the package's library,
 ///   binaries and tests (a hash anyone with the same toolchain can work out);
 /// - the binaries cargo copies to `debug/<name>`;
-/// - `.fingerprint/<package>-<hash>/`, where the cached compiler messages are.
+/// - their `.fingerprint/<package>-<hash>/` folders, where the cached compiler messages
+///   are.
 ///
 /// The incremental caches stay, for speed: their session folders are named by creation
-/// time and a random number, so no `include_bytes!` path can name them. Declared after the
-/// build lock, so dropped before it is released.
+/// time and a random number, so no `include_bytes!` path can name them.
 struct Forget {
     target_dir: PathBuf,
     package: String,
     /// Crate names as in `deps/` (`-` written `_`).
     crates: Vec<String>,
     bins: Vec<String>,
+    /// Every fingerprint folder of the package, or only those of `crates`' test targets.
+    whole: bool,
 }
 
 impl Forget {
-    /// The targets of the package in the build folder `crate_dir`: its library, the
+    /// Everything of the package in the build folder `crate_dir`: its library, the
     /// binaries of `src/main.rs` and `src/bin/`, the tests of `tests/`. A name that is also
     /// a package of the lab's lock file (a dependency) is left alone.
-    fn of(target_dir: &Path, crate_dir: &Path, package: &str) -> Forget {
+    fn own(target_dir: &Path, crate_dir: &Path, package: &str) -> Forget {
         let stems = |dir: &Path| -> Vec<String> {
             std::fs::read_dir(dir)
                 .map(|rd| {
@@ -408,6 +420,18 @@ impl Forget {
             package: package.to_owned(),
             crates,
             bins,
+            whole: true,
+        }
+    }
+
+    /// The compiled hidden tests `stems` of the package.
+    fn hidden(target_dir: &Path, package: &str, stems: &[String]) -> Forget {
+        Forget {
+            target_dir: target_dir.to_path_buf(),
+            package: package.to_owned(),
+            crates: stems.to_vec(),
+            bins: Vec::new(),
+            whole: false,
         }
     }
 
@@ -430,7 +454,22 @@ impl Forget {
                         && hash.len() == 16
                         && hash.bytes().all(|b| b.is_ascii_hexdigit())
                 });
-                if ours {
+                // A test target's files there end in `-test-<name>`.
+                let doomed = || {
+                    self.whole
+                        || std::fs::read_dir(entry.path())
+                            .into_iter()
+                            .flatten()
+                            .flatten()
+                            .any(|f| {
+                                let f = f.file_name();
+                                let f = f.to_string_lossy();
+                                self.crates
+                                    .iter()
+                                    .any(|c| f.ends_with(&format!("-test-{c}")))
+                            })
+                };
+                if ours && doomed() {
                     let _ = std::fs::remove_dir_all(entry.path());
                 }
             }
@@ -477,8 +516,9 @@ impl Drop for RemoveOnDrop {
 
 /// Makes the folder `to` hold exactly the files and folders of `from`: a file whose content
 /// differs (or that is new) is written, so its mtime is now; a file with the same content is
-/// left alone, mtime included; whatever `from` lacks is removed.
-pub fn sync_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+/// left alone, mtime included; whatever `from` lacks is removed. Whether anything changed.
+pub fn sync_tree(from: &Path, to: &Path) -> std::io::Result<bool> {
+    let mut changed = false;
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(to)? {
         let entry = entry?;
@@ -491,6 +531,7 @@ pub fn sync_tree(from: &Path, to: &Path) -> std::io::Result<()> {
             _ => false,
         };
         if !keep {
+            changed = true;
             if is_dir {
                 std::fs::remove_dir_all(entry.path())?;
             } else {
@@ -503,15 +544,16 @@ pub fn sync_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         let ours = to.join(entry.file_name());
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            sync_tree(&entry.path(), &ours)?;
+            changed |= sync_tree(&entry.path(), &ours)?;
         } else if kind.is_file() {
             let content = std::fs::read(entry.path())?;
             if std::fs::read(&ours).ok().as_deref() != Some(content.as_slice()) {
                 std::fs::write(&ours, &content)?;
+                changed = true;
             }
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// The executables of `package` named in cargo's JSON messages.
@@ -603,7 +645,7 @@ mod tests {
         std::fs::write(from.path().join("src/b.rs"), "b").unwrap();
         std::fs::create_dir_all(to.path().join("tests")).unwrap();
         std::fs::write(to.path().join("tests/hidden.rs"), "h").unwrap();
-        sync_tree(from.path(), to.path()).unwrap();
+        assert!(sync_tree(from.path(), to.path()).unwrap());
         let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         for f in ["src/a.rs", "src/b.rs"] {
             std::fs::File::options()
@@ -613,8 +655,12 @@ mod tests {
                 .set_modified(old)
                 .unwrap();
         }
+        assert!(
+            !sync_tree(from.path(), to.path()).unwrap(),
+            "the same files again: nothing changed"
+        );
         std::fs::write(from.path().join("src/b.rs"), "b2").unwrap();
-        sync_tree(from.path(), to.path()).unwrap();
+        assert!(sync_tree(from.path(), to.path()).unwrap(), "b.rs changed");
         let mtime = |f: &str| {
             std::fs::metadata(to.path().join(f))
                 .unwrap()

@@ -313,10 +313,11 @@ fn a_test_that_hits_its_own_deadline_stops_the_item() {
     );
 }
 
-/// Nothing compiled from a submission or a hidden test stays where the next build (another
-/// student's) could `include_bytes!` it: no program of the lab at `debug/<name>`, no
-/// `deps/<crate>-<hash>` of its library, programs or tests, no cached compiler messages
-/// (which quote source lines) in `.fingerprint/<package>-<hash>/`.
+/// Nothing compiled from a hidden test outlives its grading, and nothing compiled from a
+/// submission is there for the next build of other files: no compiled hidden test in
+/// `deps/` and no cached compiler messages of one in `.fingerprint/` once a grading ends,
+/// and a later submission's `include_bytes!` of the program the earlier one built (at a
+/// fixed path, `debug/pipeline`) does not compile.
 #[test]
 fn compiled_code_does_not_outlive_its_grading() {
     let dir = tempfile::tempdir().unwrap();
@@ -328,39 +329,53 @@ fn compiled_code_does_not_outlive_its_grading() {
         .success();
     let tree = grader::labfile::Tree::locate(Some(&root())).unwrap();
     let target = grader::grade::default_target_dir(&tree);
-    // Under the build lock: no grading of another test is halfway through its build.
-    let lock = std::fs::File::open(target.join(".grader.lock")).unwrap();
-    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
-    let names = |sub: &str| -> Vec<String> {
-        std::fs::read_dir(target.join("debug").join(sub))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect()
-    };
-    let ours = [
-        "hidden",
-        "pipes-",
-        "libpipes-",
-        "pipeline-",
-        "args-",
-        "filter-",
-        "stages-",
-    ];
-    let left: Vec<String> = names("deps")
-        .into_iter()
-        .filter(|n| ours.iter().any(|o| n.starts_with(o)))
-        .chain(
-            names("")
-                .into_iter()
-                .filter(|n| n == "pipeline" || n == "pipeline.d"),
-        )
-        .chain(
-            names(".fingerprint")
-                .into_iter()
-                .filter(|n| n.starts_with("pipes-")),
-        )
-        .collect();
-    assert!(left.is_empty(), "compiled code left behind: {left:?}");
+    {
+        // Under the build lock: no grading of another test is halfway through its build.
+        let lock = std::fs::File::open(target.join(".grader.lock")).unwrap();
+        let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
+        let names = |sub: &Path| -> Vec<String> {
+            std::fs::read_dir(sub)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        let fingerprints = target.join("debug/.fingerprint");
+        let left: Vec<String> = names(&target.join("debug/deps"))
+            .into_iter()
+            .filter(|n| n.starts_with("hidden"))
+            .chain(
+                names(&fingerprints)
+                    .into_iter()
+                    .filter(|d| d.starts_with("pipes-"))
+                    .flat_map(|d| names(&fingerprints.join(d)))
+                    .filter(|f| f.contains("-test-hidden")),
+            )
+            .collect();
+        assert!(left.is_empty(), "compiled hidden tests left: {left:?}");
+    }
+    let thief = dir.path().join("thief");
+    copy_dir(&sub, &thief);
+    let f = thief.join("src/filter.rs");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(
+        &f,
+        format!(
+            "{text}\npub static EARLIER: &[u8] = include_bytes!(\"../../../labs/debug/pipeline\");\n"
+        ),
+    )
+    .unwrap();
+    let report = dir.path().join("thief.json");
+    grader()
+        .args(["grade", "pipes", "--only", "filter-basics", "-q", "--json"])
+        .arg(&report)
+        .arg(&thief)
+        .assert();
+    let r = read_report(&report);
+    let errors = r.compile_errors.unwrap_or_default();
+    assert!(
+        !r.compiled && errors.contains("couldn't read") && errors.contains("labs/debug/pipeline"),
+        "{errors}"
+    );
 }
 
 /// A hidden test whose file name does not start with `hidden` is a broken lab, said at
