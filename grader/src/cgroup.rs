@@ -183,6 +183,83 @@ fn own_cgroup(controller: &str) -> Option<PathBuf> {
     })
 }
 
+/// The folders of this process's cgroup and of each of its ancestors, innermost first, in
+/// the v2 hierarchy (`controller` "") or in v1's `controller` hierarchy.
+fn own_and_ancestors(controller: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let (base, controller) = if root.join("cgroup.subtree_control").exists() {
+        (root.to_owned(), "")
+    } else {
+        (root.join(controller), controller)
+    };
+    let Some(own) = own_cgroup(controller) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = own.ancestors().map(|a| base.join(a)).collect();
+    dirs.retain(|d| d.is_dir());
+    dirs
+}
+
+/// The CPU time this process's cgroup and its ancestors may use, in CPUs (a CFS quota), the
+/// smallest; `None` without a quota.
+pub fn cpu_quota() -> Option<f64> {
+    own_and_ancestors("cpu")
+        .iter()
+        .filter_map(|d| dir_cpu_quota(d))
+        .reduce(f64::min)
+}
+
+/// The CFS quota of the cgroup folder `d` in CPUs: v2 `cpu.max` ("QUOTA PERIOD", or "max
+/// PERIOD" for none), v1 `cpu.cfs_quota_us` (-1 for none) over `cpu.cfs_period_us`.
+fn dir_cpu_quota(d: &Path) -> Option<f64> {
+    let read = |name: &str| std::fs::read_to_string(d.join(name)).ok();
+    let (quota, period) = match read("cpu.max") {
+        Some(max) => {
+            let mut f = max.split_whitespace();
+            (
+                f.next()?.parse::<f64>().ok()?,
+                f.next()?.parse::<f64>().ok()?,
+            )
+        }
+        None => (
+            read("cpu.cfs_quota_us")?.trim().parse::<f64>().ok()?,
+            read("cpu.cfs_period_us")?.trim().parse::<f64>().ok()?,
+        ),
+    };
+    (quota > 0.0 && period > 0.0).then(|| quota / period)
+}
+
+/// How many more bytes this process's cgroup and its ancestors may use before their memory
+/// limit, the smallest; `None` without a limit.
+pub fn memory_headroom() -> Option<u64> {
+    own_and_ancestors("memory")
+        .iter()
+        .filter_map(|d| dir_memory_headroom(d))
+        .min()
+}
+
+/// What the cgroup folder `d` may still use: v2 `memory.max` ("max" for no limit) less
+/// `memory.current`, v1 `memory.limit_in_bytes` (a huge number for no limit) less
+/// `memory.usage_in_bytes`.
+fn dir_memory_headroom(d: &Path) -> Option<u64> {
+    let read = |name: &str| -> Option<u64> {
+        std::fs::read_to_string(d.join(name))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let (limit, used) = if d.join("memory.max").exists() {
+        (read("memory.max")?, read("memory.current")?)
+    } else {
+        (
+            read("memory.limit_in_bytes")?,
+            read("memory.usage_in_bytes")?,
+        )
+    };
+    (limit < 1 << 60).then(|| limit.saturating_sub(used))
+}
+
 impl Drop for Cgroup {
     fn drop(&mut self) {
         // A cgroup can be removed once its processes are gone; they are being reaped.
@@ -194,5 +271,67 @@ impl Drop for Cgroup {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(d.path().join(name), text).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn cpu_quotas_of_both_versions() {
+        let q = |files: &[(&str, &str)]| dir_cpu_quota(dir(files).path());
+        assert_eq!(q(&[("cpu.max", "150000 100000\n")]), Some(1.5));
+        assert_eq!(q(&[("cpu.max", "max 100000\n")]), None);
+        assert_eq!(
+            q(&[
+                ("cpu.cfs_quota_us", "200000\n"),
+                ("cpu.cfs_period_us", "100000\n")
+            ]),
+            Some(2.0)
+        );
+        assert_eq!(
+            q(&[
+                ("cpu.cfs_quota_us", "-1\n"),
+                ("cpu.cfs_period_us", "100000\n")
+            ]),
+            None
+        );
+        assert_eq!(q(&[]), None);
+    }
+
+    #[test]
+    fn memory_headroom_of_both_versions() {
+        let h = |files: &[(&str, &str)]| dir_memory_headroom(dir(files).path());
+        assert_eq!(
+            h(&[("memory.max", "1000\n"), ("memory.current", "300\n")]),
+            Some(700)
+        );
+        assert_eq!(
+            h(&[("memory.max", "max\n"), ("memory.current", "300\n")]),
+            None
+        );
+        assert_eq!(
+            h(&[
+                ("memory.limit_in_bytes", "9223372036854771712\n"),
+                ("memory.usage_in_bytes", "5\n")
+            ]),
+            None
+        );
+        assert_eq!(
+            h(&[
+                ("memory.limit_in_bytes", "4096\n"),
+                ("memory.usage_in_bytes", "5000\n")
+            ]),
+            Some(0)
+        );
     }
 }

@@ -328,7 +328,8 @@ const SUSPECT_AFTER: Duration = Duration::from_secs(1);
 /// A test that waits (on its deadline, on a child that never answers) holds no CPU. Where
 /// tests run in parallel, up to as many spare workers again start a test each when, over
 /// the last quarter second, a whole CPU of the machine stayed idle and the memory available
-/// holds one more test at its cap. A spare worker takes only a test of an item with no test
+/// (the machine's, or the grader's cgroup's if less) holds one more test at its cap. Under
+/// a CPU quota smaller than the CPUs the grader may run on, there are no spare workers. A spare worker takes only a test of an item with no test
 /// running. A hanging submission's deadlines then run out side by side instead of one after
 /// another, and a machine busy with real work gets no more load.
 fn run_tests(
@@ -443,11 +444,16 @@ fn run_tests(
             }
         }
     };
+    // Under a CPU quota below the CPUs the grader may run on (a container's `--cpus` on a
+    // big host), idle CPUs of the machine are not ours to use: no spare worker.
+    let spares = if base > 1 && crate::cgroup::cpu_quota().is_none_or(|q| q >= affinity_cpus()) {
+        base
+    } else {
+        0
+    };
     std::thread::scope(|s| {
-        if base > 1 {
-            for _ in 0..base {
-                s.spawn(spare);
-            }
+        for _ in 0..spares {
+            s.spawn(spare);
         }
         for _ in 1..base {
             s.spawn(|| while run_next(false) {});
@@ -614,8 +620,25 @@ impl IdleMeter {
     }
 }
 
-/// Bytes of memory available (`MemAvailable`), 0 when unknown.
+/// How many CPUs the grader may run on (its affinity mask), at least 1.
+fn affinity_cpus() -> f64 {
+    nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).map_or(1.0, |set| {
+        (0..nix::sched::CpuSet::count())
+            .filter(|&c| set.is_set(c).unwrap_or(false))
+            .count()
+            .max(1) as f64
+    })
+}
+
+/// Bytes of memory available: the machine's (`MemAvailable`), or what the grader's cgroup
+/// still allows if that is less; 0 when unknown.
 fn memory_available() -> u64 {
+    let machine = machine_memory_available();
+    crate::cgroup::memory_headroom().map_or(machine, |h| h.min(machine))
+}
+
+/// `MemAvailable` of /proc/meminfo in bytes, 0 when unknown.
+fn machine_memory_available() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
