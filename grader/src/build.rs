@@ -372,8 +372,8 @@ struct Forget {
 
 impl Forget {
     /// Everything of the package in the build folder `crate_dir`: its library, the
-    /// binaries of `src/main.rs` and `src/bin/`, the tests of `tests/`. A name that is also
-    /// a package of the lab's lock file (a dependency) is left alone.
+    /// binaries of `src/main.rs` and `src/bin/`, the tests of `tests/`. In `deps/`, a name
+    /// that is also a package of the lab's lock file (a dependency) is left alone.
     fn own(target_dir: &Path, crate_dir: &Path, package: &str) -> Forget {
         let stems = |dir: &Path| -> Vec<String> {
             std::fs::read_dir(dir)
@@ -406,7 +406,6 @@ impl Forget {
             .map(|n| n.replace('-', "_"))
             .collect();
         let ident = |n: &str| n.replace('-', "_");
-        bins.retain(|b| !deps.contains(&ident(b)));
         let mut crates: Vec<String> = std::iter::once(package)
             .chain(bins.iter().map(String::as_str))
             .chain(tests.iter().map(String::as_str))
