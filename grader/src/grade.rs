@@ -446,7 +446,10 @@ fn run_tests(
     };
     // Under a CPU quota below the CPUs the grader may run on (a container's `--cpus` on a
     // big host), idle CPUs of the machine are not ours to use: no spare worker.
-    let spares = if base > 1 && crate::cgroup::cpu_quota().is_none_or(|q| q >= affinity_cpus()) {
+    let spares = if base > 1
+        && crate::cgroup::cpu_quota()
+            .is_none_or(|q| IdleMeter::times().is_none_or(|(_, _, cpus)| q >= cpus as f64))
+    {
         base
     } else {
         0
@@ -618,16 +621,6 @@ impl IdleMeter {
         let all = now.1.checked_sub(all0).filter(|&d| d > 0)?;
         Some(now.0.saturating_sub(idle0) as f64 / all as f64 * now.2 as f64)
     }
-}
-
-/// How many CPUs the grader may run on (its affinity mask), at least 1.
-fn affinity_cpus() -> f64 {
-    nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).map_or(1.0, |set| {
-        (0..nix::sched::CpuSet::count())
-            .filter(|&c| set.is_set(c).unwrap_or(false))
-            .count()
-            .max(1) as f64
-    })
 }
 
 /// Bytes of memory available: the machine's (`MemAvailable`), or what the grader's cgroup

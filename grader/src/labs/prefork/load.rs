@@ -280,20 +280,8 @@ pub(super) fn scoreboard_totals(ctx: &mut Ctx) -> CheckResult {
             ),
         }
     }
-    // A worker counts a response right after sending it, so the client may read the last
-    // responses a moment before they are counted: ask again (each status page counts too)
-    // until the total is what was made, for at most a second. Lost counts never come back.
-    let settle = Instant::now() + Duration::from_secs(1);
-    let mut pages = 1u64;
-    let (total, expected) = loop {
-        let total = status_total(s.port)?;
-        let expected = start_total + pages + made;
-        pages += 1;
-        if total >= expected || Instant::now() > settle {
-            break (total, expected);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let (total, pages) = settled_total(s.port, start_total + made)?;
+    let expected = start_total + made + pages;
     if total != expected {
         fail!(
             "/server-status says `total requests: {total}`, but the grader made {expected} \
@@ -302,7 +290,7 @@ pub(super) fn scoreboard_totals(ctx: &mut Ctx) -> CheckResult {
              store of `total + 1` loses the additions other workers made in between; use an \
              atomic add (fetch_add) on the shared mapping, and count every response once, \
              right after it is sent",
-            pages - 1,
+            pages,
             expected.abs_diff(total),
             if total < expected { "lost" } else { "too many" }
         );
@@ -311,6 +299,24 @@ pub(super) fn scoreboard_totals(ctx: &mut Ctx) -> CheckResult {
         "scoreboard total {total} = requests made {expected}"
     ));
     totals_under_wrk(ctx, &s, total)
+}
+
+/// Reads the scoreboard's total until the k-th reading is at least `floor + k` (the status
+/// page read before it, this function's or the caller's last, is counted once sent), for at
+/// most a second: a worker counts a response right after sending it, so a client may read
+/// the last responses a moment before they are counted. Lost counts never come back. The
+/// last total read, and k.
+fn settled_total(port: u16, floor: u64) -> Result<(u64, u64), Fail> {
+    let settle = Instant::now() + Duration::from_secs(1);
+    let mut k = 0;
+    loop {
+        let total = status_total(port)?;
+        k += 1;
+        if total >= floor + k || Instant::now() > settle {
+            return Ok((total, k));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// The wrk half of [`scoreboard_totals`]: `before` is the total read last.
@@ -328,22 +334,10 @@ fn totals_under_wrk(ctx: &mut Ctx, s: &super::harness::Server, before: u64) -> C
         );
     }
     // wrk counts the responses it read; when it stops, each connection may have one
-    // request answered (and counted by the server) but not read. The first status page
-    // counts too, and a response may be counted a moment after it is sent: ask again,
-    // for at most a second, while the total is below what wrk counted.
-    let low = before + 1 + figures.requests;
+    // request answered (and counted by the server) but not read.
+    let (total, pages) = settled_total(s.port, before + figures.requests)?;
+    let low = before + figures.requests + pages;
     let high = low + u64::from(CONNS);
-    let settle = Instant::now() + Duration::from_secs(1);
-    let mut pages = 0u64;
-    let total = loop {
-        let total = status_total(s.port)?;
-        pages += 1;
-        if total >= low + pages - 1 || Instant::now() > settle {
-            break total;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let (low, high) = (low + pages - 1, high + pages - 1);
     if !(low..=high).contains(&total) {
         fail!(
             "after wrk -c{CONNS} -d{SECS}s counted {} responses, /server-status says `total \
