@@ -79,13 +79,15 @@ pub fn report_path(out: &Path, name: &str) -> PathBuf {
 }
 
 /// Grades every entry (skipping those already graded unless forced), calling `progress`
-/// after each, and returns every report in entry order.
+/// after each, and returns each entry's report by the entry's index. After a signal
+/// ([`crate::interrupt`]) no entry starts, and those it cut short have no report here (their
+/// saved "not gradable" report makes the next run grade them again).
 pub fn run(
     lab: &Lab,
     entries: &[Entry],
     opts: &BatchOptions,
     progress: &(dyn Fn(&Entry, &Report) + Sync),
-) -> Result<Vec<Report>> {
+) -> Result<BTreeMap<usize, Report>> {
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
     // This very binary, even if a rebuild has replaced the file since it started.
     let exe = PathBuf::from("/proc/self/exe");
@@ -95,9 +97,15 @@ pub fn run(
         for _ in 0..opts.jobs.max(1) {
             s.spawn(|| {
                 loop {
+                    if crate::interrupt::signal().is_some() {
+                        break;
+                    }
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
                     let Some((i, entry)) = next else { break };
                     let report = grade_one(&exe, lab, entry, opts);
+                    if crate::interrupt::signal().is_some() && !report.gradable {
+                        break;
+                    }
                     progress(entry, &report);
                     results
                         .lock()
@@ -107,11 +115,7 @@ pub fn run(
             });
         }
     });
-    Ok(results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_values()
-        .collect())
+    Ok(results.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
 fn grade_one(exe: &Path, lab: &Lab, entry: &Entry, opts: &BatchOptions) -> Report {

@@ -200,8 +200,20 @@ pub fn build(
         .write(true)
         .open(&lock_path)
         .map_err(|e| Error::io(&lock_path, e))?;
-    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::io(&lock_path, e.into()))?;
+    // Another grading of this machine may hold it for a whole build: wait for it, but not
+    // past a signal that tells this grader to stop.
+    let mut lock_file = lock_file;
+    let _lock = loop {
+        match nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => break lock,
+            Err((file, nix::errno::Errno::EWOULDBLOCK | nix::errno::Errno::EINTR)) => {
+                crate::interrupt::check()?;
+                std::thread::sleep(Duration::from_millis(50));
+                lock_file = file;
+            }
+            Err((_, e)) => return Err(Error::io(&lock_path, e.into())),
+        }
+    };
 
     // Cargo judges freshness by mtimes: a file rewritten now, under the lock, is newer than
     // every output in the target folder, and a file left alone has the content it had when

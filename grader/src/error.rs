@@ -49,6 +49,9 @@ pub enum Error {
     /// the submission's fault.
     #[error("{0}")]
     Infrastructure(String),
+    /// The grader was told to stop (Ctrl-C, SIGTERM, SIGHUP) before the grading finished.
+    #[error("interrupted by {0} before the grading finished: nothing was graded")]
+    Interrupted(String),
     /// An I/O error on the grader's own files (full disk, permissions).
     #[error("{}: {source}", path.display())]
     Io {

@@ -66,6 +66,10 @@ pub fn grade(tree: &Tree, slug: &str, submission: &Path, opts: &Options) -> Resu
     if let Err(e) = grade_into(tree, &lab, &sub, opts, &mut report) {
         report = report.not_gradable(Some(&lab.file), &e.to_string());
     }
+    // Whatever the pipeline made of runs that a signal cut short, it graded nothing.
+    if let Err(e) = crate::interrupt::check() {
+        report = report.not_gradable(Some(&lab.file), &e.to_string());
+    }
     report.notes.extend(crate::isolate::note());
     report.score = report.items.iter().map(|i| i.score).sum();
     let ungraded: Vec<&ItemResult> = report
@@ -102,7 +106,7 @@ fn grade_into(
 ) -> Result<()> {
     let say = |msg: &str| {
         if opts.progress {
-            eprintln!("grader: {msg}");
+            crate::errln!("grader: {msg}");
         }
     };
     let work = tempfile::Builder::new()
@@ -132,6 +136,7 @@ fn grade_into(
     }
     report.timing.stage_ms = t0.elapsed().as_millis() as u64;
 
+    crate::interrupt::check()?;
     say("building");
     let t0 = Instant::now();
     let target = opts
@@ -156,6 +161,7 @@ fn grade_into(
         }
     };
     report.compiled = true;
+    crate::interrupt::check()?;
 
     let wanted = |id: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == id);
     let student = crate::isolate::student_identity();
@@ -263,6 +269,7 @@ fn grade_into(
                         ),
                     });
                 }
+                crate::interrupt::check()?;
                 say(&format!("check {}", item.name));
                 let t0 = Instant::now();
                 let v = check::run_in_child(
@@ -351,6 +358,9 @@ fn run_tests(
             let (k, started) = {
                 let mut b = lock();
                 loop {
+                    if crate::interrupt::signal().is_some() {
+                        return false;
+                    }
                     let k = match b.take(spare, Instant::now()) {
                         Take::Run(k) => k,
                         Take::Done => return false,
@@ -424,7 +434,10 @@ fn run_tests(
                 } else {
                     b
                 };
-                (b.busy(), !b.pending())
+                (
+                    b.busy(),
+                    !b.pending() || crate::interrupt::signal().is_some(),
+                )
             };
             if done {
                 return;

@@ -98,7 +98,7 @@ fn pid_one(user: Option<(u32, u32)>, program: &CString, args: &[CString]) -> i32
             unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
             if let Some(user) = user {
                 if let Err(e) = crate::sandbox::drop_privileges(user) {
-                    eprintln!("grader-init: cannot drop privileges: {e}");
+                    crate::errln!("grader-init: cannot drop privileges: {e}");
                     // SAFETY: leaving the forked child without running destructors.
                     unsafe { libc::_exit(126) }
                 }
@@ -141,9 +141,10 @@ fn report_survivors() {
         }
         if Instant::now() >= deadline {
             for s in alive {
-                eprintln!(
+                crate::errln!(
                     "{LEFT_RUNNING}`{}` (pid {} in the test's namespace)",
-                    s.comm, s.pid
+                    s.comm,
+                    s.pid
                 );
             }
             return;

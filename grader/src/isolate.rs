@@ -317,7 +317,11 @@ impl Isolation {
                     | libc::MS_NODEV,
                 nodata,
             ))?;
-            check(libc::chdir(cwd.as_ptr()))?;
+            // ENOTDIR, which nothing above returns: the caller then knows the folder to start
+            // in is what is missing from the jail, and says so.
+            if libc::chdir(cwd.as_ptr()) != 0 {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
+            }
             loopback_up();
         }
         Ok(())
@@ -462,7 +466,7 @@ pub fn refused(e: &std::io::Error) {
              mount (e.g. a container with CAP_SYS_ADMIN, or outside a container) to confine \
              submissions fully"
         );
-        eprintln!("grader: {msg}");
+        crate::errln!("grader: {msg}");
         *WHY_NOT.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
     }
 }
@@ -503,14 +507,20 @@ pub fn note() -> Option<String> {
 /// other's RLIMIT_NPROC, which the kernel counts per uid. No user of the machine has these
 /// ids.
 pub fn student_identity() -> Option<(u32, u32)> {
-    nix::unistd::geteuid().is_root().then(|| {
-        let ns = std::fs::read_link("/proc/self/ns/pid")
-            .ok()
-            .and_then(|l| pid_namespace_inode(&l.to_string_lossy()))
-            .unwrap_or(0);
-        let id = STUDENT_IDS + identity_offset(std::process::id(), ns);
-        (id, id)
-    })
+    nix::unistd::geteuid()
+        .is_root()
+        .then(|| student_identity_of(std::process::id()))
+}
+
+/// The identity [`student_identity`] gives a root grader that is process `pid` of this
+/// process's PID namespace: for tests that look for what a grading left running.
+pub fn student_identity_of(pid: u32) -> (u32, u32) {
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .and_then(|l| pid_namespace_inode(&l.to_string_lossy()))
+        .unwrap_or(0);
+    let id = STUDENT_IDS + identity_offset(pid, ns);
+    (id, id)
 }
 
 /// The inode of a `pid:[INODE]` link.

@@ -250,7 +250,11 @@ impl Tree {
         };
         for root in &candidates {
             if root.join("labs").is_dir() {
-                return Ok(Tree { root: root.clone() });
+                // Absolute once, here: every path made from the root is handed to processes
+                // that start elsewhere (a jail's cwd, a child grader), where a relative path
+                // names nothing.
+                let root = root.canonicalize().map_err(|e| Error::io(root, e))?;
+                return Ok(Tree { root });
             }
         }
         Err(Error::NoTree(candidates))

@@ -68,7 +68,7 @@ pub fn remove(obj: &str) {
 pub fn child_main() {
     for obj in scan() {
         remove(&obj);
-        println!("{obj}");
+        crate::outln!("{obj}");
     }
 }
 

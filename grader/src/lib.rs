@@ -15,6 +15,9 @@
 //! - [`isolate`]: a jail per run (fresh root, private namespaces) and the unprivileged
 //!   identities student code runs as.
 //! - [`cgroup`]: task and memory limits per run.
+//! - [`interrupt`]: Ctrl-C, SIGTERM and SIGHUP stop every process of a grading and leave
+//!   nothing behind.
+//! - [`console`]: the grader's own output, which a closed pipe never turns into a panic.
 //! - [`procinfo`]: /proc snapshots and the hang diagnosis.
 //! - [`manifest`]: a lab's Cargo.toml made standalone (shared with handouts).
 //! - [`mutants`]: known-wrong solutions as patches, and what must catch them.
@@ -23,9 +26,11 @@ pub mod batch;
 pub mod build;
 pub mod cgroup;
 pub mod check;
+pub mod console;
 pub mod error;
 pub mod grade;
 pub mod init;
+pub mod interrupt;
 pub mod isolate;
 pub mod labfile;
 pub mod labs;

@@ -149,7 +149,7 @@ fn main() -> ExitCode {
         }
     };
     if let Err(e) = grader::sandbox::become_subreaper() {
-        eprintln!(
+        grader::errln!(
             "grader: cannot become a child subreaper ({e}): processes that escape may survive"
         );
     }
@@ -165,7 +165,7 @@ fn main() -> ExitCode {
             fixtures,
         } => {
             let Some(c) = grader::labs::find(&lab, &check) else {
-                eprintln!("grader: no check `{check}` in lab `{lab}`");
+                grader::errln!("grader: no check `{check}` in lab `{lab}`");
                 return ExitCode::from(2);
             };
             let bins = std::fs::read_dir(&bins)
@@ -178,7 +178,7 @@ fn main() -> ExitCode {
             match grader::check::child_main(c, bins, &scratch, seed, &result, student, fixtures) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("grader: check {check}: {e}");
+                    grader::errln!("grader: check {check}: {e}");
                     ExitCode::from(3)
                 }
             }
@@ -194,7 +194,7 @@ fn main() -> ExitCode {
         } => match grader::run::jail_main(&ro, timeout, &command) {
             Ok(code) => ExitCode::from(code),
             Err(e) => {
-                eprintln!("grader: {e}");
+                grader::errln!("grader: {e}");
                 ExitCode::from(3)
             }
         },
@@ -211,19 +211,24 @@ fn main() -> ExitCode {
             seed,
             junit,
         } => {
-            match grade_all(
+            grader::interrupt::install(grader::interrupt::Mode::Batch);
+            let result = grade_all(
                 cli.root.as_deref(),
                 &slug,
-                &dir,
+                &absolute(dir),
                 jobs,
                 force,
-                out,
+                out.map(absolute),
                 seed,
-                junit,
-            ) {
+                junit.map(absolute),
+            );
+            if let Some(status) = grader::interrupt::done() {
+                return ExitCode::from(status);
+            }
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("grader: {e}");
+                    grader::errln!("grader: {e}");
                     ExitCode::from(if e.is_usage() { 2 } else { 3 })
                 }
             }
@@ -231,7 +236,7 @@ fn main() -> ExitCode {
         Cmd::List => match Tree::locate(cli.root.as_deref()).and_then(|t| list(&t)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("grader: {e}");
+                grader::errln!("grader: {e}");
                 ExitCode::from(if e.is_usage() { 2 } else { 3 })
             }
         },
@@ -248,13 +253,21 @@ fn main() -> ExitCode {
             target_dir,
             quiet,
         } => {
+            let (submission, json, gradescope, junit, target_dir) = (
+                absolute(submission),
+                json.map(absolute),
+                gradescope.map(absolute),
+                junit.map(absolute),
+                target_dir.map(absolute),
+            );
             let tree = match Tree::locate(cli.root.as_deref()) {
                 Ok(t) => t,
                 Err(e) => {
-                    eprintln!("grader: {e}");
+                    grader::errln!("grader: {e}");
                     return ExitCode::from(2);
                 }
             };
+            grader::interrupt::install(grader::interrupt::Mode::Grade);
             let opts = Options {
                 seed,
                 target_dir,
@@ -266,11 +279,11 @@ fn main() -> ExitCode {
             let report = match grade::grade(&tree, &slug, &submission, &opts) {
                 Ok(r) => r,
                 Err(e) if e.is_usage() => {
-                    eprintln!("grader: {e}");
+                    grader::errln!("grader: {e}");
                     return ExitCode::from(2);
                 }
                 Err(e) => {
-                    eprintln!("grader: not gradable: {e}");
+                    grader::errln!("grader: not gradable: {e}");
                     return ExitCode::from(3);
                 }
             };
@@ -280,11 +293,14 @@ fn main() -> ExitCode {
                 gradescope.as_deref(),
                 junit.as_deref(),
             ) {
-                eprintln!("grader: not gradable: cannot write the results: {e}");
+                grader::errln!("grader: not gradable: cannot write the results: {e}");
                 return ExitCode::from(3);
             }
             if !quiet {
-                print!("{}", report.to_text());
+                grader::console::out(&report.to_text());
+            }
+            if let Some(status) = grader::interrupt::done() {
+                return ExitCode::from(status);
             }
             if report.gradable {
                 ExitCode::SUCCESS
@@ -298,23 +314,33 @@ fn main() -> ExitCode {
 fn list(tree: &Tree) -> grader::Result<()> {
     for slug in tree.slugs()? {
         let lab = tree.lab(&slug)?;
-        println!(
-            "{slug}: {} ({} points)",
+        let mut text = format!(
+            "{slug}: {} ({} points)\n",
             lab.file.title,
             grader::report::fmt_points(lab.file.max_score())
         );
         for item in &lab.file.items {
-            println!(
-                "    {:>4}  {:<24} {:?}/{:?}  {}",
+            text.push_str(&format!(
+                "    {:>4}  {:<24} {:?}/{:?}  {}\n",
                 grader::report::fmt_points(item.points),
                 item.id,
                 item.kind,
                 item.visibility,
                 item.title
-            );
+            ));
+        }
+        // The reader went away (`grader list | head`): nothing more to say.
+        if !grader::console::out(&text) {
+            break;
         }
     }
     Ok(())
+}
+
+/// `path` made absolute against the current folder, once, at the start: the grader hands
+/// paths to processes that start elsewhere (a jail's working folder, a child grader).
+fn absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -346,7 +372,7 @@ fn grade_all(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} eta {eta} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let reports = batch::run(&lab, &entries, &opts, &|e, r| {
+    let graded = batch::run(&lab, &entries, &opts, &|e, r| {
         bar.set_message(format!(
             "{}: {}/{}",
             e.name,
@@ -356,6 +382,11 @@ fn grade_all(
         bar.inc(1);
     })?;
     bar.finish();
+    let total = entries.len();
+    let (entries, reports): (Vec<batch::Entry>, Vec<grader::report::Report>) = graded
+        .into_iter()
+        .map(|(i, r)| (entries[i].clone(), r))
+        .unzip();
     let write = |name: &str, text: &str| {
         let p = out.join(name);
         grader::report::Report::write_atomic(&p, text).map_err(|e| grader::Error::io(&p, e))
@@ -370,8 +401,16 @@ fn grade_all(
         grader::report::Report::write_atomic(&j, &xml).map_err(|e| grader::Error::io(&j, e))?;
     }
     let broken = reports.iter().filter(|r| !r.gradable).count();
-    println!(
-        "{} submissions graded into {} (gradebook.csv, summary.html){}",
+    let stopped = match grader::interrupt::signal() {
+        Some(sig) => format!(
+            "; {} stopped by {} before they finished or started (run again to grade them)",
+            total - reports.len(),
+            sig.as_str()
+        ),
+        None => String::new(),
+    };
+    grader::outln!(
+        "{} submissions graded into {} (gradebook.csv, summary.html){}{stopped}",
         reports.len(),
         out.display(),
         if broken > 0 {

@@ -181,7 +181,7 @@ pub fn jail_main(
         fixtures: None,
     };
     let scratch = env.fresh_scratch("jail")?;
-    eprintln!("scratch {}", scratch.display());
+    crate::errln!("scratch {}", scratch.display());
     let Some((program, args)) = command.split_first() else {
         return Ok(2);
     };

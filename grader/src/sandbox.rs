@@ -55,6 +55,23 @@ pub struct Proc {
 
 /// Starts `spec`.
 pub fn spawn(spec: &Spec) -> std::io::Result<Proc> {
+    // The kernel says only "No such file or directory" when the folder to start in is
+    // missing (or, in a jail, not shown there): name it.
+    if !spec.cwd.is_absolute() || !spec.cwd.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "the folder to start `{}` in, {}, {}",
+                spec.program.to_string_lossy(),
+                spec.cwd.display(),
+                if spec.cwd.is_absolute() {
+                    "does not exist"
+                } else {
+                    "is a relative path (the grader makes every path absolute first)"
+                }
+            ),
+        ));
+    }
     let isolation = spec
         .isolation
         .clone()
@@ -70,6 +87,22 @@ pub fn spawn(spec: &Spec) -> std::io::Result<Proc> {
         Err(e) if isolation.is_some() && crate::isolate::is_refusal(&e) => {
             crate::isolate::refused(&e);
             (command(spec, None).spawn()?, spec.own_tree_only)
+        }
+        Err(e) if isolation.is_some() && e.raw_os_error() == Some(libc::ENOTDIR) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "the folder to start `{}` in, {}, is not shown in its jail",
+                    spec.program.to_string_lossy(),
+                    spec.cwd.display()
+                ),
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!("{e}: `{}`", spec.program.to_string_lossy()),
+            ));
         }
         Err(e) => return Err(e),
     };
@@ -472,6 +505,7 @@ pub fn run(spec: &Spec, timeout: Duration) -> std::io::Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     /// `run` ends every descendant of this process, so tests that spawn take turns.
     static SPAWN: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -491,6 +525,21 @@ mod tests {
         assert_eq!(out.stdout.len(), 1000);
         assert_eq!(out.stdout_dropped, 99_000);
         assert_eq!(out.stderr, b"oops\n");
+    }
+
+    /// A folder to start in that is missing or relative is named in the error (the kernel
+    /// would only say "No such file or directory", as if the program were missing).
+    #[test]
+    fn a_missing_working_folder_is_named() {
+        for cwd in ["/no/such/folder", "relative/folder"] {
+            let spec = Spec::new("/bin/true", Path::new(cwd));
+            let e = spawn(&spec).unwrap_err().to_string();
+            assert!(e.contains(cwd) && e.contains("/bin/true"), "{e}");
+        }
+        let e = spawn(&Spec::new("/no/such/program", &std::env::temp_dir()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/no/such/program"), "{e}");
     }
 
     #[test]
