@@ -48,19 +48,23 @@ const SETUP: &str = r#"#!/usr/bin/env bash
 set -euo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 cd "$ROOT/source"
+SOURCE="$PWD"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq build-essential curl ca-certificates bash coreutils util-linux procps
-if ! command -v cargo >/dev/null; then
-  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+# The toolchain rust-toolchain.toml pins, the one the handouts name too.
+TOOLCHAIN="$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)"
+if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain "$TOOLCHAIN"
 fi
-. "$HOME/.cargo/env"
+if [ -f "$HOME/.cargo/env" ]; then . "$HOME/.cargo/env"; fi
 # The peer programs this lab's checks run (lab.toml's `peers`), services left stopped.
 bash grader/peers.sh @PEERS@
 cargo build --release -p grader
 # Grade the reference solution once: downloads and compiles the lab's dependencies into the
-# image, and proves the bundle works before any student submits.
-./target/release/grader --root . grade @SLUG@ solutions/@SLUG@ --quiet --json /tmp/warmup.json
+# image, and proves the bundle works before any student submits. Every path absolute.
+"${CARGO_TARGET_DIR:-$SOURCE/target}/release/grader" --root "$SOURCE" \
+  grade @SLUG@ "$SOURCE/solutions/@SLUG@" --quiet --json "$SOURCE/warmup.json"
 "#;
 
 const RUN: &str = r#"#!/usr/bin/env bash
@@ -70,8 +74,8 @@ ROOT="${AUTOGRADER_ROOT:-/autograder}"
 SOURCE="$ROOT/source"
 RESULTS="$ROOT/results"
 mkdir -p "$RESULTS"
-[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
-GRADER="${GRADER_BIN:-$SOURCE/target/release/grader}"
+if [ -f "$HOME/.cargo/env" ]; then . "$HOME/.cargo/env"; fi
+GRADER="${GRADER_BIN:-${CARGO_TARGET_DIR:-$SOURCE/target}/release/grader}"
 "$GRADER" --root "$SOURCE" grade @SLUG@ "$ROOT/submission" \
   --gradescope "$RESULTS/results.json" --json "$RESULTS/report.json" --quiet
 status=$?
@@ -111,6 +115,11 @@ pub fn bundle(tree: &Tree, slug: &str) -> Result<Vec<u8>> {
         );
     files.push(("Cargo.toml".into(), manifest.into_bytes(), 0o644));
     files.push(("Cargo.lock".into(), std::fs::read(tree.lockfile())?, 0o644));
+    files.push((
+        "rust-toolchain.toml".into(),
+        crate::toolchain_file(tree, false)?.into_bytes(),
+        0o644,
+    ));
     for dir in [
         "grader/src",
         "grader/Cargo.toml",
@@ -159,10 +168,18 @@ fn add(root: &Path, path: &Path, files: &mut Vec<(String, Vec<u8>, u32)>) -> Res
 mod tests {
     use super::*;
 
-    /// run_autograder, run against a simulated /autograder tree, grades the submission into
-    /// results.json with Gradescope's documented fields.
+    /// The zip as Gradescope uses it: unpacked, its `setup.sh` run as written (as root, so
+    /// with the jail; the toolchain install is skipped because cargo exists), which builds the
+    /// grader and grades the reference; then `run_autograder` as written grades a submission
+    /// into results.json with Gradescope's documented fields. Paths are those the scripts
+    /// choose; only `AUTOGRADER_ROOT` moves the tree, and `CARGO_TARGET_DIR` (cargo's own)
+    /// shares the workspace's compiled dependencies.
     #[test]
-    fn run_autograder_writes_gradescope_results() {
+    fn setup_and_run_autograder_as_written() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("not root: setup.sh installs packages and grades in jails, as root");
+            return;
+        }
         let tree = Tree::locate(Some(&crate::root())).unwrap();
         let zip_bytes = bundle(&tree, "pipes").unwrap();
         let root = tempfile::tempdir().unwrap();
@@ -174,6 +191,7 @@ mod tests {
         for needed in [
             "setup.sh",
             "run_autograder",
+            "rust-toolchain.toml",
             "grader/src/main.rs",
             "grader/peers.sh",
             "labs/pipes/hidden",
@@ -181,6 +199,30 @@ mod tests {
         ] {
             assert!(source.join(needed).exists(), "the bundle lacks {needed}");
         }
+        let pinned = std::fs::read_to_string(source.join("rust-toolchain.toml")).unwrap();
+        assert_eq!(pinned, crate::toolchain_file(&tree, false).unwrap());
+        let target = tree.root.join("target");
+        let script = |name: &str| {
+            let out = std::process::Command::new(source.join(name))
+                .env("AUTOGRADER_ROOT", root.path())
+                .env("CARGO_TARGET_DIR", &target)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name} failed ({}):\n{}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        script("setup.sh");
+        let max = tree.lab("pipes").unwrap().file.max_score();
+        let warmup: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(source.join("warmup.json")).unwrap())
+                .unwrap();
+        assert_eq!(warmup["score"].as_f64(), Some(max), "{warmup}");
+
         let submission = root.path().join("submission");
         std::fs::create_dir_all(&submission).unwrap();
         let copy = std::process::Command::new("cp")
@@ -190,17 +232,10 @@ mod tests {
             .status()
             .unwrap();
         assert!(copy.success());
-        let grader = crate::verify::build_grader(&tree).unwrap();
-        let status = std::process::Command::new("bash")
-            .arg(source.join("run_autograder"))
-            .env("AUTOGRADER_ROOT", root.path())
-            .env("GRADER_BIN", &grader)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        script("run_autograder");
         let text = std::fs::read_to_string(root.path().join("results/results.json")).unwrap();
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(doc["score"].as_f64(), Some(100.0), "{text}");
+        assert_eq!(doc["score"].as_f64(), Some(max), "{text}");
         let tests = doc["tests"].as_array().unwrap();
         assert_eq!(tests.len(), tree.lab("pipes").unwrap().file.items.len());
         for t in tests {

@@ -58,6 +58,10 @@ pub fn archive(tree: &Tree, lab: &Lab) -> Result<Vec<u8>> {
     std::fs::create_dir_all(&dir)?;
     grader::stage::stage(tree, lab, &Default::default(), &dir, false)?;
     std::fs::write(dir.join(".gitignore"), "/target\n")?;
+    std::fs::write(
+        dir.join("rust-toolchain.toml"),
+        crate::toolchain_file(tree, true)?,
+    )?;
     prune_lockfile(&dir)?;
 
     let mut files = Vec::new();

@@ -44,3 +44,25 @@ pub fn root() -> PathBuf {
         .expect("xtask has a parent")
         .to_owned()
 }
+
+/// The `rust-toolchain.toml` that handouts (`for_students`: with clippy and rustfmt) and
+/// autograder zips carry: the toolchain the workspace manifest pins in
+/// `[workspace.metadata.toolchain]`, which rustup installs on first use.
+pub fn toolchain_file(tree: &grader::labfile::Tree, for_students: bool) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(tree.manifest())?;
+    let doc: toml_edit::DocumentMut = text.parse()?;
+    let channel = doc["workspace"]["metadata"]["toolchain"]["channel"]
+        .as_str()
+        .context("Cargo.toml has no [workspace.metadata.toolchain] channel")?;
+    let components = if for_students {
+        "components = [\"clippy\", \"rustfmt\"]\n"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "# The Rust toolchain this lab is graded with; rustup installs it on first use.\n\
+         [toolchain]\nchannel = \"{channel}\"\nprofile = \"minimal\"\n{components}"
+    ))
+}
+
