@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::sandbox::{self, Ending, Input, Proc, Rlimits, Spec};
 
+mod peers;
+pub use peers::{Frozen, peer_identity, with_fs_identity};
+
 /// A failed check: the message is what the student reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fail(pub String);
@@ -63,6 +66,11 @@ pub struct Ctx {
     pub student: Option<(u32, u32)>,
     /// The grader's fixtures folder (`grader/fixtures`), read-only: see [`Ctx::npm_module`].
     pub fixtures: Option<PathBuf>,
+    /// The peers' folder (see [`Ctx::peer_dir`]); the scratch folder when absent.
+    pub peers: Option<PathBuf>,
+    /// Whether a program of the student's has started: from then on a peer's failure may
+    /// be the submission's doing (see [`Ctx::not_gradable_here`]).
+    student_started: bool,
     rng: u64,
     notes: Vec<String>,
     not_gradable_here: Option<String>,
@@ -110,6 +118,8 @@ impl Ctx {
             seed,
             student,
             fixtures: None,
+            peers: None,
+            student_started: false,
             rng: seed ^ 0x9E37_79B9_7F4A_7C15,
             notes: Vec::new(),
             not_gradable_here: None,
@@ -140,6 +150,9 @@ impl Ctx {
 
     /// Starts `spec`; the process is killed when the check ends, whatever happens.
     pub fn spawn(&mut self, spec: &Spec) -> Result<Proc, Fail> {
+        let theirs = self.bins.values().any(|b| b.as_os_str() == spec.program)
+            || (self.student.is_some() && spec.user == self.student);
+        self.student_started |= theirs;
         sandbox::spawn(spec).map_err(|e| {
             Fail(format!(
                 "could not start `{}`: {e}",
@@ -197,13 +210,22 @@ impl Ctx {
         self.notes.push(line.into());
     }
 
-    /// Ends the check as "not gradable here" for `why`: this machine lacks what the check
-    /// needs (a peer program, root). The item is left out of the score instead of failing the
-    /// student. Use as `return Err(ctx.not_gradable_here("..."))`.
+    /// Ends the check as "not gradable here" for `why`: a peer the check needs failed. The
+    /// item is left out of the score instead of failing the student, as long as none of the
+    /// student's programs has started yet. Once one has, the peer's failure may be its doing
+    /// (it can exhaust ports, memory or disk, or answer in a way that breaks the peer): the
+    /// item fails, and the message says why. Use as
+    /// `return Err(ctx.not_gradable_here("..."))`.
     pub fn not_gradable_here(&mut self, why: impl Into<String>) -> Fail {
         let why = why.into();
-        self.not_gradable_here = Some(why.clone());
-        Fail(format!("not gradable here: {why}"))
+        if self.student_started {
+            return Fail(format!(
+                "{why}. This happened while your programs ran, and may be their doing (a \
+                 process that takes the ports, memory or disk the grader's peer needs, or \
+                 answers in a way that breaks it), so it counts as a failure"
+            ));
+        }
+        self.grader_problem(why)
     }
 
     /// The path of the peer program `program` (e.g. `socat`, `redis-cli`, `node`) from the
@@ -212,7 +234,7 @@ impl Ctx {
     pub fn tool(&mut self, program: &str, package: &str) -> Result<PathBuf, Fail> {
         match find_tool(program) {
             Some(p) => Ok(p),
-            None => Err(self.not_gradable_here(format!(
+            None => Err(self.grader_problem(format!(
                 "`{program}` is not installed on the grading machine (Debian package \
                  `{package}`; the autograder's setup.sh installs it)"
             ))),
@@ -229,7 +251,7 @@ impl Ctx {
             .map(|f| f.join("npm").join("node_modules"));
         match modules {
             Some(m) if m.join(name).join("package.json").is_file() => Ok(m),
-            _ => Err(self.not_gradable_here(format!(
+            _ => Err(self.grader_problem(format!(
                 "the npm package `{name}` is not installed for the grader (run \
                  `grader/peers.sh nodejs`, as the autograder's setup.sh does)"
             ))),
@@ -243,8 +265,9 @@ impl Ctx {
         if unsafe { libc::geteuid() } == 0 {
             Ok(())
         } else {
-            Err(self.not_gradable_here(
-                "the check needs root, to start a client as another user; the grader is not root",
+            Err(self.grader_problem(
+                "the check needs root, to start a client as another user; the grader is not root"
+                    .into(),
             ))
         }
     }
@@ -341,6 +364,7 @@ pub fn child_main(
     result: &Path,
     student: Option<(u32, u32)>,
     fixtures: Option<PathBuf>,
+    peers: Option<PathBuf>,
 ) -> std::io::Result<()> {
     sandbox::become_subreaper()?;
     // The verdict's file is opened while the check may still write there; then whatever the
@@ -359,6 +383,7 @@ pub fn child_main(
     }
     let mut ctx = Ctx::new(bins, scratch.to_owned(), seed, student);
     ctx.fixtures = fixtures;
+    ctx.peers = peers;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&mut ctx)));
     let leftovers = sandbox::kill_descendants();
     let verdict = match outcome {
@@ -430,6 +455,18 @@ pub fn run_in_child(
         }
     };
     let scratch = scratch.as_path();
+    let peers = match env.fresh_peer_dir(name) {
+        Ok(p) => p,
+        Err(e) => {
+            return Verdict {
+                passed: false,
+                message: String::new(),
+                not_gradable_here: Some(format!(
+                    "the grader could not make the peers' folder: {e}"
+                )),
+            };
+        }
+    };
     // This very binary, even if a rebuild has replaced the file since it started.
     let exe = PathBuf::from("/proc/self/exe");
     let mut spec = Spec::new(exe.into_os_string(), scratch).args([
@@ -450,13 +487,20 @@ pub fn run_in_child(
     if let Some((uid, gid)) = env.student {
         spec = spec.args(["--student".to_owned(), format!("{uid}:{gid}")]);
     }
+    spec = spec.args(["--peers".as_ref(), peers.as_os_str()]);
     let mut shown: Vec<&Path> = vec![bins_dir];
     if let Some(f) = &env.fixtures {
         spec = spec.args(["--fixtures".as_ref(), f.as_os_str()]);
         shown.push(f);
     }
     spec.cap = 64 << 10;
-    let confined = env.confine(&mut spec, &shown, &[scratch, results_dir], memory, timeout);
+    let confined = env.confine(
+        &mut spec,
+        &shown,
+        &[scratch, &peers, results_dir],
+        memory,
+        timeout,
+    );
     let (out, left) = match crate::leftovers::around(|| sandbox::run(&spec, timeout)) {
         Ok(o) => o,
         Err(e) => {
@@ -468,6 +512,7 @@ pub fn run_in_child(
         }
     };
     let _ = std::fs::remove_dir_all(scratch);
+    let _ = std::fs::remove_dir_all(&peers);
     if let Some(why) = confined.memory_verdict(&out.stderr) {
         return Verdict {
             passed: false,

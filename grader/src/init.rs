@@ -78,7 +78,9 @@ pub fn main(user: Option<(u32, u32)>, argv: &[OsString]) -> i32 {
 /// PID 1 of the namespace: starts the test (as `user`), reaps, reports survivors. PID 1 itself
 /// keeps the grader's identity, out of reach of the test's signals and ptrace.
 fn pid_one(user: Option<(u32, u32)>, program: &CString, args: &[CString]) -> i32 {
-    // A /proc that shows this namespace's pids, for the test's own diagnostics.
+    // A /proc that shows this namespace's pids, for the test's own diagnostics; to an
+    // unprivileged process only those of its own user (`hidepid`), so that a check's peers
+    // (another identity) are out of the student's sight, not only out of its reach.
     // SAFETY: mount with constant strings.
     unsafe {
         libc::mount(
@@ -86,7 +88,7 @@ fn pid_one(user: Option<(u32, u32)>, program: &CString, args: &[CString]) -> i32
             c"/proc".as_ptr(),
             c"proc".as_ptr(),
             libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            std::ptr::null(),
+            c"hidepid=2".as_ptr().cast(),
         );
     }
     // SAFETY: single-threaded; the child execs or exits at once.

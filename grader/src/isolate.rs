@@ -551,6 +551,8 @@ const STUDENT_IDS: u32 = 1_900_000_000;
 const STUDENT_ID_RANGE: u32 = 1 << 31;
 /// The builds' identity.
 const BUILD_ID: u32 = STUDENT_IDS - 1;
+/// The identity peer programs run as (see [`crate::check::peer_identity`]).
+pub const PEER_ID: u32 = STUDENT_IDS - 2;
 
 /// Makes `path` (a folder created by the grader) belong to `who`, mode 0700, so that a
 /// program running as `who` can work in it and nobody else can look in.

@@ -127,6 +127,9 @@ enum Cmd {
         /// The grader's fixtures folder (npm packages of peer programs), read-only.
         #[arg(long)]
         fixtures: Option<PathBuf>,
+        /// The peers' folder, owned by the peers' identity.
+        #[arg(long)]
+        peers: Option<PathBuf>,
     },
 }
 
@@ -163,6 +166,7 @@ fn main() -> ExitCode {
             result,
             student,
             fixtures,
+            peers,
         } => {
             let Some(c) = grader::labs::find(&lab, &check) else {
                 grader::errln!("grader: no check `{check}` in lab `{lab}`");
@@ -175,7 +179,9 @@ fn main() -> ExitCode {
                         .collect()
                 })
                 .unwrap_or_default();
-            match grader::check::child_main(c, bins, &scratch, seed, &result, student, fixtures) {
+            match grader::check::child_main(
+                c, bins, &scratch, seed, &result, student, fixtures, peers,
+            ) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     grader::errln!("grader: check {check}: {e}");

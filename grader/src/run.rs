@@ -147,6 +147,19 @@ impl RunEnv {
         (spec, confined)
     }
 
+    /// A fresh folder for the peers of check `label` (see [`crate::check::Ctx::peer_dir`]),
+    /// owned by the peers' identity, mode 0755: the student's programs may read it, not
+    /// write it.
+    pub fn fresh_peer_dir(&self, label: &str) -> std::io::Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.fresh_scratch(&format!("{label}.peers"))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        if let Some((uid, gid)) = crate::check::peer_identity() {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
+        }
+        Ok(dir)
+    }
+
     /// A fresh scratch folder for `label`, owned by the student's identity.
     pub fn fresh_scratch(&self, label: &str) -> std::io::Result<PathBuf> {
         let safe: String = label

@@ -325,3 +325,49 @@ fn an_interrupted_batch_keeps_its_finished_rows() {
         leftovers(tmp.path())
     );
 }
+
+/// A peer that crashes before the student's program starts (here node, whose jayson aborts
+/// as it loads, as a package too new for the machine's node does) makes the item "not
+/// gradable here" with the reason: never a failure of the student's.
+#[test]
+fn a_peer_that_crashes_is_not_gradable_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let jayson = dir.path().join("fixtures/npm/node_modules/jayson");
+    std::fs::create_dir_all(&jayson).unwrap();
+    std::fs::write(
+        jayson.join("package.json"),
+        r#"{"name": "jayson", "main": "index.js"}"#,
+    )
+    .unwrap();
+    std::fs::write(jayson.join("index.js"), "process.abort();\n").unwrap();
+    for sub in ["bins", "scratch", "peers"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    let result = dir.path().join("verdict.json");
+    let st = Command::new(grader_exe())
+        .args([
+            "__check", "--lab", "rpc", "--check", "jayson", "--seed", "1",
+        ])
+        .arg("--bins")
+        .arg(dir.path().join("bins"))
+        .arg("--scratch")
+        .arg(dir.path().join("scratch"))
+        .arg("--peers")
+        .arg(dir.path().join("peers"))
+        .arg("--fixtures")
+        .arg(dir.path().join("fixtures"))
+        .arg("--result")
+        .arg(&result)
+        .status()
+        .unwrap();
+    assert!(st.success(), "{st}");
+    let v: grader::check::Verdict =
+        serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert!(!v.passed);
+    let why = v.not_gradable_here.unwrap_or_default();
+    assert!(
+        why.contains("does not run on this machine") && why.contains("SIGABRT"),
+        "{why} / {}",
+        v.message
+    );
+}

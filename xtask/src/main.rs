@@ -65,4 +65,3 @@ pub fn toolchain_file(tree: &grader::labfile::Tree, for_students: bool) -> anyho
          [toolchain]\nchannel = \"{channel}\"\nprofile = \"minimal\"\n{components}"
     ))
 }
-

@@ -14,6 +14,63 @@ const JAYSON_JS: &str = include_str!("jayson.js");
 /// The script of the `python_client` check.
 const CLIENT_PY: &str = include_str!("client.py");
 
+/// One call of jayson's TCP client, `add(1, 2)`, to the port given: prints `ready` when
+/// the answer is 3.
+const JAYSON_PROBE: &str = "const c = require('jayson').client.tcp({ host: '127.0.0.1', \
+     port: Number(process.argv[1]) });\
+     c.request('add', [1, 2], (err, r) => { if (err || !r || r.result !== 3) { \
+     console.log('the call failed: ' + (err ? err.message : JSON.stringify(r))); \
+     process.exit(1); } console.log('ready'); });";
+
+/// The grader's own JSON-RPC responder on a free port: answers every request line with
+/// `"result": 3` and the request's id, on a thread, until dropped.
+struct Responder {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Responder {
+    fn start() -> Result<Responder, Fail> {
+        use std::io::{BufRead, Write};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut reader = std::io::BufReader::new(&conn);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    let id = serde_json::from_str::<serde_json::Value>(&line)
+                        .ok()
+                        .and_then(|v| v.get("id").cloned())
+                        .unwrap_or(serde_json::Value::Null);
+                    let reply = serde_json::json!({"jsonrpc": "2.0", "result": 3, "id": id});
+                    if (&conn).write_all(format!("{reply}\n").as_bytes()).is_err() {
+                        break;
+                    }
+                    line.clear();
+                }
+            }
+        });
+        Ok(Responder { port, stop })
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept so that the thread sees the flag and ends.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
 /// How long a script may run: its cases take well under a second against a right server.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(20);
 
@@ -21,13 +78,22 @@ const SCRIPT_LIMIT: Duration = Duration::from_secs(20);
 pub(super) fn jayson(ctx: &mut Ctx) -> CheckResult {
     let node = ctx.tool("node", "nodejs")?;
     let modules = ctx.npm_module("jayson")?;
-    let script = ctx.scratch.join("jayson.js");
-    std::fs::write(&script, JAYSON_JS)?;
+    // Before the server starts: this node and this jayson make a call against the grader's
+    // own one-line responder (a node older than the package supports fails here), or the
+    // item is not gradable here.
+    let responder = Responder::start()?;
+    let probe = ctx
+        .peer(&node)
+        .args(["-e", JAYSON_PROBE, &responder.port.to_string()])
+        .env("NODE_PATH", &modules);
+    ctx.peer_works("node with the npm package jayson", &probe)?;
+    drop(responder);
+    let script = ctx.peer_file("jayson.js", JAYSON_JS)?;
     let server = start_server(ctx)?;
-    let mut spec = Spec::new(node.into_os_string(), &ctx.scratch)
+    let spec = ctx
+        .peer(&node)
         .args([script.as_os_str(), server.port.to_string().as_ref()])
         .env("NODE_PATH", &modules);
-    spec.user = ctx.student;
     run_script(
         ctx,
         "jayson's TCP client (a connection per call, one JSON text per line)",
@@ -40,12 +106,16 @@ pub(super) fn jayson(ctx: &mut Ctx) -> CheckResult {
 /// connection, then a second connection.
 pub(super) fn python_client(ctx: &mut Ctx) -> CheckResult {
     let python = ctx.tool("python3", "python3")?;
-    let script = ctx.scratch.join("client.py");
-    std::fs::write(&script, CLIENT_PY)?;
+    let script = ctx.peer_file("client.py", CLIENT_PY)?;
+    // Before the server starts: this Python must be able to compile the script.
+    let probe = ctx
+        .peer(&python)
+        .args(["-m".as_ref(), "py_compile".as_ref(), script.as_os_str()]);
+    ctx.peer_works("the grader's Python client", &probe)?;
     let server = start_server(ctx)?;
-    let mut spec = Spec::new(python.into_os_string(), &ctx.scratch)
+    let spec = ctx
+        .peer(&python)
         .args([script.as_os_str(), server.port.to_string().as_ref()]);
-    spec.user = ctx.student;
     run_script(
         ctx,
         "a Python client (json and socket, one connection, one JSON text per line)",
@@ -77,12 +147,21 @@ fn run_script(
         }
         return Err(Fail(msg));
     }
-    // The script itself broke (not the student's server): say so, with its words.
+    // The client broke without a verdict of its own. It loaded and ran before the server
+    // started (`peer_works`), so what the server sent or did may have broken it.
     fail!(
-        "the grader's script for {who} ended with status {} without a verdict (a grader \
-         problem; tell your course staff): {} {}",
+        "{who} ended with status {} without finishing its calls; it said: {} {}. It runs \
+         well against a right server, so look at what your server sent it last{}",
         out.status(),
         crate::run::clip(said, 400),
-        crate::run::clip(out.stderr_str().trim(), 800)
+        crate::run::clip(out.stderr_str().trim(), 800),
+        match server.proc.try_ending() {
+            Some(ending) => format!(
+                ". rpc-server {} meanwhile; {}",
+                ending.describe(),
+                stderr_of(&server.proc)
+            ),
+            None => String::new(),
+        }
     )
 }
