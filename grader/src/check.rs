@@ -355,17 +355,9 @@ pub struct Verdict {
     pub not_gradable_here: Option<String>,
 }
 
-/// Entry point of `grader __check`: runs one check and writes its verdict to `result`.
-pub fn child_main(
-    check: &Check,
-    bins: BTreeMap<String, PathBuf>,
-    scratch: &Path,
-    seed: u64,
-    result: &Path,
-    student: Option<(u32, u32)>,
-    fixtures: Option<PathBuf>,
-    peers: Option<PathBuf>,
-) -> std::io::Result<()> {
+/// Entry point of `grader __check`: runs one check over `ctx` and writes its verdict to
+/// `result`.
+pub fn child_main(check: &Check, mut ctx: Ctx, result: &Path) -> std::io::Result<()> {
     sandbox::become_subreaper()?;
     // The verdict's file is opened while the check may still write there; then whatever the
     // check creates (folders, FIFOs, key files) belongs to the student's identity, as if
@@ -373,7 +365,7 @@ pub fn child_main(
     // trace and inspect.
     let tmp = result.with_extension("tmp");
     let mut verdict_file = std::fs::File::create(&tmp)?;
-    if let Some((uid, gid)) = student {
+    if let Some((uid, gid)) = ctx.student {
         // SAFETY: plain system calls; this process has no other thread yet, and the threads
         // the check starts inherit the filesystem identity.
         unsafe {
@@ -381,9 +373,6 @@ pub fn child_main(
             libc::setfsuid(uid);
         }
     }
-    let mut ctx = Ctx::new(bins, scratch.to_owned(), seed, student);
-    ctx.fixtures = fixtures;
-    ctx.peers = peers;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&mut ctx)));
     let leftovers = sandbox::kill_descendants();
     let verdict = match outcome {

@@ -179,9 +179,10 @@ fn main() -> ExitCode {
                         .collect()
                 })
                 .unwrap_or_default();
-            match grader::check::child_main(
-                c, bins, &scratch, seed, &result, student, fixtures, peers,
-            ) {
+            let mut ctx = grader::check::Ctx::new(bins, scratch, seed, student);
+            ctx.fixtures = fixtures;
+            ctx.peers = peers;
+            match grader::check::child_main(c, ctx, &result) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     grader::errln!("grader: check {check}: {e}");
