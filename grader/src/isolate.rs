@@ -63,9 +63,19 @@ pub struct Jail {
     paths: Vec<(PathBuf, bool)>,
 }
 
-/// What of the host every jail shows, read-only: programs, libraries and configuration.
+/// What of the host every jail shows, read-only: programs, libraries and configuration, and
+/// the cgroup tree, as containers show it, so that a program sees the CPU quota it runs
+/// under (`std::thread::available_parallelism` reads it there).
 const SYSTEM: &[&str] = &[
-    "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+    "/usr",
+    "/etc",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/sys/fs/cgroup",
 ];
 
 /// Device nodes every jail has.

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Job, run_pairwise};
+use common::{Job, OneCpu, QuotaGroup, one_cpu_grader, run_pairwise};
 
 use grader::labfile::Tree;
 use grader::report::Report;
@@ -52,6 +52,47 @@ fn solutions_score_the_maximum_and_skeletons_zero() {
         ));
     }
     run_pairwise(jobs);
+}
+
+/// Every lab's reference scores the maximum on one CPU, as many autograder containers give:
+/// once with the grader pinned to one CPU (two such gradings at a time, one on each CPU),
+/// once under a CFS quota of one CPU with every CPU visible. An item whose comparison
+/// means nothing with one CPU may say so ("not gradable here"), never fail.
+#[test]
+fn solutions_score_the_maximum_on_one_cpu() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: this machine's grader cannot be put in a cgroup of its own");
+        return;
+    }
+    let tree = tree();
+    let group = std::sync::Arc::new(QuotaGroup::new().expect("a cgroup with a CPU quota"));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut jobs: Vec<Job> = Vec::new();
+    for (k, slug) in tree.slugs().unwrap().into_iter().enumerate() {
+        let sol = tree.lab(&slug).unwrap().solution;
+        for how in [OneCpu::Affinity(k % cpus), OneCpu::Quota] {
+            let (slug, sol, group) = (slug.clone(), sol.clone(), group.clone());
+            jobs.push((
+                format!("{slug} solution, one CPU by {how:?}"),
+                Box::new(move || {
+                    let exe = PathBuf::from(env!("CARGO_BIN_EXE_grader"));
+                    let cmd = one_cpu_grader(&exe, how, Some(&group));
+                    let mut r = verify::grade_command(cmd, &tree_root(), &slug, &sol, &[])?;
+                    r.items.retain(|i| {
+                        !i.not_gradable_here
+                            .as_deref()
+                            .is_some_and(|why| why.contains("only one CPU"))
+                    });
+                    verify::expect_max(&r)
+                }),
+            ));
+        }
+    }
+    run_pairwise(jobs);
+}
+
+fn tree_root() -> PathBuf {
+    tree().root
 }
 
 /// Every mutant of every lab is caught by the items it names, each with a message that names

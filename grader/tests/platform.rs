@@ -371,3 +371,78 @@ fn a_peer_that_crashes_is_not_gradable_here() {
         v.message
     );
 }
+
+/// The prefork solution whose master runs one more thread that sends `signal` to every
+/// process it can see named nginx, wrk or redis-server, every 50 ms (a SIGSTOP is followed
+/// by a SIGCONT 45 ms later, so that the baseline crawls).
+fn prefork_attacking_peers(dir: &Path, signal: &str) -> PathBuf {
+    let sub = dir.join(format!("attack-{signal}"));
+    copy_dir(&root().join("solutions/prefork/src"), &sub.join("src"));
+    let main = sub.join("src/bin/prefork-httpd.rs");
+    let text = std::fs::read_to_string(&main).unwrap();
+    let at = "fn main() -> ExitCode {";
+    assert!(text.contains(at), "prefork-httpd's main changed");
+    let attack = format!(
+        r#"{at}
+    std::thread::spawn(|| loop {{
+        let mut hit = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {{
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {{ continue }};
+            let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+            if ["nginx", "wrk", "redis-server"].iter().any(|n| comm.trim().starts_with(n)) {{
+                hit.push(pid);
+            }}
+        }}
+        for &p in &hit {{ unsafe {{ libc::kill(p, libc::{signal}); }} }}
+        std::thread::sleep(std::time::Duration::from_millis(45));
+        for &p in &hit {{ unsafe {{ libc::kill(p, libc::SIGCONT); }} }}
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }});"#
+    );
+    std::fs::write(&main, text.replacen(at, &attack, 1)).unwrap();
+    sub
+}
+
+/// A submission that stops or kills the baseline it is compared with (nginx) gets no free
+/// pass: the peers run as an identity the student's cannot signal, so the comparison is the
+/// honest one (prefork-httpd slower than nginx), graded, never "not gradable".
+#[test]
+fn a_submission_cannot_stop_or_kill_the_peers() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: peers run as the grader's own user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for signal in ["SIGSTOP", "SIGKILL"] {
+        let sub = prefork_attacking_peers(dir.path(), signal);
+        let json = dir.path().join(format!("{signal}.json"));
+        let st = Command::new(grader_exe())
+            .arg("--root")
+            .arg(root())
+            .args(["grade", "prefork"])
+            .arg(&sub)
+            .args(["--only", "vs-nginx", "--quiet", "--json"])
+            .arg(&json)
+            .status()
+            .unwrap();
+        assert_eq!(st.code(), Some(0), "{signal}: {st}");
+        let r = read_report(&json);
+        let item = r.items.iter().find(|i| i.id == "vs-nginx").unwrap();
+        assert!(
+            item.not_gradable_here.is_none(),
+            "{signal}: {}",
+            item.message
+        );
+        let ratio: f64 = item
+            .message
+            .split_once("ratio ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(|r| r.parse().ok())
+            .unwrap_or_else(|| panic!("{signal}: no ratio in {:?}", item.message));
+        assert!(
+            ratio < 1.5,
+            "{signal}: the baseline was slowed down: {}",
+            item.message
+        );
+    }
+}

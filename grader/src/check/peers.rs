@@ -72,13 +72,23 @@ impl Ctx {
     /// Writes `data` to `name` in the peers folder (or at `name`, a path under it), as the
     /// peers' identity, making missing folders; the file's path.
     pub fn peer_file(&mut self, name: &str, data: impl AsRef<[u8]>) -> Result<PathBuf, Fail> {
+        use std::os::unix::fs::PermissionsExt;
         let path = self.peer_dir().join(name);
         let data = data.as_ref();
+        let top = self.peer_dir().to_owned();
         with_fs_identity(peer_identity(), || {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
+                // Whatever the grader's umask: every folder readable, nothing writable.
+                for dir in parent
+                    .ancestors()
+                    .take_while(|d| d.starts_with(&top) && *d != top)
+                {
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+                }
             }
-            std::fs::write(&path, data)
+            std::fs::write(&path, data)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
         })
         .map_err(|e| {
             self.grader_problem(format!(
@@ -91,8 +101,13 @@ impl Ctx {
 
     /// Makes `name` (a folder under the peers folder) as the peers' identity; its path.
     pub fn peer_folder(&mut self, name: &str) -> Result<PathBuf, Fail> {
+        use std::os::unix::fs::PermissionsExt;
         let path = self.peer_dir().join(name);
-        with_fs_identity(peer_identity(), || std::fs::create_dir_all(&path)).map_err(|e| {
+        with_fs_identity(peer_identity(), || {
+            std::fs::create_dir_all(&path)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        })
+        .map_err(|e| {
             self.grader_problem(format!("the grader could not make {}: {e}", path.display()))
         })?;
         Ok(path)

@@ -86,7 +86,7 @@ impl Half {
     /// [`futex::WAIT_SLICE`], checking the peer after each.
     fn wait(&mut self, ready: impl Fn(&Header) -> bool) -> Result<()> {
         todo!(
-            "part B: spin briefly, yield, then futex::wait on our bell with WAIT_SLICE timeouts, checking the peer after each"
+            "part B: spin briefly (if futex::spinning_pays()), yield, then futex::wait on our bell with WAIT_SLICE timeouts, checking the peer after each"
         )
     }
 

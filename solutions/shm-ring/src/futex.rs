@@ -26,6 +26,15 @@ pub const SPIN_PURE: Duration = Duration::from_micros(2);
 /// How long a waiter spins and yields in all before it sleeps.
 pub const SPIN: Duration = Duration::from_micros(50);
 
+/// Whether spinning can pay: another CPU may run the other side at the same time. With one
+/// CPU (a container started with `--cpus 1`, or `taskset -c 0`) the other side cannot act
+/// while we spin, so a spin only delays it: skip it. `available_parallelism` counts the CPUs
+/// this process may run on and the CPU quota of its cgroup. Given, and computed once.
+pub fn spinning_pays() -> bool {
+    static PAYS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PAYS.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2))
+}
+
 /// Sleeps while `*word == expected`, for at most `timeout`. Returns early when woken, when
 /// the word already differs (EAGAIN), on a signal (EINTR) or at the timeout: the caller
 /// always re-checks its condition, so every return is the same to it.

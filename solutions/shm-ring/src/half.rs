@@ -102,9 +102,10 @@ impl Half {
         let h = self.ring.map.header();
         let start = Instant::now();
         // 1. Spin: on another core the other side usually acts within a microsecond or two,
-        //    and a round trip that never enters the kernel is the point of a ring.
+        //    and a round trip that never enters the kernel is the point of a ring. With one
+        //    CPU it cannot act while we spin: no spin then.
         let mut spins = 0u32;
-        while !ready(h) {
+        while futex::spinning_pays() && !ready(h) {
             std::hint::spin_loop();
             spins += 1;
             if spins & 15 == 0 && start.elapsed() > futex::SPIN_PURE {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::check::{Ctx, Fail, poll_until};
 use crate::fail;
-use crate::sandbox::{Proc, Spec};
+use crate::sandbox::Proc;
 
 /// How long the server may take to print its line and fork its workers.
 pub(super) const PROMPT: Duration = Duration::from_secs(5);
@@ -16,20 +16,28 @@ pub(super) const PROMPT: Duration = Duration::from_secs(5);
 /// The 4 KiB file every load uses.
 pub(super) const FILE: &str = "/4k.bin";
 
-/// Makes the document root `scratch/www`: `index.html`, `4k.bin`, `notes.txt`,
-/// `style.css`, `docs/index.html`, and `escape`, a symlink to `scratch/secret.txt`.
+/// Makes the document root `www` in the peers' folder, which both prefork-httpd and nginx
+/// read and neither can change: `index.html`, `4k.bin`, `notes.txt`, `style.css`,
+/// `docs/index.html`, and `escape`, a symlink to `secret.txt` beside the root.
 pub(super) fn www(ctx: &mut Ctx) -> Result<PathBuf, Fail> {
-    let root = ctx.scratch.join("www");
-    std::fs::create_dir_all(root.join("docs"))?;
-    std::fs::write(root.join("index.html"), "<h1>prefork</h1>\n")?;
     let bytes = ctx.random_bytes(4096);
-    std::fs::write(root.join("4k.bin"), bytes)?;
-    std::fs::write(root.join("notes.txt"), "plain text\n")?;
-    std::fs::write(root.join("style.css"), "h1 { color: red }\n")?;
-    std::fs::write(root.join("docs/index.html"), "<p>docs</p>\n")?;
-    std::fs::write(ctx.scratch.join("secret.txt"), "SECRET-OUTSIDE-ROOT\n")?;
-    let _ = std::fs::remove_file(root.join("escape"));
-    std::os::unix::fs::symlink(ctx.scratch.join("secret.txt"), root.join("escape"))?;
+    let files: [(&str, &[u8]); 5] = [
+        ("www/index.html", b"<h1>prefork</h1>\n"),
+        ("www/4k.bin", &bytes),
+        ("www/notes.txt", b"plain text\n"),
+        ("www/style.css", b"h1 { color: red }\n"),
+        ("www/docs/index.html", b"<p>docs</p>\n"),
+    ];
+    for (name, data) in files {
+        ctx.peer_file(name, data)?;
+    }
+    let secret = ctx.peer_file("secret.txt", "SECRET-OUTSIDE-ROOT\n")?;
+    let root = ctx.peer_dir().join("www");
+    let escape = root.join("escape");
+    crate::check::with_fs_identity(crate::check::peer_identity(), || {
+        let _ = std::fs::remove_file(&escape);
+        std::os::unix::fs::symlink(&secret, &escape)
+    })?;
     Ok(root)
 }
 
@@ -218,8 +226,7 @@ pub(super) fn parse_wrk(text: &str) -> Option<WrkFigures> {
     seen.then_some(f)
 }
 
-/// Starts `wrk -t2 -c CONNS -d SECS url` as the student's identity (wrk is a peer: it only
-/// needs the loopback).
+/// Starts `wrk -t2 -c CONNS -d SECS url`, a peer.
 pub(super) fn spawn_wrk(
     ctx: &mut Ctx,
     wrk: &Path,
@@ -227,7 +234,7 @@ pub(super) fn spawn_wrk(
     secs: u32,
     url: &str,
 ) -> Result<Proc, Fail> {
-    let mut spec = Spec::new(wrk.as_os_str().to_owned(), &ctx.scratch).args([
+    let spec = ctx.peer(wrk).args([
         "-t2".to_owned(),
         format!("-c{conns}"),
         format!("-d{secs}s"),
@@ -235,7 +242,6 @@ pub(super) fn spawn_wrk(
         "5s".to_owned(),
         url.to_owned(),
     ]);
-    spec.user = ctx.student;
     ctx.spawn(&spec)
 }
 

@@ -7,14 +7,13 @@ use std::time::Duration;
 use super::harness::{PROMPT, Server, raw, start, www};
 use crate::check::{CheckResult, Ctx, Fail, Output};
 use crate::fail;
-use crate::sandbox::Spec;
 
-/// Runs curl with `args` as the student's identity.
+/// Runs curl, a peer, with `args`.
 fn curl(ctx: &mut Ctx, curl: &Path, args: &[String]) -> Result<Output, Fail> {
-    let mut spec = Spec::new(curl.as_os_str().to_owned(), &ctx.scratch)
+    let spec = ctx
+        .peer(curl)
         .args(["-s", "--max-time", "5"].map(String::from))
         .args(args.iter().cloned());
-    spec.user = ctx.student;
     ctx.run("curl", &spec, Duration::from_secs(10))
 }
 
@@ -27,8 +26,10 @@ fn fetch(
     extra: &[&str],
     path: &str,
 ) -> Result<(u16, String, Vec<u8>), Fail> {
-    let body_file = ctx.scratch.join("curl-body");
-    let _ = std::fs::remove_file(&body_file);
+    let body_file = ctx.peer_dir().join("curl-body");
+    let _ = crate::check::with_fs_identity(crate::check::peer_identity(), || {
+        std::fs::remove_file(&body_file)
+    });
     let mut args: Vec<String> = vec![
         "--path-as-is".into(),
         "-D".into(),

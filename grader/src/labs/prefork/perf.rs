@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::harness::{FILE, finish_wrk, spawn_wrk, start, www};
 use crate::check::{CheckResult, Ctx, Fail, poll_until};
 use crate::fail;
-use crate::sandbox::{Proc, Spec};
+use crate::sandbox::Proc;
 
 /// Workers on both sides.
 const WORKERS: usize = 2;
@@ -43,14 +43,13 @@ pub(crate) fn nginx_conf(dir: &Path, root: &Path, port: u16, workers: usize) -> 
     )
 }
 
-/// Starts nginx as the student's identity and waits until it accepts connections.
+/// Starts nginx, a peer, and waits until it accepts connections: not gradable here if it
+/// does not (this runs before the student's server starts).
 fn start_nginx(ctx: &mut Ctx, nginx: &Path, root: &Path) -> Result<(Proc, u16), Fail> {
-    let dir = ctx.scratch.join("nginx");
-    std::fs::create_dir_all(&dir)?;
+    let dir = ctx.peer_folder("nginx")?;
     let port = free_port()?;
-    let conf = dir.join("nginx.conf");
-    std::fs::write(&conf, nginx_conf(&dir, root, port, WORKERS))?;
-    let mut spec = Spec::new(nginx.as_os_str().to_owned(), &ctx.scratch).args([
+    let conf = ctx.peer_file("nginx/nginx.conf", nginx_conf(&dir, root, port, WORKERS))?;
+    let spec = ctx.peer(nginx).args([
         "-e".as_ref(),
         dir.join("error.log").as_os_str(),
         "-p".as_ref(),
@@ -58,7 +57,6 @@ fn start_nginx(ctx: &mut Ctx, nginx: &Path, root: &Path) -> Result<(Proc, u16), 
         "-c".as_ref(),
         conf.as_os_str(),
     ]);
-    spec.user = ctx.student;
     let mut p = ctx.spawn(&spec)?;
     let up = poll_until(Instant::now() + Duration::from_secs(5), || {
         TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -79,6 +77,9 @@ pub(super) fn vs_nginx(ctx: &mut Ctx) -> CheckResult {
     let wrk = ctx.tool("wrk", "wrk")?;
     let nginx = ctx.tool("nginx", "nginx")?;
     let root = www(ctx)?;
+    // The baseline first: a failure of nginx's is not gradable only before the student's
+    // server runs.
+    let (mut ngx, ngx_port) = start_nginx(ctx, &nginx, &root)?;
     let server = start(ctx, &root, WORKERS)?;
     // The comparison means something only for a server built as the contract says.
     if !super::harness::keeps_alive(server.port)? {
@@ -95,15 +96,18 @@ pub(super) fn vs_nginx(ctx: &mut Ctx) -> CheckResult {
              worker accept (see the workers-accept item)"
         );
     }
-    let (mut ngx, ngx_port) = start_nginx(ctx, &nginx, &root)?;
     let ours_url = server.url(FILE);
     let ngx_url = format!("http://127.0.0.1:{ngx_port}{FILE}");
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..2 {
-        for (url, into) in [(&ours_url, &mut ours), (&ngx_url, &mut theirs)] {
-            let mut p = spawn_wrk(ctx, &wrk, CONNS, SECS, url)?;
-            into.push(finish_wrk(ctx, &mut p, SECS)?);
-        }
+        let mut p = spawn_wrk(ctx, &wrk, CONNS, SECS, &ours_url)?;
+        ours.push(finish_wrk(ctx, &mut p, SECS)?);
+        // nginx's round with every process of the submission stopped: none of them can
+        // take the CPU from it.
+        let frozen = ctx.freeze_student();
+        let mut p = spawn_wrk(ctx, &wrk, CONNS, SECS, &ngx_url)?;
+        theirs.push(finish_wrk(ctx, &mut p, SECS)?);
+        drop(frozen);
     }
     let _ = ngx.kill();
     let best = |v: &[super::harness::WrkFigures]| v.iter().map(|f| f.per_sec).fold(0.0, f64::max);

@@ -9,6 +9,7 @@
 //! passes or not.
 
 use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::check::{CheckResult, Ctx, Fail};
@@ -69,10 +70,14 @@ fn bench(ctx: &mut Ctx, args: &[&str], key: &str) -> Result<f64, Fail> {
 
 /// The pipe baseline of throughput: `cat < FILE | cat > /dev/null` with FILE in tmpfs,
 /// timed by bash's `time` around the pipeline only; GB/s.
+/// It runs as a peer, with every process of the submission stopped meanwhile.
 fn pipe_throughput(ctx: &mut Ctx, file: &str) -> Result<f64, Fail> {
     let script = format!("TIMEFORMAT=%R; time (cat < {file} | cat > /dev/null)");
-    let spec = ctx.bash(&script);
-    let out = ctx.run("the pipe baseline", &spec, Duration::from_secs(30))?;
+    let spec = ctx.peer(Path::new("/bin/bash")).args(["-c", &script]);
+    let frozen = ctx.freeze_student();
+    let out = ctx.run("the pipe baseline", &spec, Duration::from_secs(30));
+    drop(frozen);
+    let out = out?;
     let secs = out.stderr_str().trim().parse::<f64>().map_err(|_| {
         Fail(format!(
             "the grader's pipe baseline failed (tell your course staff): {}",
@@ -85,15 +90,17 @@ fn pipe_throughput(ctx: &mut Ctx, file: &str) -> Result<f64, Fail> {
 /// Ring throughput (`ring-bench --throughput`) against a pipe (`cat | cat`, same bytes):
 /// at least 2x.
 pub(super) fn throughput(ctx: &mut Ctx) -> CheckResult {
-    // The pipe's input: a file in tmpfs (this check's own /dev/shm), so no disk is timed.
+    // The pipe's input: a file in tmpfs (this check's own /dev/shm), so no disk is timed,
+    // the peers' own (/dev/shm is sticky: the submission cannot replace it).
     let file = format!("/dev/shm/shmring-baseline-{:x}", ctx.seed & 0xffff);
-    {
+    let block = ctx.random_bytes(1 << 20);
+    crate::check::with_fs_identity(crate::check::peer_identity(), || {
         let mut f = std::fs::File::create(&file)?;
-        let block = ctx.random_bytes(1 << 20);
         for _ in 0..(BYTES >> 20) {
             f.write_all(&block)?;
         }
-    }
+        Ok(())
+    })?;
     let bytes = BYTES.to_string();
     let measured = (|| -> Result<(Vec<f64>, Vec<f64>), Fail> {
         let (mut ring, mut pipe) = (Vec::new(), Vec::new());
@@ -107,7 +114,9 @@ pub(super) fn throughput(ctx: &mut Ctx) -> CheckResult {
         }
         Ok((ring, pipe))
     })();
-    let _ = std::fs::remove_file(&file);
+    let _ = crate::check::with_fs_identity(crate::check::peer_identity(), || {
+        std::fs::remove_file(&file)
+    });
     let (ring, pipe) = measured?;
     let (r, p) = (best_high(&ring), best_high(&pipe));
     let ratio = r / p;
@@ -205,11 +214,23 @@ fn pipe_pingpong(trips: usize) -> Result<f64, Fail> {
 /// 64-byte round trip over two rings (`ring-bench --pingpong`) against two pipes: at most
 /// half.
 pub(super) fn pingpong(ctx: &mut Ctx) -> CheckResult {
+    // With one CPU for both processes every round trip, ring or pipe, is two switches between
+    // them: the comparison says nothing about the ring.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return Err(ctx.not_gradable_here(
+            "the grader may use only one CPU here (its affinity, or its cgroup's CPU quota), and \
+             with one CPU a round trip between two processes needs two switches between them \
+             whatever carries the bytes, so ring and pipe cannot be told apart",
+        ));
+    }
     let trips = TRIPS.to_string();
     let (mut ring, mut pipe) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         ring.push(bench(ctx, &["--pingpong", &trips], "median ")?);
+        let frozen = ctx.freeze_student();
         pipe.push(pipe_pingpong(TRIPS)?);
+        drop(frozen);
     }
     let (r, p) = (best_low(&ring), best_low(&pipe));
     let ratio = r / p;

@@ -11,12 +11,9 @@ use crate::{ensure, fail};
 
 use super::harness::{self, Server};
 
-/// A peer program, run as the student's identity (it needs no privilege).
+/// A peer program with `args`.
 fn peer(ctx: &Ctx, program: &Path, args: &[&str]) -> Spec {
-    let mut spec = Spec::new(program.as_os_str(), &ctx.scratch).args(args);
-    spec.user = ctx.student;
-    spec.cap = 4 << 20;
-    spec
+    ctx.peer(program).args(args)
 }
 
 /// `redis-cli -h 127.0.0.1 -p PORT ARGS...` to its end.
@@ -198,9 +195,13 @@ pub(in crate::labs) fn redis_benchmark(ctx: &mut Ctx) -> CheckResult {
 /// A Python client that speaks raw RESP, cutting every request at every byte.
 pub(in crate::labs) fn raw_python(ctx: &mut Ctx) -> CheckResult {
     let python = ctx.tool("python3", "python3")?;
+    let script = ctx.peer_file("raw_resp.py", include_str!("raw_resp.py"))?;
+    // Before the server starts: this Python must be able to compile the script.
+    let probe = ctx
+        .peer(&python)
+        .args(["-m".as_ref(), "py_compile".as_ref(), script.as_os_str()]);
+    ctx.peer_works("the grader's Python RESP client", &probe)?;
     let server = harness::start(ctx, &[])?;
-    let script = ctx.scratch.join("raw_resp.py");
-    std::fs::write(&script, include_str!("raw_resp.py"))?;
     let port = server.addr.port().to_string();
     let spec = peer(ctx, &python, &[&script.to_string_lossy(), &port]);
     let out = ctx.run("the Python RESP client", &spec, Duration::from_secs(20))?;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::check::{CheckResult, Ctx, Fail, poll_until};
 use crate::fail;
-use crate::sandbox::{Proc, Spec};
+use crate::sandbox::Proc;
 
 use super::harness::{self, Raw};
 
@@ -24,12 +24,12 @@ fn free_port() -> Result<u16, Fail> {
     Ok(l.local_addr()?.port())
 }
 
-/// Starts `redis-server` on a free port, persistence off, as the student's identity.
+/// Starts `redis-server`, a peer, on a free port with persistence off: not gradable here if
+/// it does not answer (this runs before the student's server starts).
 fn redis_server(ctx: &mut Ctx, exe: &Path) -> Result<(Proc, u16), Fail> {
     let port = free_port()?.to_string();
-    let dir = ctx.scratch.join("redis");
-    std::fs::create_dir_all(&dir)?;
-    let mut spec = Spec::new(exe.as_os_str(), &ctx.scratch).args([
+    let dir = ctx.peer_folder("redis")?;
+    let spec = ctx.peer(exe).args([
         "--port",
         &port,
         "--bind",
@@ -47,8 +47,6 @@ fn redis_server(ctx: &mut Ctx, exe: &Path) -> Result<(Proc, u16), Fail> {
         "--logfile",
         "",
     ]);
-    // Never as root: as the student's identity, which the grader sets whenever it is root.
-    spec.user = ctx.student;
     let proc = ctx.spawn(&spec)?;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let up = poll_until(Instant::now() + Duration::from_secs(5), || {
@@ -57,11 +55,11 @@ fn redis_server(ctx: &mut Ctx, exe: &Path) -> Result<(Proc, u16), Fail> {
         })
     });
     if !up {
-        fail!(
-            "the grader's baseline `redis-server --port {port}` did not answer PING within 5 s \
-             (tell your course staff); it said {:?}",
-            String::from_utf8_lossy(&proc.stdout().0).trim()
-        );
+        return Err(ctx.not_gradable_here(format!(
+            "the grader's baseline `redis-server --port {port}` did not answer PING within 5 s; \
+             it said {:?}",
+            crate::run::clip(String::from_utf8_lossy(&proc.stdout().0).trim(), 400)
+        )));
     }
     Ok((proc, port.parse()?))
 }
@@ -69,7 +67,7 @@ fn redis_server(ctx: &mut Ctx, exe: &Path) -> Result<(Proc, u16), Fail> {
 /// One `redis-benchmark -t set,get -P 16 -c 50` round: the mean of SET and GET, req/s.
 fn bench(ctx: &mut Ctx, exe: &Path, port: u16, who: &str) -> Result<f64, Fail> {
     let port = port.to_string();
-    let mut spec = Spec::new(exe.as_os_str(), &ctx.scratch).args([
+    let spec = ctx.peer(exe).args([
         "-h",
         "127.0.0.1",
         "-p",
@@ -84,7 +82,6 @@ fn bench(ctx: &mut Ctx, exe: &Path, port: u16, who: &str) -> Result<f64, Fail> {
         REQUESTS,
         "--csv",
     ]);
-    spec.user = ctx.student;
     let out = ctx.run(
         &format!("redis-benchmark against {who}"),
         &spec,
@@ -124,12 +121,18 @@ fn list(v: &[f64]) -> String {
 pub(in crate::labs) fn throughput(ctx: &mut Ctx) -> CheckResult {
     let bench_exe = ctx.tool("redis-benchmark", "redis-tools")?;
     let server_exe = ctx.tool("redis-server", "redis-server")?;
-    let kv = harness::start(ctx, &[])?;
+    // The baseline first: a failure of redis-server's is not gradable only before the
+    // student's server runs.
     let (_redis, redis_port) = redis_server(ctx, &server_exe)?;
+    let kv = harness::start(ctx, &[])?;
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         ours.push(bench(ctx, &bench_exe, kv.addr.port(), "kv-server")?);
+        // redis-server's round with every process of the submission stopped: none of them
+        // can take the CPU from it.
+        let frozen = ctx.freeze_student();
         theirs.push(bench(ctx, &bench_exe, redis_port, "redis-server")?);
+        drop(frozen);
     }
     let (k, r) = (median(ours.clone()), median(theirs.clone()));
     let ratio = k / r;
