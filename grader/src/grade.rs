@@ -1,7 +1,7 @@
 //! The whole pipeline for one submission: stage, build, run tests, run checks, score.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::build::{self, Built};
 use crate::check;
@@ -9,13 +9,14 @@ use crate::error::{Error, Result};
 use crate::labfile::{Kind, Lab, Tree};
 use crate::report::Report;
 use crate::run::{self, RunEnv};
+use crate::schedule;
 use crate::score::{self, ItemResult};
 use crate::stage;
 use crate::submission;
 
 /// What a test says that was skipped because an earlier test of its item was stopped.
-pub const NOT_RUN: &str =
-    "not run: an earlier test of this item was stopped (it hung, or used too much memory)";
+pub const NOT_RUN: &str = "not run: an earlier test of this item was stopped (it hung, gave up \
+                           waiting, or used too much memory)";
 
 /// How to grade.
 #[derive(Debug, Clone, Default)]
@@ -225,7 +226,123 @@ fn grade_into(
             });
         }
     }
-    test_results.extend(run_tests(&env, lab, opts, queue, &say));
+    // Every check names a check that exists, before anything runs.
+    for item in lab.file.items.iter().filter(|i| i.kind == Kind::Check) {
+        if crate::labs::find(&lab.file.slug, &item.name).is_none() {
+            return Err(Error::LabFile {
+                path: lab.dir.join("lab.toml"),
+                message: format!(
+                    "item `{}` names the check `{}`, which does not exist",
+                    item.id, item.name
+                ),
+            });
+        }
+    }
+    let bins_dir = out_dir.join("bin");
+    let results_dir = work.path().join("results");
+    let report_seed = report.seed;
+    let run_check = |item: &crate::labfile::Item| -> ItemResult {
+        say(&format!("check {}", item.name));
+        let t0 = Instant::now();
+        let run = || {
+            check::run_in_child(
+                &env,
+                &lab.file.slug,
+                &item.name,
+                &bins_dir,
+                &results_dir,
+                report_seed,
+                opts.timeout(lab, item),
+                lab.file.limits_for(item).memory(),
+            )
+        };
+        let v =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+                check::Verdict {
+                    passed: false,
+                    message: String::new(),
+                    not_gradable_here: Some(format!(
+                        "the grader failed while running this check: {}",
+                        panic_text(&*panic)
+                    )),
+                }
+            });
+        let elapsed = t0.elapsed().as_millis() as u64;
+        if let Some(why) = &v.not_gradable_here {
+            ItemResult::not_gradable_here(item, why, elapsed)
+        } else {
+            let msg = if v.passed && v.message.is_empty() {
+                "passed".to_string()
+            } else {
+                v.message
+            };
+            ItemResult::new(item, v.passed, msg, elapsed)
+        }
+    };
+    // Tests and the checks that may run beside them share one pool; the checks that must
+    // run alone (they measure speed, or load every CPU) follow, one at a time.
+    let side_checks = lab
+        .file
+        .items
+        .iter()
+        .filter(|i| i.kind == Kind::Check && !i.alone && wanted(&i.id));
+    let mut jobs: Vec<schedule::Job<Work>> = queue
+        .into_iter()
+        .map(|t| schedule::Job {
+            item: t.item.id.clone(),
+            memory: lab.file.limits_for(t.item).memory(),
+            what: Work::Test(t),
+        })
+        .collect();
+    jobs.extend(side_checks.map(|item| schedule::Job {
+        item: item.id.clone(),
+        memory: lab.file.limits_for(item).memory(),
+        what: Work::Check(item),
+    }));
+    let runner = |w: &Work, hung: Option<&str>| -> (Done, schedule::Mark) {
+        match (w, hung) {
+            (Work::Test(job), Some(first)) => (
+                Done::Test(run::TestResult {
+                    id: job.id.clone(),
+                    passed: false,
+                    message: format!("{NOT_RUN} (`{first}`)"),
+                    elapsed_ms: 0,
+                    timed_out: false,
+                }),
+                schedule::Mark::Done,
+            ),
+            (Work::Test(job), None) => {
+                let r = run_test(&env, lab, opts, job, &say);
+                let mark = if r.timed_out {
+                    schedule::Mark::Hung
+                } else if !r.passed && r.elapsed_ms >= schedule::SUSPECT_AFTER.as_millis() as u64 {
+                    schedule::Mark::Slow
+                } else {
+                    schedule::Mark::Done
+                };
+                (Done::Test(r), mark)
+            }
+            (Work::Check(item), _) => (Done::Check(run_check(item)), schedule::Mark::Done),
+        }
+    };
+    let name = |w: &Work| match w {
+        Work::Test(t) => t.id.clone(),
+        Work::Check(i) => i.id.clone(),
+    };
+    let stop = || crate::interrupt::signal().is_some();
+    let mut checked = std::collections::BTreeMap::new();
+    for done in schedule::run(&jobs, workers(&env), &name, &runner, &stop)
+        .into_iter()
+        .flatten()
+    {
+        match done {
+            Done::Test(r) => test_results.push(r),
+            Done::Check(r) => {
+                checked.insert(r.id.clone(), r);
+            }
+        }
+    }
+    crate::interrupt::check()?;
     if let Some((stems, errors)) = &artifacts.hidden_error {
         let of_hidden = lab.file.items.iter().filter(|i| {
             i.kind == Kind::Test && stems.iter().any(|s| i.name.split("::").next() == Some(s))
@@ -248,8 +365,6 @@ fn grade_into(
     report.timing.tests_ms = t0.elapsed().as_millis() as u64;
     let mut by_item = score::group_tests(&lab.file, test_results);
     let t0 = Instant::now();
-
-    let bins_dir = out_dir.join("bin");
     for item in &lab.file.items {
         if !wanted(&item.id) {
             report
@@ -259,41 +374,13 @@ fn grade_into(
         }
         let result = match item.kind {
             Kind::Test => score::test_item(item, by_item.remove(&item.id).unwrap_or_default()),
-            Kind::Check => {
-                if crate::labs::find(&lab.file.slug, &item.name).is_none() {
-                    return Err(Error::LabFile {
-                        path: lab.dir.join("lab.toml"),
-                        message: format!(
-                            "item `{}` names the check `{}`, which does not exist",
-                            item.id, item.name
-                        ),
-                    });
+            Kind::Check => match checked.remove(&item.id) {
+                Some(r) => r,
+                None => {
+                    crate::interrupt::check()?;
+                    run_check(item)
                 }
-                crate::interrupt::check()?;
-                say(&format!("check {}", item.name));
-                let t0 = Instant::now();
-                let v = check::run_in_child(
-                    &env,
-                    &lab.file.slug,
-                    &item.name,
-                    &bins_dir,
-                    &work.path().join("results"),
-                    report.seed,
-                    opts.timeout(lab, item),
-                    lab.file.limits_for(item).memory(),
-                );
-                let elapsed = t0.elapsed().as_millis() as u64;
-                if let Some(why) = &v.not_gradable_here {
-                    ItemResult::not_gradable_here(item, why, elapsed)
-                } else {
-                    let msg = if v.passed && v.message.is_empty() {
-                        "passed".to_string()
-                    } else {
-                        v.message
-                    };
-                    ItemResult::new(item, v.passed, msg, elapsed)
-                }
-            }
+            },
         };
         report.items.push(result);
     }
@@ -310,349 +397,60 @@ struct TestJob<'a> {
     name: String,
 }
 
-/// How many tests run at once to begin with: two where every test runs in a PID namespace of
-/// its own (its clean-up then touches only its own processes), else one.
-fn test_workers(env: &RunEnv) -> usize {
-    let parallel = env.jail && crate::init::provided() && crate::isolate::available();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if parallel { cores.clamp(1, 2) } else { 1 }
+/// A job of the grading's pool: a test, or a check that may run beside tests.
+enum Work<'a> {
+    Test(TestJob<'a>),
+    Check(&'a crate::labfile::Item),
 }
 
-/// How often a spare worker looks whether the machine has a CPU to spare.
-const SPARE_EVERY: Duration = Duration::from_millis(250);
+/// What a job of the pool gave.
+enum Done {
+    Test(run::TestResult),
+    Check(ItemResult),
+}
 
-/// A test running this long may be hanging: another test of its item waits for its end.
-const SUSPECT_AFTER: Duration = Duration::from_secs(1);
-
-/// Runs `queue`, [`test_workers`] tests at once, and returns the results in queue order.
-///
-/// An item is all or nothing: once one of its tests has hung (the grader's timeout, or the
-/// test's own deadline), its tests not yet started are reported, not run, since they would
-/// most likely hang too, each for the whole timeout. So the workers take tests of items with
-/// no test running first, and never start a test of an item whose running test has taken
-/// over [`SUSPECT_AFTER`]: they wait for its end instead, which says whether the rest runs.
-///
-/// A test that waits (on its deadline, on a child that never answers) holds no CPU. Where
-/// tests run in parallel, up to as many spare workers again start a test each when, over
-/// the last quarter second, a whole CPU of the machine stayed idle and the memory available
-/// (the machine's, or the grader's cgroup's if less) holds one more test at its cap. Under
-/// a CPU quota smaller than the CPUs the grader may run on, there are no spare workers. A spare worker takes only a test of an item with no test
-/// running. A hanging submission's deadlines then run out side by side instead of one after
-/// another, and a machine busy with real work gets no more load.
-fn run_tests(
+/// Runs one test; a panic of the grader's becomes the test's failure, never a test left
+/// marked running for the other workers to wait on.
+fn run_test(
     env: &RunEnv,
     lab: &Lab,
     opts: &Options,
-    queue: Vec<TestJob<'_>>,
+    job: &TestJob<'_>,
     say: &(dyn Fn(&str) + Sync),
-) -> Vec<run::TestResult> {
-    use std::sync::{Condvar, Mutex};
-    let board = Mutex::new(Board::new(
-        queue.iter().map(|j| j.item.id.clone()).collect(),
-    ));
-    let ended = Condvar::new();
-    let lock = || board.lock().unwrap_or_else(|e| e.into_inner());
-    // Runs the next test; `false` once none is left (for a spare: none it may take now).
-    let run_next =
-        |spare: bool| -> bool {
-            let (k, started) = {
-                let mut b = lock();
-                loop {
-                    if crate::interrupt::signal().is_some() {
-                        return false;
-                    }
-                    let k = match b.take(spare, Instant::now()) {
-                        Take::Run(k) => k,
-                        Take::Done => return false,
-                        Take::Wait if spare => return false,
-                        Take::Wait => {
-                            b = ended.wait(b).unwrap_or_else(|e| e.into_inner());
-                            continue;
-                        }
-                    };
-                    let job = &queue[k];
-                    let started = Instant::now();
-                    if let Some(first) = b.start(k, started) {
-                        let r = run::TestResult {
-                            id: job.id.clone(),
-                            passed: false,
-                            message: format!("{NOT_RUN} (`{first}`)"),
-                            elapsed_ms: 0,
-                            timed_out: false,
-                        };
-                        b.results[k] = Some(r);
-                        continue;
-                    }
-                    break (k, started);
-                }
-            };
-            let job = &queue[k];
-            say(&format!("test {}", job.id));
-            let timeout = opts.timeout(lab, job.item);
-            let memory = lab.file.limits_for(job.item).memory();
-            // A panic here must not leave the test marked running: the other workers wait for
-            // its end.
-            let run = || run::run_one(env, job.exe, job.stem, &job.name, timeout, memory);
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-                .unwrap_or_else(|panic| run::TestResult {
-                    id: job.id.clone(),
-                    passed: false,
-                    message: format!(
-                        "the grader failed while running this test: {}",
-                        panic
-                            .downcast_ref::<String>()
-                            .map(String::as_str)
-                            .or_else(|| panic.downcast_ref::<&str>().copied())
-                            .unwrap_or("a panic")
-                    ),
-                    elapsed_ms: 0,
-                    timed_out: false,
-                });
-            lock().finish(k, started, &job.id, result);
-            ended.notify_all();
-            true
-        };
-    let base = test_workers(env);
-    let cap = queue
-        .iter()
-        .map(|j| lab.file.limits_for(j.item).memory())
-        .max()
-        .unwrap_or(0);
-    // A spare worker: waits for an idle CPU while the others are busy, then runs one test.
-    // It waits on `ended`, not in a sleep, so that it is gone as soon as the last test is.
-    let spare = || {
-        let mut meter = IdleMeter::new();
-        let mut measured = Instant::now();
-        loop {
-            let (busy, done) = {
-                let b = lock();
-                let b = if b.pending() {
-                    ended
-                        .wait_timeout(b, SPARE_EVERY)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                } else {
-                    b
-                };
-                (
-                    b.busy(),
-                    !b.pending() || crate::interrupt::signal().is_some(),
-                )
-            };
-            if done {
-                return;
-            }
-            if measured.elapsed() < SPARE_EVERY {
-                continue;
-            }
-            let idle = meter.idle_cpus();
-            measured = Instant::now();
-            if busy >= base
-                && idle.is_some_and(|c| c >= 0.9)
-                && memory_available() > cap
-                && run_next(true)
-            {
-                meter = IdleMeter::new();
-                measured = Instant::now();
-            }
+) -> run::TestResult {
+    say(&format!("test {}", job.id));
+    let timeout = opts.timeout(lab, job.item);
+    let memory = lab.file.limits_for(job.item).memory();
+    let run = || run::run_one(env, job.exe, job.stem, &job.name, timeout, memory);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        run::TestResult {
+            id: job.id.clone(),
+            passed: false,
+            message: format!(
+                "the grader failed while running this test: {}",
+                panic_text(&*panic)
+            ),
+            elapsed_ms: 0,
+            timed_out: false,
         }
-    };
-    // Under a CPU quota below the CPUs the grader may run on (a container's `--cpus` on a
-    // big host), idle CPUs of the machine are not ours to use: no spare worker.
-    let spares = if base > 1
-        && crate::cgroup::cpu_quota()
-            .is_none_or(|q| IdleMeter::times().is_none_or(|(_, _, cpus)| q >= cpus as f64))
-    {
-        base
-    } else {
-        0
-    };
-    std::thread::scope(|s| {
-        for _ in 0..spares {
-            s.spawn(spare);
-        }
-        for _ in 1..base {
-            s.spawn(|| while run_next(false) {});
-        }
-        while run_next(false) {}
-    });
-    let board = board.into_inner().unwrap_or_else(|e| e.into_inner());
-    board.results.into_iter().flatten().collect()
+    })
 }
 
-/// The state of [`run_tests`]: which tests are waiting, running, hung and done.
-struct Board {
-    /// The item of each test of the queue.
-    items: Vec<String>,
-    /// Whether each test is still to be taken.
-    next: Vec<bool>,
-    /// When each running test of each item started.
-    running: std::collections::BTreeMap<String, Vec<Instant>>,
-    /// The first test of each item that hung.
-    hung: std::collections::BTreeMap<String, String>,
-    results: Vec<Option<run::TestResult>>,
+/// What a caught panic says.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic")
 }
 
-/// What a worker is to do next.
-#[derive(Debug, PartialEq, Eq)]
-enum Take {
-    /// Start (or report as not run) this test of the queue.
-    Run(usize),
-    /// Wait for a running test to end.
-    Wait,
-    /// Nothing is left to take.
-    Done,
-}
-
-impl Board {
-    fn new(items: Vec<String>) -> Board {
-        let n = items.len();
-        Board {
-            items,
-            next: vec![true; n],
-            running: Default::default(),
-            hung: Default::default(),
-            results: (0..n).map(|_| None).collect(),
-        }
-    }
-
-    fn pending(&self) -> bool {
-        self.next.contains(&true)
-    }
-
-    /// How many tests are running.
-    fn busy(&self) -> usize {
-        self.running.values().map(Vec::len).sum()
-    }
-
-    /// The next test for a worker, at `now`: one of a hung item (to report it not run), else
-    /// one of an item with no test running, else (not for a `spare`) one of an item whose
-    /// running tests are all younger than [`SUSPECT_AFTER`].
-    fn take(&self, spare: bool, now: Instant) -> Take {
-        let mut pending = (0..self.items.len()).filter(|&k| self.next[k]).peekable();
-        if pending.peek().is_none() {
-            return Take::Done;
-        }
-        let mut fallback = None;
-        for k in pending {
-            let item = &self.items[k];
-            if self.hung.contains_key(item) {
-                return Take::Run(k);
-            }
-            match self.running.get(item) {
-                None => return Take::Run(k),
-                Some(starts) if !spare && fallback.is_none() => {
-                    let young = |t: &Instant| now.saturating_duration_since(*t) < SUSPECT_AFTER;
-                    if starts.iter().all(young) {
-                        fallback = Some(k);
-                    }
-                }
-                Some(_) => {}
-            }
-        }
-        fallback.map_or(Take::Wait, Take::Run)
-    }
-
-    /// Test `k` is taken at `at`: running, or, when its item has hung, the first test that
-    /// hung (the caller reports it not run).
-    fn start(&mut self, k: usize, at: Instant) -> Option<String> {
-        self.next[k] = false;
-        let item = &self.items[k];
-        if let Some(first) = self.hung.get(item) {
-            return Some(first.clone());
-        }
-        self.running.entry(item.clone()).or_default().push(at);
-        None
-    }
-
-    /// Test `k` (`id`), started at `started`, ended with `result`.
-    fn finish(&mut self, k: usize, started: Instant, id: &str, result: run::TestResult) {
-        let item = &self.items[k];
-        if let Some(starts) = self.running.get_mut(item) {
-            if let Some(i) = starts.iter().position(|&t| t == started) {
-                starts.swap_remove(i);
-            }
-            if starts.is_empty() {
-                self.running.remove(item);
-            }
-        }
-        if result.timed_out {
-            self.hung
-                .entry(item.clone())
-                .or_insert_with(|| id.to_owned());
-        }
-        self.results[k] = Some(result);
-    }
-}
-
-/// The idle time of the CPUs the grader may run on (its affinity mask: a container's
-/// cpuset, not the whole host) since the meter was made or last read, from `/proc/stat`.
-struct IdleMeter {
-    last: Option<(u64, u64, usize)>,
-}
-
-impl IdleMeter {
-    fn new() -> IdleMeter {
-        IdleMeter {
-            last: Self::times(),
-        }
-    }
-
-    /// (idle and iowait, all) jiffies of those CPUs together, and how many CPUs that is.
-    fn times() -> Option<(u64, u64, usize)> {
-        let mine = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok();
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let (mut idle, mut all, mut cpus) = (0, 0, 0);
-        for line in stat.lines() {
-            // `cpuN user nice system idle iowait irq softirq steal ...`
-            let Some((n, rest)) = line
-                .strip_prefix("cpu")
-                .and_then(|l| l.split_once(' '))
-                .and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest)))
-            else {
-                continue;
-            };
-            if mine.is_some_and(|set| !set.is_set(n).unwrap_or(false)) {
-                continue;
-            }
-            let fields: Vec<u64> = rest
-                .split_whitespace()
-                .take(8)
-                .map(|f| f.parse().ok())
-                .collect::<Option<_>>()?;
-            idle += fields.get(3)? + fields.get(4)?;
-            all += fields.iter().sum::<u64>();
-            cpus += 1;
-        }
-        (cpus > 0).then_some((idle, all, cpus))
-    }
-
-    /// How many CPUs' worth stayed idle since the last reading.
-    fn idle_cpus(&mut self) -> Option<f64> {
-        let now = Self::times()?;
-        let (idle0, all0, _) = self.last.replace(now)?;
-        let all = now.1.checked_sub(all0).filter(|&d| d > 0)?;
-        Some(now.0.saturating_sub(idle0) as f64 / all as f64 * now.2 as f64)
-    }
-}
-
-/// Bytes of memory available: the machine's (`MemAvailable`), or what the grader's cgroup
-/// still allows if that is less; 0 when unknown.
-fn memory_available() -> u64 {
-    let machine = machine_memory_available();
-    crate::cgroup::memory_headroom().map_or(machine, |h| h.min(machine))
-}
-
-/// `MemAvailable` of /proc/meminfo in bytes, 0 when unknown.
-fn machine_memory_available() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemAvailable:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib * 1024)
+/// How many jobs run at once to begin with: two where every job runs in a PID namespace of
+/// its own (its clean-up then touches only its own processes), else one.
+fn workers(env: &RunEnv) -> usize {
+    let parallel = env.jail && crate::init::provided() && crate::isolate::available();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if parallel { cores.clamp(1, 2) } else { 1 }
 }
 
 /// The target folder every grading on this machine shares, whatever the lab: the labs'
@@ -690,82 +488,4 @@ pub fn write_outputs(
         Report::write_atomic(p, &report.to_junit())?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn board(items: &[&str]) -> Board {
-        Board::new(items.iter().map(|s| s.to_string()).collect())
-    }
-
-    fn result(id: &str, timed_out: bool) -> run::TestResult {
-        run::TestResult {
-            id: id.into(),
-            passed: !timed_out,
-            message: String::new(),
-            elapsed_ms: 0,
-            timed_out,
-        }
-    }
-
-    #[test]
-    fn tests_of_items_with_none_running_come_first() {
-        let mut b = board(&["a", "a", "b"]);
-        let now = Instant::now();
-        assert_eq!(b.take(false, now), Take::Run(0));
-        assert_eq!(b.start(0, now), None);
-        assert_eq!(b.take(false, now), Take::Run(2), "b has no test running");
-        assert_eq!(b.take(true, now), Take::Run(2));
-    }
-
-    #[test]
-    fn a_second_test_of_an_item_waits_once_its_running_test_may_be_hanging() {
-        let mut b = board(&["a", "a"]);
-        let t0 = Instant::now();
-        b.start(0, t0);
-        // Young: a base worker may run a sibling beside it; a spare never does.
-        assert_eq!(b.take(false, t0 + Duration::from_millis(100)), Take::Run(1));
-        assert_eq!(b.take(true, t0 + Duration::from_millis(100)), Take::Wait);
-        // Past SUSPECT_AFTER: everyone waits for its end.
-        let later = t0 + SUSPECT_AFTER + Duration::from_millis(1);
-        assert_eq!(b.take(false, later), Take::Wait);
-        assert_eq!(b.take(true, later), Take::Wait);
-        // It passed: the sibling runs.
-        b.finish(0, t0, "s::first", result("s::first", false));
-        assert_eq!(b.take(false, later), Take::Run(1));
-    }
-
-    #[test]
-    fn once_a_test_hung_its_item_is_reported_not_run_at_once() {
-        let mut b = board(&["a", "a", "a"]);
-        let t0 = Instant::now();
-        b.start(0, t0);
-        b.start(1, t0);
-        b.finish(0, t0, "s::first", result("s::first", true));
-        // Test 1 of the same item still runs; test 2 is taken at once, to be reported.
-        let later = t0 + SUSPECT_AFTER * 5;
-        assert_eq!(b.take(false, later), Take::Run(2));
-        assert_eq!(b.take(true, later), Take::Run(2));
-        assert_eq!(b.start(2, later), Some("s::first".to_string()));
-        assert_eq!(b.take(false, later), Take::Done);
-        assert_eq!(b.busy(), 1);
-        b.finish(1, t0, "s::second", result("s::second", true));
-        assert_eq!((b.busy(), b.pending()), (0, false));
-        assert_eq!(
-            b.hung["a"], "s::first",
-            "the first hang is the one reported"
-        );
-    }
-
-    #[test]
-    fn two_tests_started_at_one_instant_end_one_at_a_time() {
-        let mut b = board(&["a", "a"]);
-        let t0 = Instant::now();
-        b.start(0, t0);
-        b.start(1, t0);
-        b.finish(0, t0, "s::x", result("s::x", false));
-        assert_eq!(b.busy(), 1, "the other test still runs");
-    }
 }

@@ -124,6 +124,12 @@ pub struct Item {
     /// Limits for this item's processes, replacing the lab's.
     #[serde(default)]
     pub limits: Option<Limits>,
+    /// For a check: it runs alone, after the grading's tests and other checks, with nothing
+    /// of the grading beside it, because it measures speed or loads every CPU. Other checks
+    /// run beside the tests and each other, so that a hanging submission's deadlines run out
+    /// together.
+    #[serde(default)]
+    pub alone: bool,
 }
 
 fn default_visibility() -> Visibility {
@@ -168,6 +174,12 @@ impl LabFile {
             }
             if item.points.is_nan() || item.points < 0.0 {
                 return Err(format!("item `{}` has negative points", item.id));
+            }
+            if item.alone && item.kind != Kind::Check {
+                return Err(format!(
+                    "item `{}`: only a check runs `alone` (tests run two at a time)",
+                    item.id
+                ));
             }
         }
         if self.items.is_empty() {

@@ -44,9 +44,23 @@ pub const DEADLINE_WORDS: &[&str] = &[
     "Command interrupted",
 ];
 
-/// Whether a failed test's message says it hung (see [`DEADLINE_WORDS`]).
+/// Whether a failed test's message says it hung: [`DEADLINE_WORDS`], or a deadline the
+/// test names as "within N s" (`within 8s`, `within 500ms`, `within 5 s of ...`), the way
+/// the labs' test helpers word a wait that ran out.
 pub fn hung(message: &str) -> bool {
     DEADLINE_WORDS.iter().any(|w| message.contains(w))
+        || message.match_indices("within ").any(|(at, w)| {
+            let rest = &message[at + w.len()..];
+            let digits = rest
+                .bytes()
+                .take_while(|b| b.is_ascii_digit() || *b == b'.')
+                .count();
+            let unit = rest[digits..].trim_start();
+            digits > 0
+                && ["s", "ms", "µs", "sec", "second"]
+                    .iter()
+                    .any(|u| unit.starts_with(u))
+        })
 }
 
 /// Where and how tests run.
@@ -456,6 +470,25 @@ mod tests {
             p,
             "thread 'two' panicked at tests/stages.rs:9:5:\nexpected \"a\", got \"\""
         );
+    }
+
+    #[test]
+    fn a_deadline_the_test_names_is_a_hang() {
+        for hung_msg in [
+            "after \"x\", no reply line within 8s (timed out)",
+            "no whole response head to \"GET\" within 8 s (e); the server had sent",
+            "`ring-recv` did not exit within 5 s of SIGTERM",
+            "did not create /dev/shm/x within 1.5s",
+        ] {
+            assert!(hung(hung_msg), "{hung_msg}");
+        }
+        for plain in [
+            "expected 3, got 4",
+            "within a priority, each in order",
+            "within one second",
+        ] {
+            assert!(!hung(plain), "{plain}");
+        }
     }
 
     #[test]

@@ -446,3 +446,38 @@ fn a_submission_cannot_stop_or_kill_the_peers() {
         );
     }
 }
+
+/// A deadlocked submission (sysv-shm's `shmctr` creating its lock taken, which once took 67 s
+/// to grade) has its tests' and checks' deadlines run out side by side: the grading takes
+/// well under the sum of its items' times, and each item still says what the processes
+/// waited for.
+#[test]
+fn a_deadlocked_submission_waits_out_its_deadlines_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = grader::labfile::Tree::locate(Some(&root()))
+        .unwrap()
+        .lab("sysv-shm")
+        .unwrap();
+    let patch = root().join("xtask/src/bench/hangs/sysv-shm.patch");
+    let m = grader::mutants::Mutant::load(&patch).unwrap();
+    let sub = dir.path().join("deadlock");
+    m.apply(&lab.solution, &sub).unwrap();
+    let r = grader::verify::grade_with(&grader_exe(), &root(), "sysv-shm", &sub).unwrap();
+    let sum: f64 = r.items.iter().map(|i| i.elapsed_ms as f64 / 1e3).sum();
+    let waited = r.elapsed_s - r.timing.build_ms as f64 / 1e3;
+    assert!(
+        waited < 0.6 * sum,
+        "the items' deadlines ran out one after another: {waited:.1} s of tests and checks for \
+         {sum:.1} s of items"
+    );
+    for (id, _) in &m.loses {
+        let item = r.items.iter().find(|i| &i.id == id).unwrap();
+        assert!(!item.passed, "{id} passed");
+        let check = lab.file.item(id).unwrap().kind == grader::labfile::Kind::Check;
+        assert!(
+            !check || item.message.contains("semtimedop") || item.message.contains("semop"),
+            "{id} does not say where it waits: {}",
+            item.message
+        );
+    }
+}

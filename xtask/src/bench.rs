@@ -13,7 +13,8 @@
 //!   a line echo server ([`rpc`]);
 //! - the tcp-sockets `kv-server` (release) against `redis-server` under `redis-benchmark`
 //!   ([`tcp_sockets`]);
-//! - the prefork `prefork-httpd` (release) against nginx under wrk ([`prefork`]).
+//! - the prefork `prefork-httpd` (release) against nginx under wrk ([`prefork`]);
+//! - the time to grade a deadlocked submission of each lab, against 30 s ([`hangs`]).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use anyhow::{Context, Result, bail};
 use grader::labfile::Tree;
 
 mod fifos;
+mod hangs;
 mod prefork;
 mod rpc;
 mod shm_ring;
@@ -79,6 +81,8 @@ enum Figure {
     TcpSockets,
     /// prefork-httpd (release) against nginx under wrk.
     Prefork,
+    /// Grading a deadlocked submission of each lab, against 30 s.
+    Hangs,
 }
 
 impl Bench {
@@ -108,6 +112,9 @@ impl Bench {
         }
         if wanted(Figure::Rpc) {
             rpc::run(&tree, self.rounds)?;
+        }
+        if wanted(Figure::Hangs) {
+            hangs::run(&tree)?;
         }
         Ok(())
     }

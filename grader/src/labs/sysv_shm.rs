@@ -94,7 +94,7 @@ fn counts_exactly(scene: &mut Scene) -> CheckResult {
         scene,
         &mut adders,
         key,
-        Instant::now() + Duration::from_secs(20),
+        Instant::now() + Duration::from_secs(10),
         "8 adders of 2000 must finish in a few seconds.",
     )?;
     let value = scene.get(&path)?;

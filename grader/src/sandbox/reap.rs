@@ -31,6 +31,14 @@ pub(super) fn kill_tree(root: i32) -> Vec<Stat> {
 /// with `whole_groups` (only for `root` = this process) every process group too, so that a
 /// fork loop cannot outrun the kills, and this process's own children are reaped.
 fn kill_under(root: i32, whole_groups: bool) -> Vec<Stat> {
+    // A child between its fork and its `setpgid` is still in our own process group, which
+    // may hold whoever started the grader (a shell, a test harness): never that group, nor
+    // any ancestor's.
+    let protected = if whole_groups {
+        ancestor_groups()
+    } else {
+        Default::default()
+    };
     let mut first = None;
     for round in 0..400 {
         let all = procinfo::descendants(root);
@@ -46,7 +54,7 @@ fn kill_under(root: i32, whole_groups: bool) -> Vec<Stat> {
             break;
         }
         for s in &live {
-            if whole_groups {
+            if whole_groups && !protected.contains(&s.pgid) {
                 let _ = killpg(Pid::from_raw(s.pgid), Signal::SIGKILL);
             }
             let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
@@ -61,6 +69,22 @@ fn kill_under(root: i32, whole_groups: bool) -> Vec<Stat> {
         }
     }
     first.unwrap_or_default()
+}
+
+/// The process groups of this process and of each of its ancestors.
+fn ancestor_groups() -> std::collections::BTreeSet<i32> {
+    let mut groups = std::collections::BTreeSet::new();
+    groups.insert(nix::unistd::getpgrp().as_raw());
+    let mut pid = std::process::id() as i32;
+    for _ in 0..64 {
+        let Some(s) = procinfo::stat(pid) else { break };
+        groups.insert(s.pgid);
+        if s.ppid <= 1 {
+            break;
+        }
+        pid = s.ppid;
+    }
+    groups
 }
 
 /// Gives processes that are already exiting (a child just killed, a stage finishing) until

@@ -202,7 +202,7 @@ fn retried_incr_counts_once_part_c(#[case] fault: Fault) {
     let port = proxy.port;
     let got = testkit::within(
         "15 calls through a lossy proxy",
-        Duration::from_secs(30),
+        Duration::from_secs(10),
         "",
         move || {
             let mut c = RpcClient::new(("127.0.0.1", port))

@@ -80,7 +80,7 @@ fn two_threads_stress_part_a() {
     let n = name.0.clone();
     testkit::within(
         "16 MiB between two threads",
-        std::time::Duration::from_secs(30),
+        std::time::Duration::from_secs(10),
         "",
         move || {
             let mut tx = Ring::create(&n, 4096)

@@ -272,6 +272,33 @@ pub(super) fn second_client_served(port: u16) -> Result<(bool, Vec<u8>), Fail> {
     Ok((got.starts_with(b"HTTP/1.1 200"), got))
 }
 
+/// Before a load: one GET of [`FILE`] must be answered whole within 1 s (a right server takes
+/// a millisecond), so that a server
+/// that does not serve fails at once (with the serving items' advice), not after the load's
+/// whole run of timeouts.
+pub(super) fn serves(s: &Server, load: &str) -> Result<(), Fail> {
+    let got = raw(
+        s.port,
+        b"GET /4k.bin HTTP/1.1\r\nHost: grader\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(1),
+    )?;
+    if !got.starts_with(b"HTTP/1.1 200") {
+        fail!(
+            "{load} was not run: a single `GET /4k.bin` got {} within 1 s. Make the serving \
+             items pass first",
+            if got.is_empty() {
+                "no answer".to_string()
+            } else {
+                format!(
+                    "{:?}",
+                    crate::run::clip(&String::from_utf8_lossy(&got), 200)
+                )
+            }
+        );
+    }
+    Ok(())
+}
+
 /// Whether two requests on one connection are both answered (keep-alive honoured).
 pub(super) fn keeps_alive(port: u16) -> Result<bool, Fail> {
     let got = raw(

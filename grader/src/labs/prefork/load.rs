@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::harness::{FILE, children, finish_wrk, spawn_wrk, start, status_total, www};
+use super::harness::{FILE, children, finish_wrk, serves, spawn_wrk, start, status_total, www};
 use crate::check::{CheckResult, Ctx, Fail, poll_until};
 use crate::fail;
 
@@ -31,6 +31,7 @@ pub(super) fn kill_under_load(ctx: &mut Ctx) -> CheckResult {
     let wrk = ctx.tool("wrk", "wrk")?;
     let root = www(ctx)?;
     let mut s = start(ctx, &root, 2)?;
+    serves(&s, "the load with killed workers")?;
     let url = s.url(FILE);
     let mut load = spawn_wrk(ctx, &wrk, 16, KILL_LOAD_SECS, &url)?;
     let t0 = Instant::now();
@@ -132,6 +133,7 @@ pub(super) fn sighup_under_load(ctx: &mut Ctx) -> CheckResult {
     let wrk = ctx.tool("wrk", "wrk")?;
     let root = www(ctx)?;
     let s = start(ctx, &root, 2)?;
+    serves(&s, "the load with SIGHUPs")?;
     let url = s.url(FILE);
     let mut load = spawn_wrk(ctx, &wrk, 16, 2, &url)?;
     let t0 = Instant::now();
@@ -262,6 +264,7 @@ pub(super) fn scoreboard_totals(ctx: &mut Ctx) -> CheckResult {
     const EACH: usize = 1000;
     let root = www(ctx)?;
     let s = start(ctx, &root, 4)?;
+    serves(&s, "the count under load")?;
     let start_total = status_total(s.port)?;
     let port = s.port;
     let threads: Vec<_> = (0..CONNS)
@@ -367,6 +370,7 @@ pub(super) fn sigterm_under_load(ctx: &mut Ctx) -> CheckResult {
     let wrk = ctx.tool("wrk", "wrk")?;
     let root = www(ctx)?;
     let mut s = start(ctx, &root, 2)?;
+    serves(&s, "the load with a SIGTERM")?;
     let mut workers = children(s.pid());
     let url = s.url(FILE);
     let mut load = spawn_wrk(ctx, &wrk, 16, 2, &url)?;

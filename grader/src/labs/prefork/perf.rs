@@ -81,6 +81,7 @@ pub(super) fn vs_nginx(ctx: &mut Ctx) -> CheckResult {
     // server runs.
     let (mut ngx, ngx_port) = start_nginx(ctx, &nginx, &root)?;
     let server = start(ctx, &root, WORKERS)?;
+    super::harness::serves(&server, "the comparison with nginx")?;
     // The comparison means something only for a server built as the contract says.
     if !super::harness::keeps_alive(server.port)? {
         fail!(

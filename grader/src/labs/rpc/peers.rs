@@ -130,6 +130,20 @@ fn run_script(
     spec: Spec,
     mut server: super::harness::Server,
 ) -> CheckResult {
+    // A server that answers nothing fails here at once, not at the client's deadline.
+    let mut conn = super::harness::LineConn::open(server.port)?;
+    let call = super::harness::request("add", serde_json::json!([1, 2]), 1.into());
+    conn.send(call.as_bytes())?;
+    if let reply @ (super::harness::Reply::Silence | super::harness::Reply::Closed) =
+        conn.recv(Duration::from_secs(2))
+    {
+        fail!(
+            "{who} was not run: the plain call {call} got {} within 2 s. Make the server items \
+             pass first",
+            reply.describe()
+        );
+    }
+    drop(conn);
     let out = ctx.run(who, &spec, SCRIPT_LIMIT)?;
     let said = out.stdout_str();
     let said = said.trim();

@@ -44,12 +44,26 @@ fn list(v: &[f64], digits: usize) -> String {
 
 /// Runs `ring-bench ARGS` and returns the number after `key` in its output line.
 fn bench(ctx: &mut Ctx, args: &[&str], key: &str) -> Result<f64, Fail> {
+    bench_within(ctx, args, key, Duration::from_secs(30))
+}
+
+/// A small run of `ring-bench ARGS` first, within 2 s (a right ring takes milliseconds): a
+/// ring that hangs fails here at once instead of at each round's deadline.
+fn warm_up(ctx: &mut Ctx, args: &[&str], key: &str) -> Result<(), Fail> {
+    bench_within(ctx, args, key, Duration::from_secs(2))
+        .map(drop)
+        .map_err(|Fail(why)| {
+            Fail(format!(
+                "speed was not measured: a small run did not work. {why}. Make the stream \
+                 item pass first"
+            ))
+        })
+}
+
+/// [`bench`] with a deadline of `limit`.
+fn bench_within(ctx: &mut Ctx, args: &[&str], key: &str, limit: Duration) -> Result<f64, Fail> {
     let spec = ctx.bin("ring-bench").args(args.iter().copied());
-    let out = ctx.run(
-        &format!("ring-bench {}", args.join(" ")),
-        &spec,
-        Duration::from_secs(30),
-    )?;
+    let out = ctx.run(&format!("ring-bench {}", args.join(" ")), &spec, limit)?;
     let text = out.stdout_str();
     let value = text
         .split_once(key)
@@ -102,6 +116,11 @@ pub(super) fn throughput(ctx: &mut Ctx) -> CheckResult {
         Ok(())
     })?;
     let bytes = BYTES.to_string();
+    warm_up(
+        ctx,
+        &["--throughput", "1048576", "--capacity", "65536"],
+        "throughput ",
+    )?;
     let measured = (|| -> Result<(Vec<f64>, Vec<f64>), Fail> {
         let (mut ring, mut pipe) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
@@ -225,6 +244,7 @@ pub(super) fn pingpong(ctx: &mut Ctx) -> CheckResult {
         ));
     }
     let trips = TRIPS.to_string();
+    warm_up(ctx, &["--pingpong", "100"], "median ")?;
     let (mut ring, mut pipe) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         ring.push(bench(ctx, &["--pingpong", &trips], "median ")?);

@@ -135,6 +135,35 @@ impl Raw {
     }
 }
 
+/// Before a load: one PING must be answered `+PONG` within 1 s (a right server takes a
+/// millisecond), so that a server that does not answer fails at once, not at the load's
+/// deadline; `what` says what is not done then.
+pub(super) fn answers_ping(server: &Server, what: &str) -> Result<(), Fail> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(server.addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(1)))?;
+    s.write_all(&req(&[b"PING"]))?;
+    let mut got = Vec::new();
+    let mut b = [0u8; 7];
+    while got.len() < 7 {
+        match s.read(&mut b[..7 - got.len()]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&b[..n]),
+        }
+    }
+    if got != b"+PONG\r\n" {
+        fail!(
+            "{what}: a PING got {} within 1 s, not +PONG. Make the server items pass first",
+            if got.is_empty() {
+                "nothing".to_string()
+            } else {
+                testkit::compare::show(&got)
+            }
+        );
+    }
+    Ok(())
+}
+
 /// Reads exactly `want.len()` bytes and compares them; `what` says what was sent.
 pub(super) fn expect(c: &mut Raw, what: &str, want: &[u8]) -> Result<(), Fail> {
     let got = c.read_n(want.len());

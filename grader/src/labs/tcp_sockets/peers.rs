@@ -120,6 +120,7 @@ pub(in crate::labs) fn redis_cli(ctx: &mut Ctx) -> CheckResult {
 pub(in crate::labs) fn redis_benchmark(ctx: &mut Ctx) -> CheckResult {
     let exe = ctx.tool("redis-benchmark", "redis-tools")?;
     let server = harness::start(ctx, &[])?;
+    harness::answers_ping(&server, "redis-benchmark was not run")?;
     let port = server.addr.port().to_string();
     let args = [
         "-h",

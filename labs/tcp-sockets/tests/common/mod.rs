@@ -147,10 +147,27 @@ impl Raw {
     /// Reads exactly `expected.len()` bytes and compares them with `expected`.
     #[track_caller]
     pub fn expect(&mut self, what: &str, expected: &[u8]) {
-        let got = self.read_n(expected.len());
+        let mut got = vec![0u8; expected.len()];
+        let mut have = 0;
+        // Why the reading stopped short, if it did.
+        let mut short = String::new();
+        while have < got.len() {
+            match self.stream.read(&mut got[have..]) {
+                Ok(0) => {
+                    short = ", and then the server closed the connection".into();
+                    break;
+                }
+                Ok(k) => have += k,
+                Err(_) => {
+                    short = format!("; nothing more came within {DEADLINE:?}");
+                    break;
+                }
+            }
+        }
+        got.truncate(have);
         if got != expected {
             panic!(
-                "{what}: expected the reply {}, got {}",
+                "{what}: expected the reply {}, got {}{short}",
                 testkit::compare::show(expected),
                 testkit::compare::show(&got)
             );
