@@ -155,6 +155,35 @@ pub fn expect_mutant(report: &Report, mutant: &Mutant) -> Result<(), String> {
     }
 }
 
+/// Two gradings of one submission must pass and fail the same items.
+pub fn same_verdicts(first: &Report, second: &Report) -> Result<(), String> {
+    let differ: Vec<String> = first
+        .items
+        .iter()
+        .filter_map(|a| {
+            let b = second.items.iter().find(|b| b.id == a.id)?;
+            (a.passed != b.passed).then(|| {
+                format!(
+                    "`{}` {} the first time and {} the second:\n      {}\n      ---\n      {}",
+                    a.id,
+                    if a.passed { "passed" } else { "failed" },
+                    if b.passed { "passed" } else { "failed" },
+                    a.message.replace('\n', "\n      "),
+                    b.message.replace('\n', "\n      ")
+                )
+            })
+        })
+        .collect();
+    if differ.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the verdict depends on luck: {}",
+            differ.join("; ")
+        ))
+    }
+}
+
 /// A mutant graded only on the items it names (`grade --only`) must fail each of them, with
 /// the expected words. [`expect_mutant`] also proves every other item passes; this weaker
 /// judgement costs only the named items' tests and checks.

@@ -1,6 +1,9 @@
 //! `cargo xtask verify`: every lab keeps its invariants. The solution scores the maximum,
 //! the skeleton scores 0, and each mutant loses exactly the items it names, with a message
-//! that names the cause. Grades through the `grader` binary, as a course would.
+//! that names the cause, the same way twice (each mutant is graded twice, and the two
+//! verdicts must agree item by item). The lab's contract table
+//! (`solutions/<slug>/CONTRACT.md`, see [`grader::contract`]) gives every clause an item and
+//! a mutant. Grades through the `grader` binary, as a course would.
 
 use std::path::PathBuf;
 
@@ -30,6 +33,15 @@ impl Verify {
         let mut failures = 0;
         for slug in &slugs {
             let lab = tree.lab(slug)?;
+            match grader::contract::check(&lab) {
+                Ok(rows) => println!("ok    {slug}: contract table, {} clauses", rows.len()),
+                Err(problems) => {
+                    failures += problems.len();
+                    for p in problems {
+                        println!("FAIL  {slug}: contract table: {p}");
+                    }
+                }
+            }
             let scratch = tempfile::tempdir()?;
             let mut cases: Vec<(String, PathBuf, Judge)> = vec![
                 (
@@ -48,8 +60,15 @@ impl Verify {
                 cases.push((name, dir, Box::new(move |r| verify::expect_mutant(r, &m))));
             }
             for (name, dir, judge) in cases {
-                let verdict =
-                    verify::grade_with(&exe, &tree.root, slug, &dir).and_then(|r| judge(&r));
+                let verdict = verify::grade_with(&exe, &tree.root, slug, &dir).and_then(|r| {
+                    judge(&r)?;
+                    // A mutant's verdict must not depend on luck: the same again.
+                    if name.starts_with("mutant ") {
+                        let again = verify::grade_with(&exe, &tree.root, slug, &dir)?;
+                        verify::same_verdicts(&r, &again)?;
+                    }
+                    Ok(())
+                });
                 match verdict {
                     Ok(()) => println!("ok    {slug}: {name}"),
                     Err(why) => {
