@@ -226,7 +226,17 @@ fn grade_into(
             });
         }
     }
-    // Every check names a check that exists, before anything runs.
+    // The grader knows the lab, and every check item names a check that exists, before
+    // anything runs.
+    if crate::labs::checks(&lab.file.slug).is_none() {
+        return Err(Error::LabFile {
+            path: lab.dir.join("lab.toml"),
+            message: format!(
+                "the grader has no lab `{}` (add it to grader::labs::LABS)",
+                lab.file.slug
+            ),
+        });
+    }
     for item in lab.file.items.iter().filter(|i| i.kind == Kind::Check) {
         if crate::labs::find(&lab.file.slug, &item.name).is_none() {
             return Err(Error::LabFile {

@@ -1,0 +1,61 @@
+//! A lab's surfaces agree: `labs/`, `solutions/` and the grader's registry name the same labs,
+//! every check item of every lab.toml names a check the registry has, and every check of the
+//! registry is graded by an item. Nothing here runs a submission.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use grader::labfile::{Kind, Tree};
+
+#[test]
+fn registry_matches_the_tree() {
+    let tree = Tree::locate(Some(&common::root())).unwrap();
+    let labs: BTreeSet<String> = tree.slugs().unwrap().into_iter().collect();
+    let solutions: BTreeSet<String> = std::fs::read_dir(tree.root.join("solutions"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let registry: BTreeSet<String> = grader::labs::LABS
+        .iter()
+        .map(|(s, _)| s.to_string())
+        .collect();
+    assert_eq!(labs, solutions, "labs/ and solutions/ name other labs");
+    assert_eq!(
+        labs, registry,
+        "labs/ and grader::labs::LABS name other labs"
+    );
+    let mut problems = Vec::new();
+    for (slug, checks) in grader::labs::LABS {
+        let lab = tree.lab(slug).unwrap();
+        let used: BTreeSet<&str> = lab
+            .file
+            .items
+            .iter()
+            .filter(|i| i.kind == Kind::Check)
+            .map(|i| i.name.as_str())
+            .collect();
+        for name in &used {
+            if grader::labs::find(slug, name).is_none() {
+                problems.push(format!(
+                    "{slug}: lab.toml names the check `{name}`, which does not exist"
+                ));
+            }
+        }
+        for c in checks.iter() {
+            if !used.contains(c.name) {
+                problems.push(format!(
+                    "{slug}: the check `{}` is graded by no item",
+                    c.name
+                ));
+            }
+        }
+        let names: BTreeSet<&str> = checks.iter().map(|c| c.name).collect();
+        if names.len() != checks.len() {
+            problems.push(format!("{slug}: two checks share a name"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
