@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask handout | autograder | verify | bench`.
+//! Project tasks: `cargo xtask handout | autograder | verify | bench | new-lab`.
 
 use std::path::PathBuf;
 
@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod autograder;
 mod bench;
 mod handout;
+mod new_lab;
 mod verify;
 
 #[derive(Parser)]
@@ -26,6 +27,8 @@ enum Cmd {
     Autograder(autograder::Autograder),
     /// Measure the speed targets (as ratios within one run).
     Bench(bench::Bench),
+    /// Write a new lab, every surface wired in (labs/, solutions/, the grader's registry).
+    NewLab(new_lab::NewLab),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Verify(v) => v.run(),
         Cmd::Bench(b) => b.run(),
         Cmd::Autograder(a) => a.run(),
+        Cmd::NewLab(n) => n.run(),
     }
 }
 
