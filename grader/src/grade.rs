@@ -14,10 +14,6 @@ use crate::score::{self, ItemResult};
 use crate::stage;
 use crate::submission;
 
-/// What a test says that was skipped because an earlier test of its item was stopped.
-pub const NOT_RUN: &str = "not run: an earlier test of this item was stopped (it hung, gave up \
-                           waiting, or used too much memory)";
-
 /// How to grade.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -193,13 +189,11 @@ fn grade_into(
         let names = match run::list(&env, exe) {
             Ok(n) => n,
             Err(why) => {
-                test_results.push(run::TestResult {
-                    id: format!("{stem}::"),
-                    passed: false,
-                    message: format!("the test program `{stem}` could not list its tests: {why}"),
-                    elapsed_ms: 0,
-                    timed_out: false,
-                });
+                test_results.push(run::TestResult::failed(
+                    &format!("{stem}::"),
+                    format!("the test program `{stem}` could not list its tests: {why}"),
+                    0,
+                ));
                 continue;
             }
         };
@@ -314,18 +308,17 @@ fn grade_into(
             (Work::Test(job), Some(first)) => (
                 Done::Test(run::TestResult {
                     id: job.id.clone(),
-                    passed: false,
-                    message: format!("{NOT_RUN} (`{first}`)"),
+                    outcome: run::Outcome::NotRun(first.to_owned()),
                     elapsed_ms: 0,
-                    timed_out: false,
                 }),
                 schedule::Mark::Done,
             ),
             (Work::Test(job), None) => {
                 let r = run_test(&env, lab, opts, job, &say);
-                let mark = if r.timed_out {
+                let mark = if r.stopped() {
                     schedule::Mark::Hung
-                } else if !r.passed && r.elapsed_ms >= schedule::SUSPECT_AFTER.as_millis() as u64 {
+                } else if !r.passed() && r.elapsed_ms >= schedule::SUSPECT_AFTER.as_millis() as u64
+                {
                     schedule::Mark::Slow
                 } else {
                     schedule::Mark::Done
@@ -359,17 +352,15 @@ fn grade_into(
         });
         for item in of_hidden {
             let stem = item.name.split("::").next().unwrap_or_default();
-            test_results.push(run::TestResult {
-                id: item.name.clone(),
-                passed: false,
-                message: format!(
+            test_results.push(run::TestResult::failed(
+                &item.name,
+                format!(
                     "the hidden tests `{stem}` do not compile against your code: keep the name \
                      and signature of every public item as the skeleton has it. The compiler \
                      said:\n{errors}"
                 ),
-                elapsed_ms: 0,
-                timed_out: false,
-            });
+                0,
+            ));
         }
     }
     report.timing.tests_ms = t0.elapsed().as_millis() as u64;
@@ -433,16 +424,14 @@ fn run_test(
     let memory = lab.file.limits_for(job.item).memory();
     let run = || run::run_one(env, job.exe, job.stem, &job.name, timeout, memory);
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
-        run::TestResult {
-            id: job.id.clone(),
-            passed: false,
-            message: format!(
+        run::TestResult::failed(
+            &job.id,
+            format!(
                 "the grader failed while running this test: {}",
                 panic_text(&*panic)
             ),
-            elapsed_ms: 0,
-            timed_out: false,
-        }
+            0,
+        )
     })
 }
 

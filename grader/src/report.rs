@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::labfile::Visibility;
 use crate::score::ItemResult;
+pub use crate::score::fmt_points;
 use crate::submission::Skipped;
 
 /// The version of the JSON report's layout.
-pub const SCHEMA: u32 = 1;
+pub const SCHEMA: u32 = 2;
 
 /// Everything a grading produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -299,15 +300,6 @@ fn gradescope_visibility(v: Visibility) -> &'static str {
         Visibility::Hidden => "hidden",
         Visibility::AfterDueDate => "after_due_date",
         Visibility::AfterPublished => "after_published",
-    }
-}
-
-/// Points without a needless `.0`.
-pub fn fmt_points(p: f64) -> String {
-    if p.fract() == 0.0 {
-        format!("{p:.0}")
-    } else {
-        format!("{p:.1}")
     }
 }
 

@@ -22,17 +22,63 @@ use crate::sandbox::{self, Ending, Rlimits, Spec};
 pub struct TestResult {
     /// `stem::name`.
     pub id: String,
-    /// Whether it passed.
-    pub passed: bool,
-    /// For a failure: what happened, in a student's terms.
-    pub message: String,
+    /// How it ended.
+    #[serde(flatten)]
+    pub outcome: Outcome,
     /// Milliseconds it took.
     pub elapsed_ms: u64,
-    /// Whether it was stopped: cut at the grader's timeout, failed on a deadline of its own
-    /// (the test helpers' "did not return within N s"), or killed at the memory cap; the
-    /// item's other tests would most likely go the same long way.
-    #[serde(default)]
-    pub timed_out: bool,
+}
+
+/// How one test ended: made where it ran, read by the schedule and the score, put into words
+/// by [`TestResult::message`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "why", rename_all = "snake_case")]
+pub enum Outcome {
+    /// It passed.
+    Passed,
+    /// It failed, for this reason (in a student's terms).
+    Failed(String),
+    /// It was stopped at a deadline, the grader's or one of its own, and why; the item's
+    /// other tests would most likely go the same long way.
+    Hung(String),
+    /// The kernel stopped it at the memory cap, and why.
+    OverMemory(String),
+    /// Not run, because this earlier test of its item was stopped.
+    NotRun(String),
+}
+
+/// What a test says that was skipped because an earlier test of its item was stopped.
+pub const NOT_RUN: &str = "not run: an earlier test of this item was stopped (it hung, gave up \
+                           waiting, or used too much memory)";
+
+impl TestResult {
+    /// Whether it passed.
+    pub fn passed(&self) -> bool {
+        self.outcome == Outcome::Passed
+    }
+
+    /// Whether it was stopped (hung, or over memory).
+    pub fn stopped(&self) -> bool {
+        matches!(self.outcome, Outcome::Hung(_) | Outcome::OverMemory(_))
+    }
+
+    /// What the student reads about it (empty for a pass).
+    pub fn message(&self) -> String {
+        match &self.outcome {
+            Outcome::Passed => String::new(),
+            Outcome::Failed(why) | Outcome::Hung(why) | Outcome::OverMemory(why) => why.clone(),
+            Outcome::NotRun(after) => format!("{NOT_RUN} (`{after}`)"),
+        }
+    }
+
+    /// A failure of `id` for `why`.
+    pub fn failed(id: &str, why: String, elapsed_ms: u64) -> TestResult {
+        TestResult {
+            id: id.to_owned(),
+            outcome: Outcome::Failed(why),
+            elapsed_ms,
+        }
+    }
 }
 
 /// Words of a test's failure that mean it gave up waiting at a deadline of its own: the
@@ -253,13 +299,7 @@ pub fn run_one(
     memory: u64,
 ) -> TestResult {
     let id = format!("{stem}::{name}");
-    let fail = |message: String, ms| TestResult {
-        id: id.clone(),
-        passed: false,
-        message,
-        elapsed_ms: ms,
-        timed_out: false,
-    };
+    let fail = |message: String, ms| TestResult::failed(&id, message, ms);
     let scratch = match env.fresh_scratch(&id) {
         Ok(s) => s,
         Err(e) => {
@@ -381,14 +421,19 @@ pub fn run_one(
         && over_memory.is_none()
         && left.is_empty();
     // A test stopped at the memory cap would be followed by others that are: one is enough.
-    let timed_out =
-        out.ending == Ending::TimedOut || over_memory.is_some() || (!passed && hung(&message));
+    let outcome = if passed {
+        Outcome::Passed
+    } else if over_memory.is_some() {
+        Outcome::OverMemory(message)
+    } else if out.ending == Ending::TimedOut || hung(&message) {
+        Outcome::Hung(message)
+    } else {
+        Outcome::Failed(message)
+    };
     TestResult {
         id,
-        passed,
-        message,
+        outcome,
         elapsed_ms: ms,
-        timed_out,
     }
 }
 

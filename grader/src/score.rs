@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::labfile::{Item, Kind, LabFile, Visibility};
-use crate::run::TestResult;
+use crate::run::{Outcome, TestResult};
 
 /// The graded outcome of one rubric item.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,7 +64,7 @@ impl ItemResult {
             format!(
                 "not gradable here: {why}. This says nothing about your code: the item's {} \
                  points are left out of the total until it is graded on a machine that can.",
-                crate::report::fmt_points(item.points)
+                fmt_points(item.points)
             ),
             elapsed_ms,
         );
@@ -85,7 +85,10 @@ impl ItemResult {
 /// Scores a test item from the results of its tests.
 pub fn test_item(item: &Item, mut results: Vec<TestResult>) -> ItemResult {
     for r in &mut results {
-        r.message = plain_text(&r.message);
+        if let Outcome::Failed(why) | Outcome::Hung(why) | Outcome::OverMemory(why) = &mut r.outcome
+        {
+            *why = plain_text(why);
+        }
     }
     let elapsed = results.iter().map(|r| r.elapsed_ms).sum();
     if results.is_empty() {
@@ -95,10 +98,10 @@ pub fn test_item(item: &Item, mut results: Vec<TestResult>) -> ItemResult {
         );
         return ItemResult::new(item, false, msg, 0);
     }
-    let not_run = |r: &&TestResult| r.message.starts_with(crate::grade::NOT_RUN);
+    let not_run = |r: &&TestResult| matches!(r.outcome, Outcome::NotRun(_));
     let failed: Vec<&TestResult> = results
         .iter()
-        .filter(|r| !r.passed)
+        .filter(|r| !r.passed())
         .filter(|r| !not_run(r))
         .collect();
     let skipped: Vec<&TestResult> = results.iter().filter(not_run).collect();
@@ -114,7 +117,7 @@ pub fn test_item(item: &Item, mut results: Vec<TestResult>) -> ItemResult {
         }
         m.push(':');
         for r in failed.iter().take(5) {
-            m.push_str(&format!("\n\n[{}]\n{}", r.id, r.message.trim_end()));
+            m.push_str(&format!("\n\n[{}]\n{}", r.id, r.message().trim_end()));
         }
         if failed.len() > 5 {
             m.push_str(&format!(
@@ -159,6 +162,15 @@ pub fn plain_text(text: &str) -> String {
         }
     }
     out
+}
+
+/// Points without a needless `.0`.
+pub fn fmt_points(p: f64) -> String {
+    if p.fract() == 0.0 {
+        format!("{p:.0}")
+    } else {
+        format!("{p:.1}")
+    }
 }
 
 /// Groups test results by the item they belong to (first matching item wins).
