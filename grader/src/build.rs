@@ -7,15 +7,18 @@
 //! ([`Built::CompileError`]); only a failure that is not the submission's fault is an `Error`.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use crate::error::{Error, Result};
-use crate::isolate::Jail;
-use crate::sandbox::{self, Ending, Spec};
+use crate::sandbox::{self, Ending};
+
+mod sweep;
+mod toolchain;
+use sweep::{Forget, RemoveOnDrop};
+pub use sweep::{crates_dir, sync_tree};
+pub use toolchain::cargo;
+use toolchain::{Toolchain, cargo_spec};
 
 /// The programs a build produced, copied into the run's folder.
 #[derive(Debug, Clone, Default)]
@@ -36,111 +39,6 @@ pub enum Built {
     Ok(Artifacts),
     /// It did not compile; the compiler's first errors.
     CompileError(String),
-}
-
-/// The cargo to use: the one running us (`$CARGO`) or the one on PATH.
-pub fn cargo() -> OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
-}
-
-/// Where the toolchain lives: cargo's absolute path, the cargo home and the rustup home.
-#[derive(Debug, Clone)]
-struct Toolchain {
-    cargo: PathBuf,
-    cargo_home: PathBuf,
-    rustup_home: Option<PathBuf>,
-}
-
-impl Toolchain {
-    fn find() -> Toolchain {
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_default();
-        let cargo = PathBuf::from(cargo());
-        let cargo = if cargo.components().count() > 1 {
-            cargo
-        } else {
-            std::env::var_os("PATH")
-                .into_iter()
-                .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-                .map(|d| d.join(&cargo))
-                .find(|c| c.is_file())
-                .unwrap_or(cargo)
-        };
-        let cargo_home = std::env::var_os("CARGO_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.join(".cargo"));
-        let rustup_home = std::env::var_os("RUSTUP_HOME")
-            .map(PathBuf::from)
-            .or_else(|| Some(home.join(".rustup")))
-            .filter(|p| p.is_dir());
-        Toolchain {
-            cargo,
-            cargo_home,
-            rustup_home,
-        }
-    }
-
-    /// What cargo needs of the environment, and nothing else of the grader's (no secret of
-    /// the grading platform reaches `env!` in a submission).
-    fn env(&self) -> Vec<(OsString, OsString)> {
-        let mut path = OsString::new();
-        if let Some(dir) = self.cargo.parent() {
-            path.push(dir);
-            path.push(":");
-        }
-        path.push(self.cargo_home.join("bin"));
-        path.push(":/usr/local/bin:/usr/bin:/bin");
-        let mut env: Vec<(OsString, OsString)> = vec![
-            ("PATH".into(), path),
-            ("HOME".into(), "/tmp".into()),
-            ("CARGO_HOME".into(), self.cargo_home.clone().into()),
-            ("CARGO_TERM_COLOR".into(), "never".into()),
-            ("LANG".into(), "C.UTF-8".into()),
-        ];
-        if let Some(r) = &self.rustup_home {
-            env.push(("RUSTUP_HOME".into(), r.clone().into()));
-        }
-        for key in [
-            "RUSTUP_TOOLCHAIN",
-            "RUSTC",
-            "CARGO_BUILD_JOBS",
-            "CARGO_NET_OFFLINE",
-        ] {
-            if let Some(v) = std::env::var_os(key) {
-                env.push((key.into(), v));
-            }
-        }
-        env
-    }
-}
-
-/// A cargo command. With `jail`, it runs as the builds' unprivileged identity in a jail that
-/// shows it the toolchain (read-only), the staged crate and the target folder, and nothing
-/// else: not the lab tree, the solutions, the hidden tests of other labs, the grader, or the
-/// host's files. `include_str!("/any/host/file")` in a submission finds nothing.
-fn cargo_spec(
-    tc: &Toolchain,
-    args: &[&str],
-    cwd: &Path,
-    jail: Option<(&Path, (u32, u32))>,
-) -> Spec {
-    let mut spec = Spec::new(tc.cargo.as_os_str(), cwd).args(args);
-    spec.env = tc.env();
-    spec.cap = 8 << 20;
-    if let Some((target, who)) = jail {
-        let mut j = Jail::new().ro(&tc.cargo_home).rw(cwd).rw(target);
-        if let Some(r) = &tc.rustup_home {
-            j = j.ro(r);
-        }
-        if let Some(dir) = tc.cargo.parent() {
-            j = j.ro(dir);
-        }
-        spec.isolation = Some(Arc::new(j.build()));
-        spec.pid_ns = true;
-        spec.user = Some(who);
-    }
-    spec
 }
 
 /// Builds the crate staged in `staged` with `target_dir`, copying the programs into `out`.
@@ -243,10 +141,10 @@ pub fn build(
     let manifest = staged.join("Cargo.toml");
     let manifest = manifest.to_string_lossy();
 
-    let who = crate::isolate::build_identity();
+    let who = crate::sandbox::isolate::build_identity();
     let jail = who.map(|who| (target_dir, who));
     for dir in [target_dir, staged] {
-        crate::isolate::hand_over_tree(dir, who).map_err(|e| Error::io(dir, e))?;
+        crate::sandbox::isolate::hand_over_tree(dir, who).map_err(|e| Error::io(dir, e))?;
     }
     let target = target_dir.to_string_lossy();
     let cargo_build = |targets: &[&str]| -> Result<sandbox::Outcome> {
@@ -301,7 +199,7 @@ pub fn build(
     if !hidden.is_empty() {
         for stem in &hidden {
             let path = staged.join("tests").join(format!("{stem}.rs"));
-            crate::isolate::hand_over_tree(&path, who).map_err(|e| Error::io(&path, e))?;
+            crate::sandbox::isolate::hand_over_tree(&path, who).map_err(|e| Error::io(&path, e))?;
         }
         let mut targets = Vec::new();
         for stem in &hidden {
@@ -350,221 +248,6 @@ fn headlines(stderr: &str) -> String {
     } else {
         out.join("\n")
     }
-}
-
-/// Where the build folders of the labs built with `target_dir` are: `<target_dir>.crates`.
-pub fn crates_dir(target_dir: &Path) -> PathBuf {
-    let mut name = target_dir.file_name().unwrap_or_default().to_owned();
-    name.push(".crates");
-    target_dir.with_file_name(name)
-}
-
-/// What building one lab's package left in the shared target folder at paths a submission
-/// could name, to be removed (now with [`Forget::sweep`], or when dropped). The next build
-/// shows that folder to a submission, whose `include_bytes!` could otherwise take an
-/// earlier submission's programs (to run them as its own), a compiled hidden test (its
-/// strings), or the compiler's cached warnings, which quote source lines. Removed:
-/// - `deps/<crate>-<hash>*` and `deps/lib<crate>-<hash>*` of the package's library,
-///   binaries and tests (a hash anyone with the same toolchain can work out);
-/// - the binaries cargo copies to `debug/<name>`;
-/// - their `.fingerprint/<package>-<hash>/` folders, where the cached compiler messages
-///   are.
-///
-/// The incremental caches stay, for speed: their session folders are named by creation
-/// time and a random number, so no `include_bytes!` path can name them.
-struct Forget {
-    target_dir: PathBuf,
-    package: String,
-    /// Crate names as in `deps/` (`-` written `_`).
-    crates: Vec<String>,
-    bins: Vec<String>,
-    /// Every fingerprint folder of the package, or only those of `crates`' test targets.
-    whole: bool,
-}
-
-impl Forget {
-    /// Everything of the package in the build folder `crate_dir`: its library, the
-    /// binaries of `src/main.rs` and `src/bin/`, the tests of `tests/`. In `deps/`, a name
-    /// that is also a package of the lab's lock file (a dependency) is left alone.
-    fn own(target_dir: &Path, crate_dir: &Path, package: &str) -> Forget {
-        let stems = |dir: &Path| -> Vec<String> {
-            std::fs::read_dir(dir)
-                .map(|rd| {
-                    rd.flatten()
-                        .filter_map(|e| {
-                            let name = e.file_name().to_string_lossy().into_owned();
-                            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-                            match name.strip_suffix(".rs") {
-                                Some(stem) if !is_dir => Some(stem.to_owned()),
-                                None if is_dir && e.path().join("main.rs").is_file() => Some(name),
-                                _ => None,
-                            }
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mut bins = stems(&crate_dir.join("src").join("bin"));
-        if crate_dir.join("src").join("main.rs").is_file() {
-            bins.push(package.to_owned());
-        }
-        let tests = stems(&crate_dir.join("tests"));
-        let lock = std::fs::read_to_string(crate_dir.join("Cargo.lock")).unwrap_or_default();
-        let deps: Vec<String> = lock
-            .lines()
-            .filter_map(|l| l.strip_prefix("name = \""))
-            .filter_map(|l| l.strip_suffix('"'))
-            .filter(|n| *n != package)
-            .map(|n| n.replace('-', "_"))
-            .collect();
-        let ident = |n: &str| n.replace('-', "_");
-        let mut crates: Vec<String> = std::iter::once(package)
-            .chain(bins.iter().map(String::as_str))
-            .chain(tests.iter().map(String::as_str))
-            .map(ident)
-            .filter(|c| !deps.contains(c))
-            .collect();
-        crates.sort();
-        crates.dedup();
-        Forget {
-            target_dir: target_dir.to_path_buf(),
-            package: package.to_owned(),
-            crates,
-            bins,
-            whole: true,
-        }
-    }
-
-    /// The compiled hidden tests `stems` of the package.
-    fn hidden(target_dir: &Path, package: &str, stems: &[String]) -> Forget {
-        Forget {
-            target_dir: target_dir.to_path_buf(),
-            package: package.to_owned(),
-            crates: stems.to_vec(),
-            bins: Vec::new(),
-            whole: false,
-        }
-    }
-
-    fn sweep(&self) {
-        let ours = |krate: &str| self.crates.iter().any(|c| c == krate);
-        Self::sweep_deps(&self.target_dir, |krate| {
-            ours(krate) || krate.strip_prefix("lib").is_some_and(ours)
-        });
-        let debug = self.target_dir.join("debug");
-        for bin in &self.bins {
-            let _ = std::fs::remove_file(debug.join(bin));
-            let _ = std::fs::remove_file(debug.join(format!("{bin}.d")));
-        }
-        if let Ok(entries) = std::fs::read_dir(debug.join(".fingerprint")) {
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                let ours = name.rsplit_once('-').is_some_and(|(pkg, hash)| {
-                    pkg == self.package
-                        && hash.len() == 16
-                        && hash.bytes().all(|b| b.is_ascii_hexdigit())
-                });
-                // A test target's files there end in `-test-<name>`.
-                let doomed = || {
-                    self.whole
-                        || std::fs::read_dir(entry.path())
-                            .into_iter()
-                            .flatten()
-                            .flatten()
-                            .any(|f| {
-                                let f = f.file_name();
-                                let f = f.to_string_lossy();
-                                self.crates
-                                    .iter()
-                                    .any(|c| f.ends_with(&format!("-test-{c}")))
-                            })
-                };
-                if ours && doomed() {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
-    }
-
-    /// Removes every entry of `deps/` of the dev profile whose crate name (before the
-    /// `-hash`) `doomed` accepts.
-    fn sweep_deps(target_dir: &Path, doomed: impl Fn(&str) -> bool) {
-        let Ok(entries) = std::fs::read_dir(target_dir.join("debug").join("deps")) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.split_once('-').is_some_and(|(krate, _)| doomed(krate)) {
-                let path = entry.path();
-                let _ = if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    std::fs::remove_dir_all(&path)
-                } else {
-                    std::fs::remove_file(&path)
-                };
-            }
-        }
-    }
-}
-
-impl Drop for Forget {
-    fn drop(&mut self) {
-        self.sweep();
-    }
-}
-
-/// Removes its files when dropped.
-struct RemoveOnDrop(Vec<PathBuf>);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        for p in &self.0 {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-/// Makes the folder `to` hold exactly the files and folders of `from`: a file whose content
-/// differs (or that is new) is written, so its mtime is now; a file with the same content is
-/// left alone, mtime included; whatever `from` lacks is removed. Whether anything changed.
-pub fn sync_tree(from: &Path, to: &Path) -> std::io::Result<bool> {
-    let mut changed = false;
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(to)? {
-        let entry = entry?;
-        let theirs = from.join(entry.file_name());
-        let wanted = std::fs::symlink_metadata(&theirs).ok();
-        let is_dir = entry.file_type()?.is_dir();
-        let keep = match &wanted {
-            Some(m) if m.is_dir() => is_dir,
-            Some(m) if m.is_file() => entry.file_type()?.is_file(),
-            _ => false,
-        };
-        if !keep {
-            changed = true;
-            if is_dir {
-                std::fs::remove_dir_all(entry.path())?;
-            } else {
-                std::fs::remove_file(entry.path())?;
-            }
-        }
-    }
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let ours = to.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            changed |= sync_tree(&entry.path(), &ours)?;
-        } else if kind.is_file() {
-            let content = std::fs::read(entry.path())?;
-            if std::fs::read(&ours).ok().as_deref() != Some(content.as_slice()) {
-                std::fs::write(&ours, &content)?;
-                changed = true;
-            }
-        }
-    }
-    Ok(changed)
 }
 
 /// The executables of `package` named in cargo's JSON messages.

@@ -1,8 +1,8 @@
 //! The grader's own output on stdout and stderr, written so that a closed pipe never panics,
 //! hangs or stops a grading (`grader grade ... | head -8`, `grader list | head`, a terminal
 //! that went away): what cannot be shown is dropped, and the result files and the exit
-//! status still tell. `println!` and `eprintln!` panic on a closed stream; use [`outln!`]
-//! and [`errln!`] instead.
+//! status still tell. `println!` and `eprintln!` panic on a closed stream; use [`outln!`](crate::outln)
+//! and [`errln!`](crate::errln) instead.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,9 +10,12 @@ use crate::labfile::{Kind, Lab, Tree};
 use crate::report::Report;
 use crate::run::{self, RunEnv};
 use crate::schedule;
+
+mod jobs;
 use crate::score::{self, ItemResult};
 use crate::stage;
 use crate::submission;
+use jobs::{Done, TestJob, Work, panic_text, run_test, workers};
 
 /// How to grade.
 #[derive(Debug, Clone, Default)]
@@ -67,7 +70,7 @@ pub fn grade(tree: &Tree, slug: &str, submission: &Path, opts: &Options) -> Resu
     if let Err(e) = crate::interrupt::check() {
         report = report.not_gradable(Some(&lab.file), &e.to_string());
     }
-    report.notes.extend(crate::isolate::note());
+    report.notes.extend(crate::sandbox::isolate::note());
     report.score = report.items.iter().map(|i| i.score).sum();
     let ungraded: Vec<&ItemResult> = report
         .items
@@ -161,7 +164,7 @@ fn grade_into(
     crate::interrupt::check()?;
 
     let wanted = |id: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == id);
-    let student = crate::isolate::student_identity();
+    let student = crate::sandbox::isolate::student_identity();
     if student.is_none() {
         report.notes.push(
             "the grader is not root: the submission's code ran as the grader's own user, with \
@@ -387,69 +390,6 @@ fn grade_into(
     }
     report.timing.checks_ms = t0.elapsed().as_millis() as u64;
     Ok(())
-}
-
-/// One test to run: its id (`stem::name`), its item, its test program.
-struct TestJob<'a> {
-    id: String,
-    item: &'a crate::labfile::Item,
-    stem: &'a str,
-    exe: &'a Path,
-    name: String,
-}
-
-/// A job of the grading's pool: a test, or a check that may run beside tests.
-enum Work<'a> {
-    Test(TestJob<'a>),
-    Check(&'a crate::labfile::Item),
-}
-
-/// What a job of the pool gave.
-enum Done {
-    Test(run::TestResult),
-    Check(ItemResult),
-}
-
-/// Runs one test; a panic of the grader's becomes the test's failure, never a test left
-/// marked running for the other workers to wait on.
-fn run_test(
-    env: &RunEnv,
-    lab: &Lab,
-    opts: &Options,
-    job: &TestJob<'_>,
-    say: &(dyn Fn(&str) + Sync),
-) -> run::TestResult {
-    say(&format!("test {}", job.id));
-    let timeout = opts.timeout(lab, job.item);
-    let memory = lab.file.limits_for(job.item).memory();
-    let run = || run::run_one(env, job.exe, job.stem, &job.name, timeout, memory);
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
-        run::TestResult::failed(
-            &job.id,
-            format!(
-                "the grader failed while running this test: {}",
-                panic_text(&*panic)
-            ),
-            0,
-        )
-    })
-}
-
-/// What a caught panic says.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("a panic")
-}
-
-/// How many jobs run at once to begin with: two where every job runs in a PID namespace of
-/// its own (its clean-up then touches only its own processes), else one.
-fn workers(env: &RunEnv) -> usize {
-    let parallel = env.jail && crate::init::provided() && crate::isolate::available();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if parallel { cores.clamp(1, 2) } else { 1 }
 }
 
 /// The target folder every grading on this machine shares, whatever the lab: the labs'

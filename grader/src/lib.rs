@@ -11,31 +11,30 @@
 //! - [`score`], [`report`] (step 5): items, points, and the four report formats.
 //! - [`grade`]: the five steps in order for one submission.
 //! - [`batch`]: `grade-all`, the gradebook and the class summary page.
-//! - [`sandbox`]: process groups, limits, deadlines, subreaper clean-up.
-//! - [`isolate`]: a jail per run (fresh root, private namespaces) and the unprivileged
-//!   identities student code runs as.
-//! - [`cgroup`]: task and memory limits per run.
+//! - [`sandbox`]: confinement, one folder: process groups, limits, deadlines, subreaper
+//!   clean-up; a jail per run (`sandbox::isolate`: fresh root, private namespaces, the
+//!   unprivileged identities code runs as; `sandbox::init`, PID 1 of a jail); cgroups
+//!   (`sandbox::cgroup`); IPC objects left behind (`sandbox::leftovers`).
+//! - [`schedule`]: the pool that runs a grading's tests and checks.
 //! - [`interrupt`]: Ctrl-C, SIGTERM and SIGHUP stop every process of a grading and leave
 //!   nothing behind.
 //! - [`console`]: the grader's own output, which a closed pipe never turns into a panic.
 //! - [`procinfo`]: /proc snapshots and the hang diagnosis.
 //! - [`manifest`]: a lab's Cargo.toml made standalone (shared with handouts).
 //! - [`mutants`]: known-wrong solutions as patches, and what must catch them.
+//! - [`contract`]: a lab's contract table, every clause with its items and mutants.
+//! - [`verify`]: the judgements of a lab's invariants (`cargo xtask verify`, the tests).
 
 pub mod batch;
 pub mod build;
-pub mod cgroup;
 pub mod check;
 pub mod console;
 pub mod contract;
 pub mod error;
 pub mod grade;
-pub mod init;
 pub mod interrupt;
-pub mod isolate;
 pub mod labfile;
 pub mod labs;
-pub mod leftovers;
 pub mod manifest;
 pub mod mutants;
 pub mod procinfo;

@@ -80,7 +80,7 @@ enum Cmd {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
-    /// Internal: run a command as PID 1 of a new PID namespace (see grader::init).
+    /// Internal: run a command as PID 1 of a new PID namespace (see grader::sandbox::init).
     #[command(name = "__init", hide = true)]
     Init {
         /// Run the command as UID:GID.
@@ -143,7 +143,7 @@ fn parse_user(s: &str) -> Result<(u32, u32), String> {
 }
 
 fn main() -> ExitCode {
-    grader::init::provide();
+    grader::sandbox::init::provide();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -192,7 +192,7 @@ fn main() -> ExitCode {
         }
         Cmd::Init { user, command } => {
             let args: Vec<_> = command.into_iter().skip_while(|a| a == "--").collect();
-            ExitCode::from(grader::init::main(user, &args).clamp(0, 255) as u8)
+            ExitCode::from(grader::sandbox::init::main(user, &args).clamp(0, 255) as u8)
         }
         Cmd::Jail {
             ro,
@@ -206,7 +206,7 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Leftovers => {
-            grader::leftovers::child_main();
+            grader::sandbox::leftovers::child_main();
             ExitCode::SUCCESS
         }
         Cmd::GradeAll {

@@ -141,7 +141,7 @@ pub fn run<T: Sync, R: Send>(
     // Under a CPU quota below the CPUs the grader may run on (a container's `--cpus` on a
     // big host), idle CPUs of the machine are not ours to use: no spare worker.
     let spares = if workers > 1
-        && crate::cgroup::cpu_quota()
+        && crate::sandbox::cgroup::cpu_quota()
             .is_none_or(|q| IdleMeter::times().is_none_or(|(_, _, cpus)| q >= cpus as f64))
     {
         SPARES_PER_WORKER * workers
@@ -333,7 +333,7 @@ impl IdleMeter {
 /// still allows if that is less; 0 when unknown.
 fn memory_available() -> u64 {
     let machine = machine_memory_available();
-    crate::cgroup::memory_headroom().map_or(machine, |h| h.min(machine))
+    crate::sandbox::cgroup::memory_headroom().map_or(machine, |h| h.min(machine))
 }
 
 /// `MemAvailable` of /proc/meminfo in bytes, 0 when unknown.

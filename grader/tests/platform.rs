@@ -228,7 +228,7 @@ fn an_interrupted_grading_leaves_nothing_and_says_so() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let (student, _) = grader::isolate::student_identity_of(child.id());
+        let (student, _) = grader::sandbox::isolate::student_identity_of(child.id());
         wait_for(
             Duration::from_secs(300),
             "a test of the submission spinning",

@@ -21,9 +21,10 @@ use crate::sandbox::Spec;
 /// The identity peers run as where the grader is root: no user of the machine has it, and
 /// no grading's student identity is it.
 pub fn peer_identity() -> Option<(u32, u32)> {
-    nix::unistd::geteuid()
-        .is_root()
-        .then_some((crate::isolate::PEER_ID, crate::isolate::PEER_ID))
+    nix::unistd::geteuid().is_root().then_some((
+        crate::sandbox::isolate::PEER_ID,
+        crate::sandbox::isolate::PEER_ID,
+    ))
 }
 
 /// Runs `f` on a thread whose filesystem identity is `who` (root's when `None`), so that the

@@ -41,7 +41,7 @@ impl Rlimits {
 
 /// For a user other than root: the user's processes now plus room for a lab's, so that a
 /// fork bomb stops there. A root grader runs student code as an identity of its own (see
-/// [`crate::isolate::student_identity`]), which has no other process. Root itself ignores
+/// [`crate::sandbox::isolate::student_identity`]), which has no other process. Root itself ignores
 /// RLIMIT_NPROC.
 fn nproc_limit() -> Option<u64> {
     let uid = nix::unistd::geteuid();
@@ -98,14 +98,14 @@ pub struct Spec {
     pub own_group: bool,
     /// Run as this uid and gid (needs root), e.g. to check that another user is refused.
     pub user: Option<(u32, u32)>,
-    /// Private namespaces and mounts, where the kernel allows them (see [`crate::isolate`]).
-    pub isolation: Option<Arc<crate::isolate::Isolation>>,
+    /// Private namespaces and mounts, where the kernel allows them (see [`crate::sandbox::isolate`]).
+    pub isolation: Option<Arc<crate::sandbox::isolate::Isolation>>,
     /// A cgroup to run in, bounding the number of tasks and the memory.
-    pub cgroup: Option<Arc<crate::cgroup::Cgroup>>,
-    /// With isolation: run under [`crate::init`] in a PID namespace of its own, so that
+    pub cgroup: Option<Arc<crate::sandbox::cgroup::Cgroup>>,
+    /// With isolation: run under [`crate::sandbox::init`] in a PID namespace of its own, so that
     /// nothing it starts outlives it.
     pub pid_ns: bool,
-    /// Join this IPC namespace (a handle from [`crate::leftovers::Namespace`]) before exec.
+    /// Join this IPC namespace (a handle from [`crate::sandbox::leftovers::Namespace`]) before exec.
     pub join_ipc: Option<Arc<OwnedFd>>,
     /// The process is the grader's own and starts no other: [`crate::sandbox::run`] cleans up
     /// only its own tree, as it does for a run in a PID namespace, so that it may run beside

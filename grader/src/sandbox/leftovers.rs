@@ -147,11 +147,11 @@ pub fn describe(objects: &[Object]) -> String {
 pub fn around(
     f: impl FnOnce() -> std::io::Result<sandbox::Outcome>,
 ) -> std::io::Result<(sandbox::Outcome, Vec<Object>)> {
-    let before = (!crate::isolate::active()).then(scan);
+    let before = (!crate::sandbox::isolate::active()).then(scan);
     let out = f()?;
     let left = match (&out.ipc_ns, before) {
         (Some(ns), _) => ns.sweep(&std::env::temp_dir()),
-        (None, Some(before)) if !crate::isolate::active() => {
+        (None, Some(before)) if !crate::sandbox::isolate::active() => {
             let new: Vec<Object> = scan().difference(&before).cloned().collect();
             for o in &new {
                 remove(o);

@@ -3,7 +3,7 @@
 //!
 //! A build, test or check process (and everything it starts) gets its own IPC namespace
 //! (System V objects and POSIX queues), network namespace (loopback only, up), PID namespace
-//! (under [`crate::init`]) and mount namespace whose root is a new, read-only tmpfs holding:
+//! (under [`crate::sandbox::init`]) and mount namespace whose root is a new, read-only tmpfs holding:
 //! the system's programs and libraries read-only (`/usr`, `/etc` and the `/bin`, `/lib`...
 //! links), a minimal `/dev` (null, zero, full, random, urandom, tty, and private `/dev/shm`
 //! and `/dev/mqueue`), a private `/tmp`, a `/proc`, and the paths the caller names
@@ -22,8 +22,13 @@
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+
+mod identity;
+mod probe;
+pub use identity::{
+    PEER_ID, build_identity, hand_over, hand_over_tree, student_identity, student_identity_of,
+};
+pub use probe::{active, available, is_refusal, note, refused, worked, worth_trying};
 
 /// One step of building the new root, every path already a C string.
 #[derive(Debug)]
@@ -250,12 +255,6 @@ fn cstring(path: impl AsRef<Path>) -> CString {
     CString::new(path.as_ref().as_os_str().as_bytes()).unwrap_or_default()
 }
 
-const UNKNOWN: u8 = 0;
-const YES: u8 = 1;
-const NO: u8 = 2;
-static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
-static WHY_NOT: Mutex<Option<String>> = Mutex::new(None);
-
 impl Isolation {
     /// The caller's paths shown in the jail, and whether each is writable.
     pub fn visible(&self) -> &[(PathBuf, bool)] {
@@ -268,7 +267,7 @@ impl Isolation {
     /// # Safety
     /// Only to be called in a freshly forked child.
     /// With `pid_ns`, the process's children start in a new PID namespace (see
-    /// [`crate::init`], the shim that runs there as PID 1).
+    /// [`crate::sandbox::init`], the shim that runs there as PID 1).
     pub unsafe fn enter(&self, pid_ns: bool, cwd: &CString) -> std::io::Result<()> {
         let err = std::io::Error::last_os_error;
         let check = |r: libc::c_int| if r == 0 { Ok(()) } else { Err(err()) };
@@ -442,181 +441,5 @@ unsafe fn loopback_up() {
             libc::ioctl(fd, libc::SIOCSIFFLAGS, &req);
         }
         libc::close(fd);
-    }
-}
-
-/// Whether isolation should be tried (not yet known to be refused).
-pub fn worth_trying() -> bool {
-    STATE.load(Ordering::Relaxed) != NO
-}
-
-/// Whether isolation has been used successfully in this process.
-pub fn active() -> bool {
-    STATE.load(Ordering::Relaxed) == YES
-}
-
-/// Records that isolation worked.
-pub fn worked() {
-    STATE.store(YES, Ordering::Relaxed);
-}
-
-/// Records that the kernel refused isolation, and why; said once in the report.
-pub fn refused(e: &std::io::Error) {
-    if STATE.swap(NO, Ordering::Relaxed) != NO {
-        let who = if nix::unistd::geteuid().is_root() {
-            "the submission's code still ran as an unprivileged user of its own, but could \
-             read whatever any user may read on this machine, and the build ran as root"
-        } else {
-            "the submission's code ran as the grader's own user, with that user's access"
-        };
-        let msg = format!(
-            "namespaces are not available here ({e}): the build, tests and checks ran without \
-             a private root and private IPC, mount, PID and network namespaces; {who}. \
-             Leftover IPC objects were found by name and removed instead. Allow unshare and \
-             mount (e.g. a container with CAP_SYS_ADMIN, or outside a container) to confine \
-             submissions fully"
-        );
-        crate::errln!("grader: {msg}");
-        *WHY_NOT.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
-    }
-}
-
-/// Whether a spawn error is the kernel (or a container's seccomp profile, as Docker's
-/// default one on Gradescope) refusing namespaces or mounts, rather than a missing program.
-/// The fallback still runs the submission as the unprivileged identity where the grader is
-/// root: a refused jail never means running student code as root.
-pub fn is_refusal(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EPERM | libc::EINVAL | libc::ENOSYS | libc::ENOSPC | libc::EACCES)
-    ) && STATE.load(Ordering::Relaxed) != YES
-}
-
-/// Whether jails work on this machine: tried once with `true` and remembered.
-pub fn available() -> bool {
-    if STATE.load(Ordering::Relaxed) == UNKNOWN {
-        let mut spec = crate::sandbox::Spec::new("true", Path::new("/"));
-        spec.isolation = Some(std::sync::Arc::new(Jail::new().build()));
-        if let Ok(mut p) = crate::sandbox::spawn(&spec) {
-            p.wait_until(std::time::Instant::now() + std::time::Duration::from_secs(10));
-        }
-    }
-    active()
-}
-
-/// The note for the report when isolation was refused.
-pub fn note() -> Option<String> {
-    WHY_NOT.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-/// The unprivileged identity a grading runs the student's code as, when the grader is root:
-/// a uid and gid of its own, derived from the grader's pid and its PID namespace, so that
-/// two gradings at once (`grade-all --jobs N`, or two graders, each maybe in a container or
-/// PID namespace of its own where pids repeat) do not share one: they cannot signal, trace
-/// or read each other's processes and files, and a fork bomb in one does not use up the
-/// other's RLIMIT_NPROC, which the kernel counts per uid. No user of the machine has these
-/// ids.
-pub fn student_identity() -> Option<(u32, u32)> {
-    nix::unistd::geteuid()
-        .is_root()
-        .then(|| student_identity_of(std::process::id()))
-}
-
-/// The identity [`student_identity`] gives a root grader that is process `pid` of this
-/// process's PID namespace: for tests that look for what a grading left running.
-pub fn student_identity_of(pid: u32) -> (u32, u32) {
-    let ns = std::fs::read_link("/proc/self/ns/pid")
-        .ok()
-        .and_then(|l| pid_namespace_inode(&l.to_string_lossy()))
-        .unwrap_or(0);
-    let id = STUDENT_IDS + identity_offset(pid, ns);
-    (id, id)
-}
-
-/// The inode of a `pid:[INODE]` link.
-fn pid_namespace_inode(link: &str) -> Option<u64> {
-    link.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
-}
-
-/// How far above [`STUDENT_IDS`] the identity of process `pid` of PID namespace `ns` is:
-/// distinct pids of one namespace give distinct offsets; the namespace shifts them all by
-/// an amount spread over the range (Fibonacci hashing), so that two namespaces' graders
-/// of the same pid differ.
-fn identity_offset(pid: u32, ns: u64) -> u32 {
-    let shift = (ns.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) as u32;
-    pid.wrapping_add(shift) % STUDENT_ID_RANGE
-}
-
-/// The identity builds run as (compiling runs no student code, but reads it): one for every
-/// grading, distinct from every student identity, so that compiled programs in the shared
-/// target folder are writable by builds only. Only in a jail: outside one, that identity
-/// could not reach a toolchain installed in root's home.
-pub fn build_identity() -> Option<(u32, u32)> {
-    (nix::unistd::geteuid().is_root() && available()).then_some((BUILD_ID, BUILD_ID))
-}
-
-/// Student identities are this plus less than [`STUDENT_ID_RANGE`].
-const STUDENT_IDS: u32 = 1_900_000_000;
-/// 2^31: the highest identity stays below 2^32 - 1, which means "no uid".
-const STUDENT_ID_RANGE: u32 = 1 << 31;
-/// The builds' identity.
-const BUILD_ID: u32 = STUDENT_IDS - 1;
-/// The identity peer programs run as (see [`crate::check::peer_identity`]).
-pub const PEER_ID: u32 = STUDENT_IDS - 2;
-
-/// Makes `path` (a folder created by the grader) belong to `who`, mode 0700, so that a
-/// program running as `who` can work in it and nobody else can look in.
-pub fn hand_over(path: &Path, who: Option<(u32, u32)>) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    if let Some((uid, gid)) = who {
-        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
-}
-
-/// Like [`hand_over`], for a whole tree (the staged crate, the build's target folder).
-/// Skips the walk when the top already belongs to `who`.
-pub fn hand_over_tree(path: &Path, who: Option<(u32, u32)>) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let Some((uid, gid)) = who else {
-        return Ok(());
-    };
-    if std::fs::metadata(path)?.uid() == uid {
-        return Ok(());
-    }
-    fn walk(p: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-        std::os::unix::fs::lchown(p, Some(uid), Some(gid))?;
-        if std::fs::symlink_metadata(p)?.is_dir() {
-            for e in std::fs::read_dir(p)? {
-                walk(&e?.path(), uid, gid)?;
-            }
-        }
-        Ok(())
-    }
-    walk(path, uid, gid)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identities_differ_by_pid_and_by_pid_namespace() {
-        assert_eq!(pid_namespace_inode("pid:[4026531836]"), Some(4_026_531_836));
-        assert_eq!(pid_namespace_inode("mnt:[4026531836]"), None);
-        let (a, b) = (4_026_531_836, 4_026_532_401);
-        // Two graders that are both pid 2 (each the first process of its own namespace).
-        assert_ne!(identity_offset(2, a), identity_offset(2, b));
-        let ids: std::collections::BTreeSet<u32> =
-            (1..5000).map(|pid| identity_offset(pid, a)).collect();
-        assert_eq!(ids.len(), 4999, "pids of one namespace share an identity");
-        for ns in [0, a, b, u64::MAX] {
-            for pid in [1, 2, 4_194_303] {
-                let id = u64::from(STUDENT_IDS) + u64::from(identity_offset(pid, ns));
-                assert!(id < u64::from(u32::MAX), "{id} is not a uid");
-                assert!(id > u64::from(BUILD_ID));
-            }
-        }
     }
 }
