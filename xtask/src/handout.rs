@@ -184,12 +184,24 @@ mod tests {
                     "{slug}: the handout contains {name}"
                 );
             }
-            for needed in ["Cargo.toml", "Cargo.lock", "README.md", "src/lib.rs"] {
+            for needed in [
+                "Cargo.toml",
+                "Cargo.lock",
+                "README.md",
+                "src/lib.rs",
+                "rust-toolchain.toml",
+            ] {
                 assert!(
                     names.iter().any(|n| n == needed),
                     "{slug}: no {needed} in {names:?}"
                 );
             }
+            // The compiler the autograder grades with, which rustup installs on first use.
+            assert_eq!(
+                std::fs::read_to_string(crate_dir.join("rust-toolchain.toml")).unwrap(),
+                crate::toolchain_file(&tree, true).unwrap(),
+                "{slug}"
+            );
             let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
             assert!(!manifest.contains("workspace = true"), "{slug}: {manifest}");
 
