@@ -143,9 +143,23 @@ fn grade_into(
         .target_dir
         .clone()
         .unwrap_or_else(|| default_target_dir(tree));
-    let built = build::build(&staged_dir, &lab.file.slug, &target, &out_dir, &|dir| {
-        stage::add_hidden(lab, dir)
-    })?;
+    let wanted = |id: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == id);
+    // The test files of the items graded.
+    let wanted_stems: std::collections::BTreeSet<&str> = lab
+        .file
+        .items
+        .iter()
+        .filter(|i| i.kind == Kind::Test && wanted(&i.id))
+        .filter_map(|i| i.name.split("::").next())
+        .collect();
+    let built = build::build(
+        &staged_dir,
+        &lab.file.slug,
+        &target,
+        &out_dir,
+        &|dir| stage::add_hidden(lab, dir),
+        &|stem| wanted_stems.contains(stem),
+    )?;
     report.timing.build_ms = t0.elapsed().as_millis() as u64;
     // The hidden tests' sources go as soon as they are compiled.
     let _ = std::fs::remove_dir_all(&staged_dir);
@@ -163,7 +177,6 @@ fn grade_into(
     report.compiled = true;
     crate::interrupt::check()?;
 
-    let wanted = |id: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == id);
     let student = crate::sandbox::isolate::student_identity();
     if student.is_none() {
         report.notes.push(

@@ -128,7 +128,14 @@ impl Bench {
         grader::stage::stage(tree, &lab, &sub, &staged, false)?;
         let target = grader::grade::default_target_dir(tree);
         let out = work.path().join("out");
-        let built = grader::build::build(&staged, "pipes", &target, &out, &|_| Ok(Vec::new()))?;
+        let built = grader::build::build(
+            &staged,
+            "pipes",
+            &target,
+            &out,
+            &|_| Ok(Vec::new()),
+            &|_| true,
+        )?;
         let grader::build::Built::Ok(art) = built else {
             bail!("the pipes solution does not compile")
         };
