@@ -235,8 +235,8 @@ impl Ctx {
         match find_tool(program) {
             Some(p) => Ok(p),
             None => Err(self.grader_problem(format!(
-                "`{program}` is not installed on the grading machine (Debian package \
-                 `{package}`; the autograder's setup.sh installs it)"
+                "`{program}` is not installed on this machine: install it with `sudo apt-get \
+                 install {package}` (Debian, Ubuntu; the autograder's setup.sh installs it)"
             ))),
         }
     }

@@ -124,6 +124,10 @@ pub struct Item {
     /// Limits for this item's processes, replacing the lab's.
     #[serde(default)]
     pub limits: Option<Limits>,
+    /// Whether a student's own grading (`cargo grade` in the handout) grades it, when it is
+    /// visible: false keeps a visible item server-side (graded after submission).
+    #[serde(default = "yes")]
+    pub local: bool,
     /// For a check: it runs alone, after the grading's tests and other checks, with nothing
     /// of the grading beside it, because it measures speed or loads every CPU. Other checks
     /// run beside the tests and each other, so that a hanging submission's deadlines run out
@@ -132,11 +136,21 @@ pub struct Item {
     pub alone: bool,
 }
 
+fn yes() -> bool {
+    true
+}
+
 fn default_visibility() -> Visibility {
     Visibility::Visible
 }
 
 impl Item {
+    /// Whether a student's own grading (`cargo grade`) grades it: a visible item not kept
+    /// server-side.
+    pub fn graded_locally(&self) -> bool {
+        self.visibility == Visibility::Visible && self.local
+    }
+
     /// Whether the test `id` (`stem::name`) belongs to this item.
     pub fn matches_test(&self, id: &str) -> bool {
         self.kind == Kind::Test && id.starts_with(&self.name)

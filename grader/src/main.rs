@@ -56,6 +56,10 @@ enum Cmd {
         /// Print no progress and no report (the exit status and the files still tell).
         #[arg(long, short)]
         quiet: bool,
+        /// A student's own grading (`cargo grade` in a handout): the items graded before
+        /// submission only, run as this user, with no jail.
+        #[arg(long)]
+        local: bool,
     },
     /// Grade every submission in a folder (sub-folders, .zip, .tar.gz): reports, a
     /// gradebook.csv and a summary.html. Resumable: graded submissions are skipped.
@@ -259,6 +263,7 @@ fn main() -> ExitCode {
             test_filter,
             target_dir,
             quiet,
+            local,
         } => {
             let (submission, json, gradescope, junit, target_dir) = (
                 absolute(submission),
@@ -282,6 +287,7 @@ fn main() -> ExitCode {
                 progress: !quiet,
                 timeout_s: timeout,
                 test_filter,
+                local,
             };
             let report = match grade::grade(&tree, &slug, &submission, &opts) {
                 Ok(r) => r,

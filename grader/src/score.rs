@@ -35,6 +35,10 @@ pub struct ItemResult {
     /// why. Such an item is left out of the score and of the maximum, never failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_gradable_here: Option<String>,
+    /// Set in a student's own grading (`cargo grade`) for an item only the course's grader
+    /// grades (hidden, or kept server-side): left out of the score and of the maximum.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_submission: bool,
 }
 
 impl ItemResult {
@@ -52,7 +56,24 @@ impl ItemResult {
             tests: Vec::new(),
             elapsed_ms,
             not_gradable_here: None,
+            after_submission: false,
         }
+    }
+
+    /// A result for `item` in a student's own grading, where only the course's grader grades
+    /// it: no points either way, out of the maximum.
+    pub fn after_submission(item: &Item) -> ItemResult {
+        let mut r = ItemResult::new(
+            item,
+            false,
+            "graded after you submit: the course's grader runs it (hidden tests, or a check \
+             kept server-side)"
+                .into(),
+            0,
+        );
+        r.max_score = 0.0;
+        r.after_submission = true;
+        r
     }
 
     /// A result for `item` that this machine could not judge, for `why`: no points either
