@@ -107,9 +107,9 @@ pub fn grade(tree: &Tree, slug: &str, submission: &Path, opts: &Options) -> Resu
         let ids: Vec<&str> = later.iter().map(|i| i.id.as_str()).collect();
         report.max_score -= points;
         report.notes.push(format!(
-            "{} more points are graded after you submit ({}): the course's grader runs them",
-            crate::report::fmt_points(points),
-            ids.join(", ")
+            "graded after you submit: {} ({} points)",
+            ids.join(", "),
+            crate::report::fmt_points(points)
         ));
     }
     report.elapsed_s = started.elapsed().as_secs_f64();
@@ -147,6 +147,10 @@ fn grade_into(
     let staged = stage::stage(tree, lab, sub, &staged_dir, true)?;
     report.ignored = staged.ignored;
     report.notes = staged.notes;
+    // A student's own grading hands over `src/` itself.
+    report
+        .notes
+        .retain(|n| !(opts.local && n.starts_with("no file sat under src/")));
     if staged.taken.is_empty() {
         report.notes.push(format!(
             "the submission has no file matching {}: the skeleton was graded",
@@ -295,7 +299,6 @@ fn grade_into(
     let results_dir = work.path().join("results");
     let report_seed = report.seed;
     let run_check = |item: &crate::labfile::Item| -> ItemResult {
-        say(&format!("check {}", item.name));
         let t0 = Instant::now();
         let run = || {
             check::run_in_child(
@@ -321,6 +324,18 @@ fn grade_into(
                 }
             });
         let elapsed = t0.elapsed().as_millis() as u64;
+        let verdict = if v.not_gradable_here.is_some() {
+            "n/a "
+        } else if v.passed {
+            "ok  "
+        } else {
+            "FAIL"
+        };
+        say(&format!(
+            "{verdict} {} ({:.1} s)",
+            item.id,
+            elapsed as f64 / 1e3
+        ));
         if let Some(why) = &v.not_gradable_here {
             ItemResult::not_gradable_here(item, why, elapsed)
         } else {
@@ -352,7 +367,32 @@ fn grade_into(
         memory: lab.file.limits_for(item).memory(),
         what: Work::Check(item),
     }));
+    // A line of progress once every test of an item has ended: (tests left, any failed).
+    let left: std::sync::Mutex<std::collections::BTreeMap<&str, (usize, bool)>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
+    for job in &jobs {
+        if let Work::Test(t) = &job.what {
+            left.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(t.item.id.as_str())
+                .or_insert((0, false))
+                .0 += 1;
+        }
+    }
+    let test_ended = |item: &str, passed: bool| {
+        let mut left = left.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((n, failed)) = left.get_mut(item) {
+            *n -= 1;
+            *failed |= !passed;
+            if *n == 0 {
+                say(&format!("{} {item}", if *failed { "FAIL" } else { "ok  " }));
+            }
+        }
+    };
     let runner = |w: &Work, hung: Option<&str>| -> (Done, schedule::Mark) {
+        if let (Work::Test(job), Some(_)) = (w, hung) {
+            test_ended(&job.item.id, false);
+        }
         match (w, hung) {
             (Work::Test(job), Some(first)) => (
                 Done::Test(run::TestResult {
@@ -363,7 +403,8 @@ fn grade_into(
                 schedule::Mark::Done,
             ),
             (Work::Test(job), None) => {
-                let r = run_test(&env, lab, opts, job, &say);
+                let r = run_test(&env, lab, opts, job);
+                test_ended(&job.item.id, r.passed());
                 let mark = if r.stopped() {
                     schedule::Mark::Hung
                 } else if !r.passed() && r.elapsed_ms >= schedule::SUSPECT_AFTER.as_millis() as u64

@@ -148,7 +148,13 @@ impl Report {
         }
         let _ = writeln!(o);
         let width = self.items.iter().map(|i| i.id.len()).max().unwrap_or(0);
+        let mut later = Vec::new();
         for item in &self.items {
+            // Graded after submission: listed once, below, not as a failure.
+            if item.after_submission {
+                later.push(item);
+                continue;
+            }
             let _ = writeln!(
                 o,
                 "  {}  {:>5}/{:<5} {:width$}  {}",
@@ -171,12 +177,38 @@ impl Report {
                 let _ = writeln!(o, "{}", indent(&item.message, "          "));
             }
         }
-        let _ = writeln!(
+        if !later.is_empty() {
+            let _ = writeln!(
+                o,
+                "\n  Graded after you submit (the course's grader runs them):"
+            );
+            for item in &later {
+                let _ = writeln!(
+                    o,
+                    "  LATER  {:>5}      {:width$}  {}",
+                    fmt_points(item.max_score),
+                    item.id,
+                    item.title
+                );
+            }
+        }
+        let _ = write!(
             o,
             "\nScore: {}/{}",
             fmt_points(self.score),
             fmt_points(self.max_score)
         );
+        let later_points: f64 = later.iter().map(|i| i.max_score).sum();
+        if later_points > 0.0 {
+            let _ = write!(
+                o,
+                " of the points graded here; the lab's total is {}, {} of them graded after \
+                 you submit",
+                fmt_points(self.max_score + later_points),
+                fmt_points(later_points)
+            );
+        }
+        let _ = writeln!(o);
         if !self.ignored.is_empty() {
             let _ = writeln!(o, "\nNot graded (ignored) from the submission:");
             for s in &self.ignored {

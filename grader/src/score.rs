@@ -61,7 +61,7 @@ impl ItemResult {
     }
 
     /// A result for `item` in a student's own grading, where only the course's grader grades
-    /// it: no points either way, out of the maximum.
+    /// it: no points, and its points (`max_score`) are left out of the report's maximum.
     pub fn after_submission(item: &Item) -> ItemResult {
         let mut r = ItemResult::new(
             item,
@@ -71,7 +71,6 @@ impl ItemResult {
                 .into(),
             0,
         );
-        r.max_score = 0.0;
         r.after_submission = true;
         r
     }

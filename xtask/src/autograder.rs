@@ -9,7 +9,7 @@
 //! so tests run it locally; `GRADER_BIN` points at a grader binary already built.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use grader::labfile::Tree;
@@ -103,35 +103,16 @@ pub fn bundle(tree: &Tree, slug: &str) -> Result<Vec<u8>> {
         RUN.replace("@SLUG@", slug).into_bytes(),
         0o755,
     ));
-    // The workspace trimmed to this lab: its manifest lists only what the bundle carries.
-    let manifest = std::fs::read_to_string(tree.manifest())?
-        .replace(
-            r#"members = ["labs/*", "grader", "xtask", "testkit"]"#,
-            &format!(r#"members = ["labs/{slug}", "grader", "testkit"]"#),
-        )
-        .replace(
-            r#"default-members = ["grader", "xtask"]"#,
-            r#"default-members = ["grader"]"#,
-        );
-    files.push(("Cargo.toml".into(), manifest.into_bytes(), 0o644));
-    files.push(("Cargo.lock".into(), std::fs::read(tree.lockfile())?, 0o644));
     files.push((
         "rust-toolchain.toml".into(),
         crate::toolchain_file(tree, false)?.into_bytes(),
         0o644,
     ));
-    for dir in [
-        "grader/src",
-        "grader/Cargo.toml",
-        "grader/peers.sh",
-        "grader/fixtures",
-        "testkit/src",
-        "testkit/Cargo.toml",
-    ] {
-        add(&tree.root, &tree.root.join(dir), &mut files)?;
-    }
-    add(&tree.root, &lab.dir, &mut files)?;
-    add(&tree.root, &lab.solution.join("src"), &mut files)?;
+    files.extend(crate::bundle::grader_tree(
+        tree,
+        &lab,
+        crate::bundle::For::Autograder,
+    )?);
     files.sort();
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, data, mode) in files {
@@ -143,25 +124,6 @@ pub fn bundle(tree: &Tree, slug: &str) -> Result<Vec<u8>> {
         zip.write_all(&data)?;
     }
     Ok(zip.finish()?.into_inner())
-}
-
-fn add(root: &Path, path: &Path, files: &mut Vec<(String, Vec<u8>, u32)>) -> Result<()> {
-    if path.is_dir() {
-        for e in std::fs::read_dir(path)? {
-            let p = e?.path();
-            if p.file_name()
-                .is_some_and(|n| n == "target" || n == "node_modules")
-            {
-                continue;
-            }
-            add(root, &p, files)?;
-        }
-    } else {
-        let rel = path.strip_prefix(root)?.to_string_lossy().into_owned();
-        let mode = if rel.ends_with(".sh") { 0o755 } else { 0o644 };
-        files.push((rel, std::fs::read(path)?, mode));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

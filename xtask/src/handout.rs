@@ -50,6 +50,23 @@ impl Handout {
     }
 }
 
+/// Where a handout carries the course's grader (see [`cargo_config`]).
+pub const GRADE_DIR: &str = ".grade";
+
+/// The handout's `.cargo/config.toml`: `cargo grade` runs the grader the handout carries in
+/// [`GRADE_DIR`] on the student's `src/`, grading the items graded before submission, as the
+/// student, building into `target/grade`.
+fn cargo_config(slug: &str) -> String {
+    format!(
+        "# `cargo grade`: the course's grader on your machine, on the items it grades before you\n\
+         # submit (add --only ITEM, --seed N, --watch).\n\
+         [alias]\n\
+         grade = \"run --manifest-path {GRADE_DIR}/Cargo.toml --target-dir target/grade \
+         --package grader -- --root {GRADE_DIR} grade {slug} src --local --target-dir \
+         target/grade/labs\"\n"
+    )
+}
+
 /// The handout of `lab` as .tar.gz bytes.
 pub fn archive(tree: &Tree, lab: &Lab) -> Result<Vec<u8>> {
     let tmp = tempfile::tempdir()?;
@@ -63,6 +80,14 @@ pub fn archive(tree: &Tree, lab: &Lab) -> Result<Vec<u8>> {
         crate::toolchain_file(tree, true)?,
     )?;
     prune_lockfile(&dir)?;
+    // `cargo grade`: the course's grader, this lab's part of it, on the student's machine.
+    for (rel, data, _) in crate::bundle::grader_tree(tree, lab, crate::bundle::For::Handout)? {
+        let path = dir.join(GRADE_DIR).join(rel);
+        std::fs::create_dir_all(path.parent().expect("a file in a folder"))?;
+        std::fs::write(path, data)?;
+    }
+    std::fs::create_dir_all(dir.join(".cargo"))?;
+    std::fs::write(dir.join(".cargo/config.toml"), cargo_config(slug))?;
 
     let mut files = Vec::new();
     collect(&dir, &dir, &mut files)?;

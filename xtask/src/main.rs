@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod autograder;
 mod bench;
+mod bundle;
 mod handout;
 mod new_lab;
 mod verify;

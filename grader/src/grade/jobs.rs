@@ -36,9 +36,7 @@ pub(super) fn run_test(
     lab: &Lab,
     opts: &Options,
     job: &TestJob<'_>,
-    say: &(dyn Fn(&str) + Sync),
 ) -> run::TestResult {
-    say(&format!("test {}", job.id));
     let timeout = opts.timeout(lab, job.item);
     let memory = lab.file.limits_for(job.item).memory();
     let run = || run::run_one(env, job.exe, job.stem, &job.name, timeout, memory);
