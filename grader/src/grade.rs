@@ -462,9 +462,7 @@ fn grade_into(
             continue;
         }
         if !wanted(&item.id) {
-            report
-                .items
-                .push(ItemResult::new(item, false, "not run (--only)".into(), 0));
+            report.items.push(ItemResult::not_run(item));
             continue;
         }
         let result = match item.kind {

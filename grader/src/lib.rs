@@ -11,6 +11,7 @@
 //! - [`score`], [`report`] (step 5): items, points, and the four report formats.
 //! - [`grade`]: the five steps in order for one submission.
 //! - [`batch`]: `grade-all`, the gradebook and the class summary page.
+//! - [`watch`]: `cargo grade --watch`, grading again on every saved change.
 //! - [`sandbox`]: confinement, one folder: process groups, limits, deadlines, subreaper
 //!   clean-up; a jail per run (`sandbox::isolate`: fresh root, private namespaces, the
 //!   unprivileged identities code runs as; `sandbox::init`, PID 1 of a jail); cgroups
@@ -46,5 +47,6 @@ pub mod score;
 pub mod stage;
 pub mod submission;
 pub mod verify;
+pub mod watch;
 
 pub use error::{Error, Result};

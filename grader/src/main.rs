@@ -60,6 +60,9 @@ enum Cmd {
         /// submission only, run as this user, with no jail.
         #[arg(long)]
         local: bool,
+        /// Grade again whenever the submission's files change (Ctrl-C stops).
+        #[arg(long)]
+        watch: bool,
     },
     /// Grade every submission in a folder (sub-folders, .zip, .tar.gz): reports, a
     /// gradebook.csv and a summary.html. Resumable: graded submissions are skipped.
@@ -264,6 +267,7 @@ fn main() -> ExitCode {
             target_dir,
             quiet,
             local,
+            watch,
         } => {
             let (submission, json, gradescope, junit, target_dir) = (
                 absolute(submission),
@@ -289,6 +293,15 @@ fn main() -> ExitCode {
                 test_filter,
                 local,
             };
+            if watch {
+                return match grader::watch::run(&tree, &slug, &submission, &opts) {
+                    Ok(()) => ExitCode::from(grader::interrupt::done().unwrap_or(0)),
+                    Err(e) => {
+                        grader::errln!("grader: {e}");
+                        ExitCode::from(if e.is_usage() { 2 } else { 3 })
+                    }
+                };
+            }
             let report = match grade::grade(&tree, &slug, &submission, &opts) {
                 Ok(r) => r,
                 Err(e) if e.is_usage() => {

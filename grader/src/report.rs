@@ -162,6 +162,8 @@ impl Report {
                     "PASS"
                 } else if item.not_gradable_here.is_some() {
                     "N/A "
+                } else if item.not_run {
+                    "SKIP"
                 } else {
                     "FAIL"
                 },
@@ -173,7 +175,11 @@ impl Report {
             // A failure says why; a passing check may carry figures (a performance item).
             let figures =
                 item.passed && item.kind == crate::labfile::Kind::Check && item.message != "passed";
-            if (!item.passed || figures) && self.compile_errors.is_none() && self.error.is_none() {
+            if (!item.passed || figures)
+                && !item.not_run
+                && self.compile_errors.is_none()
+                && self.error.is_none()
+            {
                 let _ = writeln!(o, "{}", indent(&item.message, "          "));
             }
         }

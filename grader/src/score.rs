@@ -39,6 +39,9 @@ pub struct ItemResult {
     /// grades (hidden, or kept server-side): left out of the score and of the maximum.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub after_submission: bool,
+    /// Set for an item this grading left out (`--only` named others): no points.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_run: bool,
 }
 
 impl ItemResult {
@@ -57,7 +60,15 @@ impl ItemResult {
             elapsed_ms,
             not_gradable_here: None,
             after_submission: false,
+            not_run: false,
         }
+    }
+
+    /// A result for `item`, which this grading left out (`--only` named others).
+    pub fn not_run(item: &Item) -> ItemResult {
+        let mut r = ItemResult::new(item, false, "not run (--only)".into(), 0);
+        r.not_run = true;
+        r
     }
 
     /// A result for `item` in a student's own grading, where only the course's grader grades
