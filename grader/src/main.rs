@@ -1,6 +1,7 @@
 //! The `grader` command: parses arguments and calls the library.
 //!
-//! Exit status: 0 graded (whatever the score), 2 usage error, 3 not gradable.
+//! Exit status: 0 graded (whatever the score; with `--exit-code`, 1 when an item graded
+//! fails), 2 usage error, 3 not gradable.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +64,10 @@ enum Cmd {
         /// Grade again whenever the submission's files change (Ctrl-C stops).
         #[arg(long)]
         watch: bool,
+        /// Exit with status 1 when an item graded here fails (for CI steps such as GitHub
+        /// Classroom's, which judge by the exit status).
+        #[arg(long)]
+        exit_code: bool,
     },
     /// Grade every submission in a folder (sub-folders, .zip, .tar.gz): reports, a
     /// gradebook.csv and a summary.html. Resumable: graded submissions are skipped.
@@ -268,6 +273,7 @@ fn main() -> ExitCode {
             quiet,
             local,
             watch,
+            exit_code,
         } => {
             let (submission, json, gradescope, junit, target_dir) = (
                 absolute(submission),
@@ -327,6 +333,13 @@ fn main() -> ExitCode {
             }
             if let Some(status) = grader::interrupt::done() {
                 return ExitCode::from(status);
+            }
+            let failed = report
+                .items
+                .iter()
+                .any(|i| !i.passed && !i.after_submission && !i.not_run);
+            if exit_code && report.gradable && failed {
+                return ExitCode::from(1);
             }
             if report.gradable {
                 ExitCode::SUCCESS

@@ -67,6 +67,96 @@ fn cargo_config(slug: &str) -> String {
     )
 }
 
+/// `.devcontainer/devcontainer.json`: the image of [`dockerfile`], then the lab's peers
+/// installed by the script the grader's machines use.
+fn devcontainer_json(lab: &Lab) -> String {
+    let peers = if lab.file.peers.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "  \"postCreateCommand\": \"bash .grade/grader/peers.sh {}\",\n",
+            lab.file.peers.join(" ")
+        )
+    };
+    format!(
+        "{{\n  \"name\": \"{} ({})\",\n  \"build\": {{ \"dockerfile\": \"Dockerfile\" }},\n\
+         {peers}  \"customizations\": {{ \"vscode\": {{ \"extensions\": \
+         [\"rust-lang.rust-analyzer\"] }} }}\n}}\n",
+        lab.file.title, lab.file.slug,
+    )
+}
+
+/// `.devcontainer/Dockerfile`: Debian 12 with the toolchain the course grades with.
+fn dockerfile(channel: &str) -> String {
+    format!(
+        "# A Linux with the Rust toolchain the course grades with; the lab's peer programs are\n\
+         # installed when the container is created (devcontainer.json's postCreateCommand).\n\
+         FROM debian:12\n\
+         ENV DEBIAN_FRONTEND=noninteractive\n\
+         RUN apt-get update && apt-get install -y --no-install-recommends \\\n    \
+         build-essential ca-certificates curl git procps util-linux \\\n    \
+         && rm -rf /var/lib/apt/lists/*\n\
+         ENV RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo \
+         PATH=/usr/local/cargo/bin:$PATH\n\
+         RUN curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal \\\n    \
+         --default-toolchain {channel} --component clippy --component rustfmt\n"
+    )
+}
+
+/// `.github/workflows/classroom.yml`: GitHub Classroom's autograding, one step per item
+/// graded before submission, each `cargo grade --only ITEM --exit-code` with the item's
+/// points, and the reporter that sends them to Classroom.
+fn classroom_yml(lab: &Lab) -> String {
+    let items: Vec<&grader::labfile::Item> = lab
+        .file
+        .items
+        .iter()
+        .filter(|i| i.graded_locally())
+        .collect();
+    let mut o = String::from(
+        "# GitHub Classroom: the items `cargo grade` grades before submission, one step each,\n\
+         # reported to Classroom with their points. Written by `cargo xtask handout`.\n\
+         name: Autograding Tests\n\
+         on: [push, repository_dispatch, workflow_dispatch]\n\
+         permissions:\n  checks: write\n  actions: read\n  contents: read\n\
+         jobs:\n  run-autograding-tests:\n    runs-on: ubuntu-latest\n\
+         \x20   if: github.actor != 'github-classroom[bot]'\n    steps:\n\
+         \x20     - name: Checkout code\n        uses: actions/checkout@v4\n",
+    );
+    if !lab.file.peers.is_empty() {
+        o.push_str(&format!(
+            "      - name: Install the lab's peer programs\n        run: sudo bash \
+             .grade/grader/peers.sh {}\n",
+            lab.file.peers.join(" ")
+        ));
+    }
+    for (k, item) in items.iter().enumerate() {
+        o.push_str(&format!(
+            "      - name: {id}\n        id: {id}\n        uses: \
+             classroom-resources/autograding-command-grader@v1\n        with:\n          \
+             test-name: {id}\n          command: cargo grade --only {id} --exit-code\n          \
+             timeout: {timeout}\n          max-score: {points}\n",
+            id = item.id,
+            timeout = if k == 0 { 15 } else { 5 },
+            points = grader::report::fmt_points(item.points),
+        ));
+    }
+    o.push_str("      - name: Autograding Reporter\n        uses: classroom-resources/autograding-grading-reporter@v1\n        env:\n");
+    for item in &items {
+        o.push_str(&format!(
+            "          {}_RESULTS: \"${{{{steps.{}.outputs.result}}}}\"\n",
+            item.id.to_uppercase(),
+            item.id
+        ));
+    }
+    let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    o.push_str(&format!(
+        "        with:\n          runners: {}\n",
+        ids.join(",")
+    ));
+    o
+}
+
 /// The handout of `lab` as .tar.gz bytes.
 pub fn archive(tree: &Tree, lab: &Lab) -> Result<Vec<u8>> {
     let tmp = tempfile::tempdir()?;
@@ -88,6 +178,22 @@ pub fn archive(tree: &Tree, lab: &Lab) -> Result<Vec<u8>> {
     }
     std::fs::create_dir_all(dir.join(".cargo"))?;
     std::fs::write(dir.join(".cargo/config.toml"), cargo_config(slug))?;
+    // A Linux for students on macOS and Windows (VS Code Dev Containers, Codespaces).
+    std::fs::create_dir_all(dir.join(".devcontainer"))?;
+    std::fs::write(
+        dir.join(".devcontainer/devcontainer.json"),
+        devcontainer_json(lab),
+    )?;
+    std::fs::write(
+        dir.join(".devcontainer/Dockerfile"),
+        dockerfile(&crate::toolchain_channel(tree)?),
+    )?;
+    // GitHub Classroom: the items graded before submission, one step each.
+    std::fs::create_dir_all(dir.join(".github/workflows"))?;
+    std::fs::write(
+        dir.join(".github/workflows/classroom.yml"),
+        classroom_yml(lab),
+    )?;
 
     let mut files = Vec::new();
     collect(&dir, &dir, &mut files)?;
@@ -221,6 +327,68 @@ mod tests {
                     "{slug}: no {needed} in {names:?}"
                 );
             }
+            // `cargo grade`, its grader holding this lab only; a Linux for other systems;
+            // GitHub Classroom's steps, one per item graded before submission.
+            let read = |rel: &str| std::fs::read_to_string(crate_dir.join(rel)).unwrap();
+            assert!(
+                read(".cargo/config.toml").contains(&format!("grade {slug} src --local")),
+                "{slug}"
+            );
+            for name in &names {
+                assert!(
+                    !name.starts_with(".grade/grader/src/labs/")
+                        || name.contains(&format!("/{}", slug.replace('-', "_"))),
+                    "{slug}: another lab's checks in the handout: {name}"
+                );
+            }
+            let dev: serde_json::Value =
+                serde_json::from_str(&read(".devcontainer/devcontainer.json")).unwrap();
+            if !lab.file.peers.is_empty() {
+                assert_eq!(
+                    dev["postCreateCommand"].as_str(),
+                    Some(
+                        format!("bash .grade/grader/peers.sh {}", lab.file.peers.join(" "))
+                            .as_str()
+                    )
+                );
+            }
+            let channel = crate::toolchain_channel(&tree).unwrap();
+            assert!(
+                read(".devcontainer/Dockerfile")
+                    .contains(&format!("--default-toolchain {channel}"))
+            );
+            let workflow = read(".github/workflows/classroom.yml");
+            let mut runners = Vec::new();
+            for item in &lab.file.items {
+                let step = format!("command: cargo grade --only {} --exit-code", item.id);
+                assert_eq!(
+                    workflow.contains(&step),
+                    item.graded_locally(),
+                    "{slug}: {step}"
+                );
+                if item.graded_locally() {
+                    runners.push(item.id.as_str());
+                    assert!(
+                        workflow.contains(&format!("test-name: {}\n", item.id)),
+                        "{slug}: {}",
+                        item.id
+                    );
+                    let after = &workflow[workflow.find(&step).unwrap()..];
+                    let score = after
+                        .lines()
+                        .find_map(|l| l.trim().strip_prefix("max-score: "));
+                    assert_eq!(
+                        score,
+                        Some(grader::report::fmt_points(item.points).as_str()),
+                        "{slug}: {}",
+                        item.id
+                    );
+                }
+            }
+            assert!(
+                workflow.contains(&format!("runners: {}\n", runners.join(","))),
+                "{slug}: the reporter must list every step"
+            );
             // The compiler the autograder grades with, which rustup installs on first use.
             assert_eq!(
                 std::fs::read_to_string(crate_dir.join("rust-toolchain.toml")).unwrap(),

@@ -50,16 +50,21 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
+/// The toolchain the workspace manifest pins (`[workspace.metadata.toolchain] channel`).
+pub fn toolchain_channel(tree: &grader::labfile::Tree) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let doc: toml_edit::DocumentMut = std::fs::read_to_string(tree.manifest())?.parse()?;
+    Ok(doc["workspace"]["metadata"]["toolchain"]["channel"]
+        .as_str()
+        .context("Cargo.toml has no [workspace.metadata.toolchain] channel")?
+        .to_owned())
+}
+
 /// The `rust-toolchain.toml` that handouts (`for_students`: with clippy and rustfmt) and
 /// autograder zips carry: the toolchain the workspace manifest pins in
 /// `[workspace.metadata.toolchain]`, which rustup installs on first use.
 pub fn toolchain_file(tree: &grader::labfile::Tree, for_students: bool) -> anyhow::Result<String> {
-    use anyhow::Context;
-    let text = std::fs::read_to_string(tree.manifest())?;
-    let doc: toml_edit::DocumentMut = text.parse()?;
-    let channel = doc["workspace"]["metadata"]["toolchain"]["channel"]
-        .as_str()
-        .context("Cargo.toml has no [workspace.metadata.toolchain] channel")?;
+    let channel = toolchain_channel(tree)?;
     let components = if for_students {
         "components = [\"clippy\", \"rustfmt\"]\n"
     } else {
