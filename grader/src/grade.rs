@@ -483,9 +483,14 @@ fn grade_into(
 
 /// The target folder every grading on this machine shares, whatever the lab: the labs'
 /// common dependencies (nix, the test helpers) compile once, and each lab keeps its build
-/// folder beside it (`labs.crates/<slug>`, see [`build::build`]).
+/// folder beside it (`labs.crates/<slug>`, see [`build::build`]). Under `$CARGO_TARGET_DIR`
+/// when it is set, as cargo's own output is.
 pub fn default_target_dir(tree: &Tree) -> PathBuf {
-    tree.root.join("target").join("grader").join("labs")
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tree.root.join("target"))
+        .join("grader")
+        .join("labs")
 }
 
 fn not_gradable_bare(slug: &str, submission: &Path, seed: u64, why: &str) -> Report {

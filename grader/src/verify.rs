@@ -184,6 +184,58 @@ pub fn same_verdicts(first: &Report, second: &Report) -> Result<(), String> {
     }
 }
 
+/// A student's own grading (`--local`) must pass and fail every item it grades as the
+/// course's grading does.
+pub fn same_local_verdicts(course: &Report, local: &Report) -> Result<(), String> {
+    gradable(local)?;
+    let differ: Vec<String> = local
+        .items
+        .iter()
+        .filter(|l| !l.after_submission && !l.not_run)
+        .filter_map(|l| {
+            let c = course.items.iter().find(|c| c.id == l.id)?;
+            (c.passed != l.passed).then(|| {
+                format!(
+                    "`{}` {} in the course's grading and {} in `cargo grade`:\n      {}\n      \
+                     ---\n      {}",
+                    l.id,
+                    if c.passed { "passed" } else { "failed" },
+                    if l.passed { "passed" } else { "failed" },
+                    c.message.replace('\n', "\n      "),
+                    l.message.replace('\n', "\n      ")
+                )
+            })
+        })
+        .collect();
+    if differ.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cargo grade disagrees with the course's grader: {}",
+            differ.join("; ")
+        ))
+    }
+}
+
+/// [`grade_only_with`] as a student's own grading (`--local`).
+pub fn grade_local_with(
+    exe: &std::path::Path,
+    root: &std::path::Path,
+    slug: &str,
+    submission: &std::path::Path,
+) -> Result<Report, String> {
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        "--root".as_ref(),
+        root.as_os_str(),
+        "grade".as_ref(),
+        slug.as_ref(),
+    ])
+    .arg(submission)
+    .arg("--local");
+    run_for_report(cmd)
+}
+
 /// A mutant graded only on the items it names (`grade --only`) must fail each of them, with
 /// the expected words. [`expect_mutant`] also proves every other item passes; this weaker
 /// judgement costs only the named items' tests and checks.
@@ -241,18 +293,25 @@ pub fn grade_command(
     submission: &std::path::Path,
     only: &[String],
 ) -> Result<Report, String> {
-    let exe = std::path::PathBuf::from(grader.get_program());
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let json = dir.path().join("report.json");
-    let out = grader
+    grader
         .arg("--root")
         .arg(root)
         .args(["grade", slug])
         .arg(submission)
+        .args(only.iter().flat_map(|id| ["--only", id.as_str()]));
+    run_for_report(grader)
+}
+
+/// Runs `grader` (a `grader grade ...` command) with `--json` and `--quiet`, and reads the
+/// report it wrote.
+fn run_for_report(mut grader: std::process::Command) -> Result<Report, String> {
+    let exe = std::path::PathBuf::from(grader.get_program());
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let json = dir.path().join("report.json");
+    let out = grader
         .arg("--json")
         .arg(&json)
         .arg("--quiet")
-        .args(only.iter().flat_map(|id| ["--only", id.as_str()]))
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;

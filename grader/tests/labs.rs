@@ -32,7 +32,9 @@ fn grade_only(slug: &str, submission: &Path, only: &[String]) -> Report {
         .unwrap_or_else(|e| panic!("{slug}: {e}"))
 }
 
-/// The reference solution of every lab scores the maximum, and its skeleton scores 0.
+/// The reference solution of every lab scores the maximum, and its skeleton scores 0; a
+/// student's own grading of each (`cargo grade`, `--local`) passes and fails every item it
+/// grades as the course's grading does.
 #[test]
 fn solutions_score_the_maximum_and_skeletons_zero() {
     let tree = tree();
@@ -43,15 +45,28 @@ fn solutions_score_the_maximum_and_skeletons_zero() {
         let sol = lab.solution.clone();
         jobs.push((
             format!("{slug} solution"),
-            Box::new(move || verify::expect_max(&grade(&s1, &sol))),
+            Box::new(move || {
+                let course = grade(&s1, &sol);
+                verify::expect_max(&course)?;
+                verify::same_local_verdicts(&course, &grade_local(&s1, &sol)?)
+            }),
         ));
         let skel = lab.dir.clone();
         jobs.push((
             format!("{slug} skeleton"),
-            Box::new(move || verify::expect_zero(&grade(&s2, &skel))),
+            Box::new(move || {
+                let course = grade(&s2, &skel);
+                verify::expect_zero(&course)?;
+                verify::same_local_verdicts(&course, &grade_local(&s2, &skel)?)
+            }),
         ));
     }
     run_pairwise(jobs);
+}
+
+fn grade_local(slug: &str, submission: &Path) -> Result<Report, String> {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_grader"));
+    verify::grade_local_with(&exe, &tree().root, slug, submission)
 }
 
 /// Every lab's reference scores the maximum on one CPU, as many autograder containers give:

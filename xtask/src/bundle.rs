@@ -68,11 +68,28 @@ pub fn grader_tree(tree: &Tree, lab: &Lab, what: For) -> Result<Files> {
                     *data =
                         registry_of_one(&String::from_utf8_lossy(data), slug, &module).into_bytes();
                 }
+                if path == "grader/Cargo.toml" {
+                    *data = as_grade_package(&String::from_utf8_lossy(data)).into_bytes();
+                }
             }
         }
     }
     files.sort();
     Ok(files)
+}
+
+/// The grader's manifest as the handout's package `grade`: its library still `grader`, its
+/// program `grade`, so that nothing of it takes the name of the course's grader where both
+/// are compiled into one target folder.
+fn as_grade_package(manifest: &str) -> String {
+    manifest
+        .replacen("name = \"grader\"", "name = \"grade\"", 1)
+        .replacen(
+            "\n[dependencies]",
+            "\n[lib]\nname = \"grader\"\npath = \"src/lib.rs\"\n\n[[bin]]\nname = \"grade\"\n\
+             path = \"src/main.rs\"\n\n[dependencies]",
+            1,
+        )
 }
 
 /// The registry `grader/src/labs.rs` with only the lab `slug` (module `module`) in it.
@@ -89,6 +106,20 @@ fn registry_of_one(text: &str, slug: &str, module: &str) -> String {
         })
         .map(|l| format!("{l}\n"))
         .collect()
+}
+
+/// Copies the folder `from` to `to`, files and folders.
+pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()))?;
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Adds `path` (a file, or a folder's files) under `root` to `files`.

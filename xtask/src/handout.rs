@@ -55,15 +55,14 @@ pub const GRADE_DIR: &str = ".grade";
 
 /// The handout's `.cargo/config.toml`: `cargo grade` runs the grader the handout carries in
 /// [`GRADE_DIR`] on the student's `src/`, grading the items graded before submission, as the
-/// student, building into `target/grade`.
+/// student, building into `.grade/target` (or `$CARGO_TARGET_DIR`).
 fn cargo_config(slug: &str) -> String {
     format!(
         "# `cargo grade`: the course's grader on your machine, on the items it grades before you\n\
          # submit (add --only ITEM, --seed N, --watch).\n\
          [alias]\n\
-         grade = \"run --manifest-path {GRADE_DIR}/Cargo.toml --target-dir target/grade \
-         --package grader -- --root {GRADE_DIR} grade {slug} src --local --target-dir \
-         target/grade/labs\"\n"
+         grade = \"run --manifest-path {GRADE_DIR}/Cargo.toml --package grade -- --root \
+         {GRADE_DIR} grade {slug} src --local\"\n"
     )
 }
 
@@ -164,7 +163,7 @@ pub fn archive(tree: &Tree, lab: &Lab) -> Result<Vec<u8>> {
     let dir = tmp.path().join(slug);
     std::fs::create_dir_all(&dir)?;
     grader::stage::stage(tree, lab, &Default::default(), &dir, false)?;
-    std::fs::write(dir.join(".gitignore"), "/target\n")?;
+    std::fs::write(dir.join(".gitignore"), "/target\n/.grade/target\n")?;
     std::fs::write(
         dir.join("rust-toolchain.toml"),
         crate::toolchain_file(tree, true)?,
@@ -286,6 +285,66 @@ fn prune_lockfile(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `cargo grade` in an unpacked handout, as a student runs it: the reference scores every
+    /// point graded before submission, and a mutant fails as the course's grader says.
+    #[test]
+    fn cargo_grade_in_a_handout_grades_as_the_course_does() {
+        let tree = Tree::locate(Some(&crate::root())).unwrap();
+        let lab = tree.lab("pipes").unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        tar::Archive::new(flate2::read::GzDecoder::new(
+            archive(&tree, &lab).unwrap().as_slice(),
+        ))
+        .unpack(tmp.path())
+        .unwrap();
+        let handout = tmp.path().join("pipes");
+        let mutants = tempfile::tempdir().unwrap();
+        let (m, mutant) = grader::verify::materialise_mutants(&lab, mutants.path())
+            .unwrap()
+            .into_iter()
+            .find(|(m, _)| m.name == "parent-keeps-write-end")
+            .expect("the pipes mutant parent-keeps-write-end");
+        let exe = crate::verify::build_grader(&tree).unwrap();
+        for (what, src) in [
+            ("solution", lab.solution.join("src")),
+            ("mutant", mutant.join("src")),
+        ] {
+            let _ = std::fs::remove_dir_all(handout.join("src"));
+            crate::bundle::copy_dir(&src, &handout.join("src")).unwrap();
+            let json = tmp.path().join(format!("{what}.json"));
+            // The alias as written, with the workspace's target folder: what both compile (the
+            // grader's dependencies, the lab's) is compiled once.
+            let out = std::process::Command::new(grader::build::cargo())
+                .args(["grade", "--quiet", "--json"])
+                .arg(&json)
+                .current_dir(&handout)
+                .env("CARGO_TARGET_DIR", tree.root.join("target"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{what}: cargo grade failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let local: grader::report::Report =
+                serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+            let course = grader::verify::grade_with(&exe, &tree.root, "pipes", &src).unwrap();
+            grader::verify::same_local_verdicts(&course, &local).unwrap();
+            let later: f64 = lab
+                .file
+                .items
+                .iter()
+                .filter(|i| !i.graded_locally())
+                .map(|i| i.points)
+                .sum();
+            assert_eq!(local.max_score, lab.file.max_score() - later, "{what}");
+            match what {
+                "solution" => assert_eq!(local.score, local.max_score),
+                _ => grader::verify::expect_caught(&local, &m).unwrap(),
+            }
+        }
+    }
 
     /// A handout holds nothing secret, is byte-identical when built twice, and builds, with
     /// its visible tests, on its own outside the workspace.

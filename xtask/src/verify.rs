@@ -1,7 +1,8 @@
 //! `cargo xtask verify`: every lab keeps its invariants. The solution scores the maximum,
 //! the skeleton scores 0, and each mutant loses exactly the items it names, with a message
 //! that names the cause, the same way twice (each mutant is graded twice, and the two
-//! verdicts must agree item by item). The lab's contract table
+//! verdicts must agree item by item); a student's own grading (`cargo grade`) of each passes
+//! and fails the items it grades as the course's grading does. The lab's contract table
 //! (`solutions/<slug>/CONTRACT.md`, see [`grader::contract`]) gives every clause an item and
 //! a mutant. Grades through the `grader` binary, as a course would.
 
@@ -62,6 +63,9 @@ impl Verify {
             for (name, dir, judge) in cases {
                 let verdict = verify::grade_with(&exe, &tree.root, slug, &dir).and_then(|r| {
                     judge(&r)?;
+                    // `cargo grade` agrees with the course's grading on what it grades.
+                    let local = verify::grade_local_with(&exe, &tree.root, slug, &dir)?;
+                    verify::same_local_verdicts(&r, &local)?;
                     // A mutant's verdict must not depend on luck: the same again.
                     if name.starts_with("mutant ") {
                         let again = verify::grade_with(&exe, &tree.root, slug, &dir)?;

@@ -215,8 +215,18 @@ fn child_setup(limits: &Rlimits, user: Option<(u32, u32)>) -> std::io::Result<()
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        // Rust's runtime ignores SIGPIPE, and an ignored disposition survives exec.
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        // Rust's runtime ignores SIGPIPE, and an ignored disposition survives exec; so does
+        // one the grader inherited (a shell starts a background job with SIGINT and SIGQUIT
+        // ignored): every program starts with the signals a contract names at their default.
+        for sig in [
+            libc::SIGPIPE,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+        ] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
         if let Some(user) = user {
             drop_privileges(user)?;
         }
