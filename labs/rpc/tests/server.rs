@@ -187,11 +187,10 @@ fn parse_error_and_invalid_request_part_b() {
     assert_eq!(error_code(&r, "jsonrpc 1.0"), -32600, "{r}");
     let r = c.ask(r#"{"jsonrpc":"2.0","method":"add","params":"1 2","id":9}"#);
     assert_eq!(error_code(&r, "params a string"), -32600, "{r}");
-    let r = c.ask(&request("add", json!([2, 2]), json!(2)));
+    let r = c.ask(&request("counter.incr", json!([]), json!(2)));
     assert_eq!(
-        r["result"].as_f64(),
-        Some(4.0),
-        "the connection goes on: {r}"
+        r["id"], 2,
+        "the connection goes on: the next request gets its reply, but got {r}"
     );
 }
 
@@ -242,6 +241,18 @@ fn sleep_delays_no_other_connection_part_b() {
     );
 }
 
+/// `rpc-server --port 0` listens on 127.0.0.1 only, and says so on its first line.
+#[test]
+fn listens_on_127_0_0_1_only_part_b() {
+    let server = Server::start();
+    assert_eq!(
+        server.line,
+        format!("listening on 127.0.0.1:{}", server.port),
+        "rpc-server listens on 127.0.0.1 only (the loopback: no other machine can reach it), \
+         not on every address (0.0.0.0); its first line shows the address it bound"
+    );
+}
+
 /// A port in use is an error (exit 1, one line); a bad argument is a usage error (exit 2).
 #[test]
 fn errors_of_the_program_part_b() {
@@ -252,7 +263,8 @@ fn errors_of_the_program_part_b() {
         "rpc-server on a port in use",
         b"",
         DEADLINE,
-        "a server that cannot bind must exit 1",
+        "rpc-server on a port in use must exit 1 with one line on stderr, not listen on \
+         another port",
     );
     assert_eq!(
         out.status.code(),
@@ -261,8 +273,13 @@ fn errors_of_the_program_part_b() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("rpc-server: "),
-        "one line on stderr: {err:?}"
+        err.starts_with("rpc-server: ") && err.lines().count() == 1,
+        "rpc-server on a port in use: one line `rpc-server: ...` on stderr, got {err:?}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "rpc-server on a port in use listens nowhere else; it printed {:?}",
+        String::from_utf8_lossy(&out.stdout)
     );
     let out = testkit::run(
         std::process::Command::new(assert_cmd::cargo::cargo_bin("rpc-server"))

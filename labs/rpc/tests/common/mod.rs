@@ -22,10 +22,14 @@ pub const DEADLINE: Duration = Duration::from_secs(8);
 pub struct Server {
     pub group: testkit::Group,
     pub port: u16,
+    /// The first line it printed (`listening on 127.0.0.1:PORT`).
+    pub line: String,
 }
 
 impl Server {
-    /// Starts `rpc-server --port 0` and reads the port from its `listening on` line.
+    /// Starts `rpc-server --port 0` and reads the port from its `listening on ADDR:PORT`
+    /// line. Any IPv4 address is taken here (the tests connect to 127.0.0.1): that it is
+    /// 127.0.0.1 is the subject of one test of its own.
     #[track_caller]
     pub fn start() -> Server {
         let mut cmd = Command::cargo_bin("rpc-server").expect("the rpc-server binary");
@@ -50,8 +54,9 @@ impl Server {
         };
         let port = line
             .trim_end()
-            .strip_prefix("listening on 127.0.0.1:")
-            .and_then(|p| p.parse::<u16>().ok())
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse::<std::net::SocketAddrV4>().ok())
+            .map(|a| a.port())
             .filter(|&p| p != 0)
             .unwrap_or_else(|| {
                 panic!(
@@ -59,7 +64,11 @@ impl Server {
                      with the port it got; it printed {line:?}"
                 )
             });
-        Server { group, port }
+        Server {
+            group,
+            port,
+            line: line.trim_end().to_owned(),
+        }
     }
 
     /// "127.0.0.1:PORT".
