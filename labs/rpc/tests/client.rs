@@ -51,19 +51,36 @@ fn typed_calls_part_c() {
     let addr = server.addr();
     testkit::within("typed calls", DEADLINE, "", move || {
         let mut c = RpcClient::new(addr.as_str()).expect_success("RpcClient::new");
-        assert_eq!(c.add(1.5, 2.0).expect_success("add(1.5, 2.0)"), 3.5);
+        assert_eq!(
+            c.add(1.5, 2.0).expect_success("add(1.5, 2.0)"),
+            3.5,
+            "add(1.5, 2.0)"
+        );
         assert_eq!(
             c.kv_put("k", json!([1, 2])).expect_success("kv_put"),
-            Value::Null
+            Value::Null,
+            "kv_put(\"k\", [1, 2]) of a new key"
         );
-        assert_eq!(c.kv_get("k").expect_success("kv_get"), json!([1, 2]));
-        assert_eq!(c.sleep(10).expect_success("sleep(10)"), 10);
-        assert_eq!(c.counter_incr().expect_success("counter_incr"), 1);
-        assert_eq!(c.counter_incr().expect_success("counter_incr"), 2);
+        assert_eq!(
+            c.kv_get("k").expect_success("kv_get"),
+            json!([1, 2]),
+            "kv_get(\"k\")"
+        );
+        assert_eq!(c.sleep(10).expect_success("sleep(10)"), 10, "sleep(10)");
+        assert_eq!(
+            c.counter_incr().expect_success("counter_incr"),
+            1,
+            "the first counter_incr()"
+        );
+        assert_eq!(
+            c.counter_incr().expect_success("counter_incr"),
+            2,
+            "the second counter_incr()"
+        );
         let named = c
             .call("add", json!({"a": 2, "b": 3}))
             .expect_success("call add by name");
-        assert_eq!(named.as_f64(), Some(5.0));
+        assert_eq!(named.as_f64(), Some(5.0), "call(\"add\", {{a: 2, b: 3}})");
     });
 }
 
@@ -288,6 +305,13 @@ fn retried_incr_counts_once_part_c(#[case] fault: Fault) {
         "the proxy lost only {} replies",
         proxy.lost()
     );
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "15 counter.incr calls through a proxy that lost {} replies (the client then retried on a \
+         new connection) returned {got:?}: the counter went back. The counter and the reply \
+         cache are shared by every connection: one Service for the whole server",
+        proxy.lost()
+    );
     let expected: Vec<u64> = (1..=15).collect();
     assert_eq!(
         got,
@@ -334,6 +358,14 @@ fn rpc_call_program_part_c() {
         &out.stdout,
     );
     let out = run(&["add", r#"{"a":1,"b":2}"#]);
+    assert!(
+        out.stdout != b"1\n",
+        "after `rpc-call --repeat 3 counter.incr`, another process `rpc-call add {{\"a\":1,\"b\":2}}` \
+         printed 1, the reply to the first process's first call: both processes sent the same \
+         _client, and the server answered the second's id 1 from its reply cache. A client id \
+         must be unique on the machine, not only in its process (the pid, the time and a \
+         counter together)"
+    );
     testkit::assert_same_bytes("rpc-call add {a:1,b:2}", b"3.0\n", &out.stdout);
     let out = run(&["nope"]);
     assert_eq!(out.status.code(), Some(1), "a call that fails exits 1");

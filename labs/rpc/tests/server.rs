@@ -256,30 +256,47 @@ fn listens_on_127_0_0_1_only_part_b() {
 /// A port in use is an error (exit 1, one line); a bad argument is a usage error (exit 2).
 #[test]
 fn errors_of_the_program_part_b() {
+    use std::io::{BufRead, Read};
     let server = Server::start();
-    let out = testkit::run(
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("rpc-server"))
-            .args(["--port", &server.port.to_string()]),
-        "rpc-server on a port in use",
-        b"",
-        DEADLINE,
-        "rpc-server on a port in use must exit 1 with one line on stderr, not listen on \
-         another port",
+    let port = server.port.to_string();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rpc-server"));
+    cmd.args(["--port", &port])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut group = testkit::Group::spawn(&mut cmd, format!("rpc-server --port {port}"));
+    let stdout = group.child().stdout.take().expect("stdout is piped");
+    let mut stderr = group.child().stderr.take().expect("stderr is piped");
+    // Its first line, or "" when it ends without one.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(DEADLINE).unwrap_or_else(|_| {
+        panic!(
+            "rpc-server --port {port}, a port in use, neither printed a line nor exited within \
+             {DEADLINE:?}; at the deadline:\n{}",
+            group.hang_report()
+        )
+    });
+    assert!(
+        line.is_empty(),
+        "rpc-server --port {port}, a port in use, printed {line:?}: it listens on another port. \
+         A port in use is an error: exit 1 with one line `rpc-server: ...` on stderr"
     );
+    let status = group.wait_or_explain(DEADLINE, "a server that cannot bind must exit 1");
+    let mut err = String::new();
+    let _ = stderr.read_to_string(&mut err);
     assert_eq!(
-        out.status.code(),
+        status.code(),
         Some(1),
-        "rpc-server on a port in use must exit 1"
+        "rpc-server on a port in use must exit 1 (stderr {err:?})"
     );
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.starts_with("rpc-server: ") && err.lines().count() == 1,
         "rpc-server on a port in use: one line `rpc-server: ...` on stderr, got {err:?}"
-    );
-    assert!(
-        out.stdout.is_empty(),
-        "rpc-server on a port in use listens nowhere else; it printed {:?}",
-        String::from_utf8_lossy(&out.stdout)
     );
     let out = testkit::run(
         std::process::Command::new(assert_cmd::cargo::cargo_bin("rpc-server"))

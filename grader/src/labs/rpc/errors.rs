@@ -203,8 +203,11 @@ const KEPT: (&str, &str) = ("kept", "safe");
 /// errors; what the server held before is still there.
 pub(super) fn error_codes(ctx: &mut Ctx) -> CheckResult {
     let mut server = start_server(ctx)?;
+    // Put on a connection kept open and read back on it at the end: whether other
+    // connections share the store is the `server` item's business.
     let put = request("kv.put", json!([KEPT.0, KEPT.1]), json!("keep"));
-    let reply = LineConn::open(server.port)?.ask(put.as_bytes())?;
+    let mut keeper = LineConn::open(server.port)?;
+    let reply = keeper.ask(put.as_bytes())?;
     ensure!(
         matches!(&reply, Reply::Json(v) if v["id"] == "keep"),
         "`{put}` got {}",
@@ -220,7 +223,7 @@ pub(super) fn error_codes(ctx: &mut Ctx) -> CheckResult {
                 shown(&sent),
                 reply.describe(),
                 name(code),
-                aftermath(&mut server)
+                aftermath(&mut server, &mut keeper)
             );
         };
         if let Err(expected) = judge(v, code, &id) {
@@ -289,11 +292,12 @@ pub(super) fn error_codes(ctx: &mut Ctx) -> CheckResult {
         reply.describe()
     );
     let get = request("kv.get", json!([KEPT.0]), json!("kept"));
-    let reply = LineConn::open(server.port)?.ask(get.as_bytes())?;
+    let reply = keeper.ask(get.as_bytes())?;
     ensure!(
         matches!(&reply, Reply::Json(v) if v["result"] == KEPT.1),
-        "before the malformed input, kv.put [\"{}\", \"{}\"] ran; after it, `{get}` on a new \
-         connection got {}: bad input must never lose what the server holds",
+        "before the malformed input, kv.put [\"{}\", \"{}\"] ran on a connection of its own; \
+         after it, `{get}` on that connection got {}: bad input must never lose what the \
+         server holds",
         KEPT.0,
         KEPT.1,
         reply.describe()
@@ -303,7 +307,7 @@ pub(super) fn error_codes(ctx: &mut Ctx) -> CheckResult {
 
 /// After a case got no reply: whether the server still runs and still holds what was put
 /// before, for the message.
-fn aftermath(server: &mut Server) -> String {
+fn aftermath(server: &mut Server, keeper: &mut LineConn) -> String {
     if let Some(ending) = server.proc.try_ending() {
         return format!(
             ". rpc-server {} ({}): bad input must never crash the server",
@@ -312,14 +316,14 @@ fn aftermath(server: &mut Server) -> String {
         );
     }
     let get = request("kv.get", json!([KEPT.0]), json!("kept"));
-    let reply = LineConn::open(server.port).and_then(|mut c| c.ask(get.as_bytes()));
+    let reply = keeper.ask(get.as_bytes());
     let held = matches!(&reply, Ok(Reply::Json(v)) if v["result"] == KEPT.1);
     let stderr = stderr_of(&server.proc);
     if held {
         format!(". The server still runs and holds its data; {stderr}")
     } else {
         format!(
-            ". Then `{get}` on a new connection got {} (the value put before was \"{}\"): the \
+            ". Then `{get}` on another connection got {} (the value it put before was \"{}\"): the \
              bad input has cost every client the server's data. Bad input must never crash the \
              server nor lose what it holds: answer with the error, and never panic in a \
              connection's thread (a panic while a lock is held poisons it for everyone); {stderr}",

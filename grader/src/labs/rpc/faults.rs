@@ -180,7 +180,10 @@ pub(super) fn at_most_once(ctx: &mut Ctx) -> CheckResult {
             .collect();
         if out.status() != 0 || got.len() != CALLS {
             failures.push(format!(
-                "exited with status {} after printing {} of {CALLS} values; its stderr: {:?}",
+                "exited with status {} after printing {} of {CALLS} values; its stderr: {:?}. \
+                 After a timeout or a broken connection, RpcClient must reconnect and send the \
+                 same request again: the same id and the same _client, so that the server \
+                 answers it from its reply cache",
                 out.status(),
                 got.len(),
                 crate::run::clip(out.stderr_str().trim(), 300)
@@ -188,7 +191,11 @@ pub(super) fn at_most_once(ctx: &mut Ctx) -> CheckResult {
             continue;
         }
         if got.windows(2).any(|w| w[0] >= w[1]) {
-            failures.push(format!("printed {got:?}, not in increasing order"));
+            failures.push(format!(
+                "printed {got:?}: a later call returned a value no greater than an earlier one. \
+                 The counter and the reply cache are shared by every connection (a retry comes on \
+                 a new connection): a server whose state is per connection counts again from 1"
+            ));
         }
         values.extend(got);
     }
@@ -204,9 +211,7 @@ pub(super) fn at_most_once(ctx: &mut Ctx) -> CheckResult {
     if let Some(first) = failures.first() {
         fail!(
             "{CLIENTS} clients ran `{command}` at once through a proxy, and {lost}. One \
-             `rpc-call` {first}. After a timeout or a broken connection, RpcClient must \
-             reconnect and send the same request again: the same id and the same _client, so \
-             that the server answers it from its reply cache"
+             `rpc-call` {first}"
         );
     }
     let total = CLIENTS * CALLS;
@@ -224,6 +229,12 @@ pub(super) fn at_most_once(ctx: &mut Ctx) -> CheckResult {
             after.describe()
         );
     };
+    ensure!(
+        next > 1,
+        "after {total} successful counter.incr calls through a proxy, counter.incr sent straight \
+         to the server on a new connection returned {next}: that connection's counter started \
+         at 0. The store and the counter are shared by every connection"
+    );
     let counted = next.saturating_sub(1);
     let total = total as u64;
     let clients = proxy.record.lock().unwrap().clients.clone();

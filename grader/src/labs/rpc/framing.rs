@@ -24,9 +24,10 @@ pub(super) fn framing(ctx: &mut Ctx) -> CheckResult {
     Ok(())
 }
 
-/// The reply is a result (any value) for `id`.
+/// The reply is a result (any value) for `id`. (Whether an `"error": null` beside it is
+/// allowed is the `wire` and `server` items' business.)
 fn is_result_for(reply: &Reply, id: &str) -> bool {
-    matches!(reply, Reply::Json(v) if v["id"] == id && v.get("result").is_some() && v.get("error").is_none())
+    matches!(reply, Reply::Json(v) if v["id"] == id && v.get("result").is_some() && v["error"].is_null())
 }
 
 /// The reply is an error with `code`.

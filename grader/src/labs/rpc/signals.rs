@@ -28,6 +28,13 @@ const CLIENT_TIMEOUT_MS: u64 = 10_000;
 const RUNNING: Duration = Duration::from_secs(1);
 
 pub(super) fn signals(ctx: &mut Ctx) -> CheckResult {
+    // A grader started in the background by a shell ignores SIGINT (and nohup SIGHUP), and an
+    // ignored disposition survives fork and exec: the programs this check starts must get
+    // the default ones, as a program started from a terminal does.
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: setting a default disposition; this process is the check's alone.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
     let first = start_server(ctx)?;
     let port = first.port;
     let mut server = Some(first);
