@@ -101,7 +101,8 @@ fn edge_long_lines_and_a_last_line_without_newline_part_b() {
     let server = Server::start();
     let mut c = server.connect();
     let value = "y".repeat(60_000);
-    let r = c.ask(&request("kv.put", json!(["k", value]), json!(1)));
+    let line = request("kv.put", json!(["k", value]), json!(1));
+    let r = c.ask_long(line.as_bytes(), "a kv.put line of 60 KB");
     assert_eq!(r["id"], 1, "a 60 KB line is under the cap and served: {r}");
     let r = c.ask(&request("kv.get", json!(["k"]), json!(2)));
     assert_eq!(r["result"].as_str().map(str::len), Some(60_000));
@@ -122,8 +123,8 @@ fn edge_garbage_in_a_row_part_b() {
     let server = Server::start();
     let mut c = server.connect();
     let big = "z".repeat(200_000);
-    c.send(&big);
-    c.send(&big);
+    c.send_long(big.as_bytes());
+    c.send_long(big.as_bytes());
     c.writer.write_all(b"\xff\xfe\x00\n").unwrap();
     for what in [
         "the first long line",

@@ -203,7 +203,7 @@ fn over_long_line_is_a_parse_error_part_b() {
         r#"{{"jsonrpc":"2.0","method":"kv.put","params":["big","{}"],"id":1}}"#,
         "x".repeat(100_000)
     );
-    let r = c.ask(&huge);
+    let r = c.ask_long(huge.as_bytes(), "a kv.put line of 100 KB");
     assert_eq!(error_code(&r, "a 100 KB line"), -32700, "{r}");
     let r = c.ask(&request("kv.get", json!(["big"]), json!(2)));
     assert_eq!(r["id"], 2, "the line after the long one is served: {r}");

@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 fn single(line: &str) -> Result<Request, Response> {
     match parse_line(line.as_bytes()) {
         Message::Single(entry) => entry,
-        other => panic!("parse_line({line:?}) should give Message::Single, gave {other:?}"),
+        other => panic!(
+            "parse_line({line:?}) should give Message::Single, gave {}",
+            shown(&other)
+        ),
     }
 }
 
@@ -21,10 +24,26 @@ fn rejected(line: &[u8]) -> Response {
     match parse_line(line) {
         Message::Reject(r) => r,
         other => panic!(
-            "parse_line({:?}) should give Message::Reject, gave {other:?}",
-            String::from_utf8_lossy(line)
+            "parse_line({}) should give Message::Reject, gave {}",
+            testkit::compare::show(line),
+            shown(&other)
         ),
     }
+}
+
+/// `{other:?}` with every character outside ASCII escaped (a U+FFFD made of bytes that
+/// were not UTF-8 reads as garbage in a report).
+fn shown(other: &Message) -> String {
+    format!("{other:?}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                c.escape_unicode().to_string()
+            }
+        })
+        .collect()
 }
 
 /// A request by position parses into its method, params and id.

@@ -257,7 +257,8 @@ pub(super) fn error_codes(ctx: &mut Ctx) -> CheckResult {
         r#"{{"jsonrpc":"2.0","method":"kv.put","params":["k","{}"],"id":13}}"#,
         "x".repeat(70_000)
     );
-    let reply = conn.ask(long.as_bytes())?;
+    conn.send_long(long.as_bytes(), server.addr())?;
+    let reply = conn.recv(super::PROMPT);
     let ok = matches!(&reply, Reply::Json(v) if judge(v, -32700, &Id::Null).is_ok());
     ensure!(
         ok,

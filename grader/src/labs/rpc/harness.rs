@@ -197,6 +197,26 @@ impl LineConn {
         Ok(self.recv(PROMPT))
     }
 
+    /// Sends the long line `bytes` and a newline in two writes: all but its last 32 bytes,
+    /// then, once the server has read all of those, the rest. The line's last read then holds
+    /// exactly its tail, whatever the sizes of the server's reads, so that what a decoder does
+    /// with a long line never depends on where its reads happened to end.
+    pub fn send_long(&mut self, bytes: &[u8], server: SocketAddr) -> Result<(), Fail> {
+        let cut = bytes.len().saturating_sub(32);
+        self.send_raw(&bytes[..cut])?;
+        if !self.server_has_read(server, PROMPT) {
+            fail!(
+                "rpc-server did not read the first {cut} bytes of a {}-byte line within {} s: read \
+                 whatever arrives, and skip what is past the cap",
+                bytes.len(),
+                PROMPT.as_secs()
+            );
+        }
+        let mut tail = bytes[cut..].to_vec();
+        tail.push(b'\n');
+        self.send_raw(&tail)
+    }
+
     /// Waits until the server has read every byte sent on this connection (its end's
     /// receive queue in /proc/net/tcp is empty), at most `limit`: whether it has. The way to
     /// force a read boundary: what is sent next arrives in a read of its own.
