@@ -15,7 +15,7 @@ use super::harness::{
     LineConn, Reply, Server, ended, fds, request, sleeping_thread, start_server, start_spec,
     threads,
 };
-use crate::check::{CheckResult, Ctx, poll_until};
+use crate::check::{CheckResult, Ctx, Fail, poll_until};
 use crate::sandbox::Proc;
 use crate::{ensure, fail};
 
@@ -35,25 +35,20 @@ pub(super) fn signals(ctx: &mut Ctx) -> CheckResult {
         // SAFETY: setting a default disposition; this process is the check's alone.
         unsafe { libc::signal(sig, libc::SIG_DFL) };
     }
-    let first = start_server(ctx)?;
-    let port = first.port;
-    let mut server = Some(first);
-    for sig in [Signal::SIGINT, Signal::SIGTERM] {
-        let running = match server.take() {
-            Some(s) => s,
-            None => same_port(ctx, port, "SIGINT")?,
-        };
-        server_ends(ctx, running, sig)?;
-    }
+    let server = start_server(ctx)?;
+    let port = server.port;
+    server_ends(ctx, server, Signal::SIGINT)?;
+    let server = same_port(ctx, port, "SIGINT")?;
+    server_ends(ctx, server, Signal::SIGTERM)?;
     let server = same_port(ctx, port, "SIGTERM")?;
     client_killed_mid_call(ctx, &server)
 }
 
 /// A new `rpc-server --port PORT` once the last one on that port ended by `sig`.
-fn same_port(ctx: &mut Ctx, port: u16, sig: &str) -> Result<Server, crate::check::Fail> {
+fn same_port(ctx: &mut Ctx, port: u16, sig: &str) -> Result<Server, Fail> {
     let spec = ctx.bin("rpc-server").args(["--port", &port.to_string()]);
     start_spec(ctx, &spec).map_err(|e| {
-        crate::check::Fail(format!(
+        Fail(format!(
             "after the rpc-server on port {port} ended by {sig}, a new `rpc-server --port {port}` \
              could not listen there: {}",
             e.0
@@ -95,7 +90,7 @@ fn server_ends(ctx: &mut Ctx, mut server: Server, sig: Signal) -> CheckResult {
     server.proc.signal(sig);
     if server.proc.wait_until(sent + SERVER_ENDS).is_none() {
         fail!(
-            "rpc-server was sent {name} while it ran a call; it had not ended {} s later. On \
+            "rpc-server was sent {name} while it ran a call; it did not end within {} s. On \
              {name} a server ends at once",
             SERVER_ENDS.as_secs()
         );
@@ -103,12 +98,12 @@ fn server_ends(ctx: &mut Ctx, mut server: Server, sig: Signal) -> CheckResult {
     let seen = client.wait_until(sent + CLIENT_SEES);
     let Some(ending) = seen else {
         fail!(
-            "`{command}` was waiting for its call when rpc-server was killed by {name}; {:.1} s \
-             later rpc-call was still waiting (its timeout is {} s). The connection ended at \
+            "`{command}` was waiting for its call when rpc-server was killed by {name}; rpc-call \
+             did not exit within {:.0} s of that (its timeout is {} s). The connection ended at \
              once: a read that returns 0 bytes (end of stream), or fails with a reset, means the \
              server closed it. Drop the connection and retry at once (here no server is left, \
              so the call fails and rpc-call exits 1); do not wait for the timeout",
-            sent.elapsed().as_secs_f64(),
+            CLIENT_SEES.as_secs_f64(),
             CLIENT_TIMEOUT_MS / 1000
         );
     };
@@ -168,7 +163,7 @@ fn client_killed_mid_call(ctx: &mut Ctx, server: &Server) -> CheckResult {
     client.signal(Signal::SIGTERM);
     ensure!(
         client.wait_until(sent + SERVER_ENDS).is_some(),
-        "rpc-call was sent SIGTERM while it waited for its call; it had not ended {} s later: \
+        "rpc-call was sent SIGTERM while it waited for its call; it did not end within {} s: \
          on SIGTERM a client ends at once",
         SERVER_ENDS.as_secs()
     );
@@ -177,8 +172,9 @@ fn client_killed_mid_call(ctx: &mut Ctx, server: &Server) -> CheckResult {
     });
     ensure!(
         back,
-        "an rpc-call was killed by SIGTERM while rpc-server ran its sleep(600); {} s later the \
-         server still held {} descriptors and {} threads (before the call: {fd0} and {th0}): \
+        "an rpc-call was killed by SIGTERM while rpc-server ran its sleep(600); within {} s the \
+         server did not give back its connection: it held {} descriptors and {} threads (before \
+         the call: {fd0} and {th0}): \
          when a call's client has gone, the connection's thread must end (the reply's write or \
          the next read fails) and its socket be closed",
         PROMPT.as_secs(),
