@@ -187,9 +187,12 @@ fn out_of_descriptors(ctx: &mut Ctx) -> CheckResult {
     for _ in 0..CROWD {
         match LineConn::open(server.port) {
             Ok(c) => crowd.push(c),
-            // Refused: the server has closed its listening socket (the ending is told below).
-            Err(_) if ended(pid) => break,
-            Err(e) => return Err(e),
+            // Refused: the server has closed its listening socket, and is ending or has ended
+            // (its ending is told below).
+            Err(e) => match server.proc.wait_until(Instant::now() + PROMPT) {
+                Some(_) => break,
+                None => return Err(e),
+            },
         }
     }
     // At the limit, with clients still waiting to be accepted: the next accept fails with
@@ -213,8 +216,16 @@ fn out_of_descriptors(ctx: &mut Ctx) -> CheckResult {
         );
     }
     drop(crowd);
-    let mut conn = LineConn::open(server.port)?;
-    let reply = call(&mut conn, 1)?;
+    let reply = match LineConn::open(server.port) {
+        Ok(mut conn) => call(&mut conn, 1)?,
+        Err(e) => {
+            // Refused: the server is ending, or has ended (told below).
+            if server.proc.wait_until(Instant::now() + PROMPT).is_none() {
+                return Err(e);
+            }
+            Reply::Closed
+        }
+    };
     if let Some(ending) = server.proc.try_ending() {
         fail!(
             "{crowded}; when they had left, it {} ({}). Out of descriptors, a server waits for \
