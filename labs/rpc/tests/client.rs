@@ -7,7 +7,7 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Conn, DEADLINE, Fault, LossyProxy, Server, request};
 use rpc::{ClientError, RpcClient};
@@ -51,19 +51,36 @@ fn typed_calls_part_c() {
     let addr = server.addr();
     testkit::within("typed calls", DEADLINE, "", move || {
         let mut c = RpcClient::new(addr.as_str()).expect_success("RpcClient::new");
-        assert_eq!(c.add(1.5, 2.0).expect_success("add(1.5, 2.0)"), 3.5);
+        assert_eq!(
+            c.add(1.5, 2.0).expect_success("add(1.5, 2.0)"),
+            3.5,
+            "add(1.5, 2.0)"
+        );
         assert_eq!(
             c.kv_put("k", json!([1, 2])).expect_success("kv_put"),
-            Value::Null
+            Value::Null,
+            "kv_put(\"k\", [1, 2]) of a new key"
         );
-        assert_eq!(c.kv_get("k").expect_success("kv_get"), json!([1, 2]));
-        assert_eq!(c.sleep(10).expect_success("sleep(10)"), 10);
-        assert_eq!(c.counter_incr().expect_success("counter_incr"), 1);
-        assert_eq!(c.counter_incr().expect_success("counter_incr"), 2);
+        assert_eq!(
+            c.kv_get("k").expect_success("kv_get"),
+            json!([1, 2]),
+            "kv_get(\"k\")"
+        );
+        assert_eq!(c.sleep(10).expect_success("sleep(10)"), 10, "sleep(10)");
+        assert_eq!(
+            c.counter_incr().expect_success("counter_incr"),
+            1,
+            "the first counter_incr()"
+        );
+        assert_eq!(
+            c.counter_incr().expect_success("counter_incr"),
+            2,
+            "the second counter_incr()"
+        );
         let named = c
             .call("add", json!({"a": 2, "b": 3}))
             .expect_success("call add by name");
-        assert_eq!(named.as_f64(), Some(5.0));
+        assert_eq!(named.as_f64(), Some(5.0), "call(\"add\", {{a: 2, b: 3}})");
     });
 }
 
@@ -82,7 +99,7 @@ fn error_replies_are_rpc_errors_part_c() {
             Err(ClientError::Rpc(e)) => assert_eq!(e.code, -32602, "{e:?}"),
             other => panic!("add(\"x\", 1) should be ClientError::Rpc(-32602), was {other:?}"),
         }
-        assert_eq!(c.add(1.0, 1.0).expect_success("add after errors"), 2.0);
+        c.kv_get("none").expect_success("a call after the errors");
     });
 }
 
@@ -185,6 +202,72 @@ fn server_answers_a_repeat_from_its_cache_part_c() {
         .connect()
         .ask(&request("counter.incr", json!([]), json!(7)));
     assert_eq!(r["result"], 3, "without _client, every request runs: {r}");
+    let text_id = json!({"jsonrpc": "2.0", "method": "counter.incr", "id": "7", "_client": "t-1"});
+    let r = server.connect().ask(&text_id.to_string());
+    assert_eq!(
+        (&r["result"], &r["id"]),
+        (&json!(4), &json!("7")),
+        "after {line}, the same client's {text_id} is another call (the id \"7\" is a string, \
+         7 a number: two ids), so it runs and its reply carries its own id; got {r}. Key the \
+         reply cache by the id's JSON text (Value::to_string), not by its value as text"
+    );
+}
+
+/// A server that closes the connection right after reading the request: the client sees the
+/// end of the connection at once and sends its retry at once, not when its timeout runs out.
+#[test]
+fn a_closed_connection_is_retried_at_once_part_c() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().flatten().enumerate() {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            if !matches!(reader.read_line(&mut line), Ok(k) if k > 0) {
+                continue;
+            }
+            if n == 0 {
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+                let _ = tx.send(("closed", Instant::now()));
+                continue;
+            }
+            let _ = tx.send(("retry", Instant::now()));
+            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            let reply = json!({"jsonrpc": "2.0", "result": "second", "id": v["id"]});
+            let _ = (&conn).write_all(format!("{reply}\n").as_bytes());
+            let _ = reader.read_line(&mut line);
+        }
+    });
+    let timeout = Duration::from_millis(2000);
+    let mut c = RpcClient::new(("127.0.0.1", port))
+        .expect_success("RpcClient::new")
+        .with_timeout(timeout)
+        .with_retries(1);
+    let got = testkit::within(
+        "a call whose first connection the server closes",
+        DEADLINE,
+        "",
+        move || c.call("counter.incr", json!([])),
+    );
+    assert_eq!(
+        got.as_ref().ok(),
+        Some(&json!("second")),
+        "the server closed the first connection without a reply and answered the retry on the \
+         second; the call returned {got:?}"
+    );
+    let (closed, retried) = (rx.recv().unwrap(), rx.recv().unwrap());
+    assert_eq!((closed.0, retried.0), ("closed", "retry"));
+    let waited = retried.1.duration_since(closed.1);
+    assert!(
+        waited < timeout / 2,
+        "the server closed the connection right after reading the request; the retry came {} ms \
+         later, and the client's timeout was {} ms: it noticed the end of the connection only \
+         when its timeout ran out. A read that returns 0 bytes (end of stream) means the server \
+         closed the connection: drop it and retry at once",
+        waited.as_millis(),
+        timeout.as_millis()
+    );
 }
 
 /// Through a proxy that loses the first reply of every third call (by swallowing it or by
@@ -220,6 +303,13 @@ fn retried_incr_counts_once_part_c(#[case] fault: Fault) {
     assert!(
         proxy.lost() >= 3,
         "the proxy lost only {} replies",
+        proxy.lost()
+    );
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "15 counter.incr calls through a proxy that lost {} replies (the client then retried on a \
+         new connection) returned {got:?}: the counter went back. The counter and the reply \
+         cache are shared by every connection: one Service for the whole server",
         proxy.lost()
     );
     let expected: Vec<u64> = (1..=15).collect();
@@ -268,12 +358,26 @@ fn rpc_call_program_part_c() {
         &out.stdout,
     );
     let out = run(&["add", r#"{"a":1,"b":2}"#]);
+    assert!(
+        out.stdout != b"1\n",
+        "after `rpc-call --repeat 3 counter.incr`, another process `rpc-call add {{\"a\":1,\"b\":2}}` \
+         printed 1, the reply to the first process's first call: both processes sent the same \
+         _client, and the server answered the second's id 1 from its reply cache. A client id \
+         must be unique on the machine, not only in its process (the pid, the time and a \
+         counter together)"
+    );
     testkit::assert_same_bytes("rpc-call add {a:1,b:2}", b"3.0\n", &out.stdout);
     let out = run(&["nope"]);
     assert_eq!(out.status.code(), Some(1), "a call that fails exits 1");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("rpc-call: ") && err.contains("-32601"),
-        "{err:?}"
+        err.starts_with("rpc-call: ") && err.contains("-32601") && err.lines().count() == 1,
+        "a call that fails: one line `rpc-call: nope: ...` with the error's code on stderr, got \
+         {err:?}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "a call that fails prints no result; it printed {:?}",
+        String::from_utf8_lossy(&out.stdout)
     );
 }

@@ -187,11 +187,10 @@ fn parse_error_and_invalid_request_part_b() {
     assert_eq!(error_code(&r, "jsonrpc 1.0"), -32600, "{r}");
     let r = c.ask(r#"{"jsonrpc":"2.0","method":"add","params":"1 2","id":9}"#);
     assert_eq!(error_code(&r, "params a string"), -32600, "{r}");
-    let r = c.ask(&request("add", json!([2, 2]), json!(2)));
+    let r = c.ask(&request("counter.incr", json!([]), json!(2)));
     assert_eq!(
-        r["result"].as_f64(),
-        Some(4.0),
-        "the connection goes on: {r}"
+        r["id"], 2,
+        "the connection goes on: the next request gets its reply, but got {r}"
     );
 }
 
@@ -204,7 +203,7 @@ fn over_long_line_is_a_parse_error_part_b() {
         r#"{{"jsonrpc":"2.0","method":"kv.put","params":["big","{}"],"id":1}}"#,
         "x".repeat(100_000)
     );
-    let r = c.ask(&huge);
+    let r = c.ask_long(huge.as_bytes(), "a kv.put line of 100 KB");
     assert_eq!(error_code(&r, "a 100 KB line"), -32700, "{r}");
     let r = c.ask(&request("kv.get", json!(["big"]), json!(2)));
     assert_eq!(r["id"], 2, "the line after the long one is served: {r}");
@@ -242,27 +241,62 @@ fn sleep_delays_no_other_connection_part_b() {
     );
 }
 
+/// `rpc-server --port 0` listens on 127.0.0.1 only, and says so on its first line.
+#[test]
+fn listens_on_127_0_0_1_only_part_b() {
+    let server = Server::start();
+    assert_eq!(
+        server.line,
+        format!("listening on 127.0.0.1:{}", server.port),
+        "rpc-server listens on 127.0.0.1 only (the loopback: no other machine can reach it), \
+         not on every address (0.0.0.0); its first line shows the address it bound"
+    );
+}
+
 /// A port in use is an error (exit 1, one line); a bad argument is a usage error (exit 2).
 #[test]
 fn errors_of_the_program_part_b() {
+    use std::io::{BufRead, Read};
     let server = Server::start();
-    let out = testkit::run(
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("rpc-server"))
-            .args(["--port", &server.port.to_string()]),
-        "rpc-server on a port in use",
-        b"",
-        DEADLINE,
-        "a server that cannot bind must exit 1",
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "rpc-server on a port in use must exit 1"
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
+    let port = server.port.to_string();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rpc-server"));
+    cmd.args(["--port", &port])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut group = testkit::Group::spawn(&mut cmd, format!("rpc-server --port {port}"));
+    let stdout = group.child().stdout.take().expect("stdout is piped");
+    let mut stderr = group.child().stderr.take().expect("stderr is piped");
+    // Its first line, or "" when it ends without one.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(DEADLINE).unwrap_or_else(|_| {
+        panic!(
+            "rpc-server --port {port}, a port in use, neither printed a line nor exited within \
+             {DEADLINE:?}; at the deadline:\n{}",
+            group.hang_report()
+        )
+    });
     assert!(
-        err.starts_with("rpc-server: "),
-        "one line on stderr: {err:?}"
+        line.is_empty(),
+        "rpc-server --port {port}, a port in use, printed {line:?}: it listens on another port. \
+         A port in use is an error: exit 1 with one line `rpc-server: ...` on stderr"
+    );
+    let status = group.wait_or_explain(DEADLINE, "a server that cannot bind must exit 1");
+    let mut err = String::new();
+    let _ = stderr.read_to_string(&mut err);
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "rpc-server on a port in use must exit 1 (stderr {err:?})"
+    );
+    assert!(
+        err.starts_with("rpc-server: ") && err.lines().count() == 1,
+        "rpc-server on a port in use: one line `rpc-server: ...` on stderr, got {err:?}"
     );
     let out = testkit::run(
         std::process::Command::new(assert_cmd::cargo::cargo_bin("rpc-server"))

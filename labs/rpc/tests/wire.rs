@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 fn single(line: &str) -> Result<Request, Response> {
     match parse_line(line.as_bytes()) {
         Message::Single(entry) => entry,
-        other => panic!("parse_line({line:?}) should give Message::Single, gave {other:?}"),
+        other => panic!(
+            "parse_line({line:?}) should give Message::Single, gave {}",
+            shown(&other)
+        ),
     }
 }
 
@@ -21,10 +24,26 @@ fn rejected(line: &[u8]) -> Response {
     match parse_line(line) {
         Message::Reject(r) => r,
         other => panic!(
-            "parse_line({:?}) should give Message::Reject, gave {other:?}",
-            String::from_utf8_lossy(line)
+            "parse_line({}) should give Message::Reject, gave {}",
+            testkit::compare::show(line),
+            shown(&other)
         ),
     }
+}
+
+/// `{other:?}` with every character outside ASCII escaped (a U+FFFD made of bytes that
+/// were not UTF-8 reads as garbage in a report).
+fn shown(other: &Message) -> String {
+    format!("{other:?}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                c.escape_unicode().to_string()
+            }
+        })
+        .collect()
 }
 
 /// A request by position parses into its method, params and id.
@@ -91,11 +110,29 @@ fn bad_json_is_a_parse_error_part_a(#[case] line: &[u8]) {
 #[case::id_a_bool(r#"{"jsonrpc":"2.0","method":"add","id":true}"#, Value::Null)]
 #[case::not_an_object(r#""add""#, Value::Null)]
 #[case::invalid_without_id(r#"{"jsonrpc":"2.0","method":1}"#, Value::Null)]
+#[case::client_a_number(r#"{"jsonrpc":"2.0","method":"add","id":4,"_client":7}"#, json!(4))]
+#[case::client_null(r#"{"jsonrpc":"2.0","method":"add","id":4,"_client":null}"#, json!(4))]
 fn invalid_requests_are_32600_part_a(#[case] line: &str, #[case] id: Value) {
     let r = single(line).expect_err("an invalid request gets an error reply");
     assert_eq!(r.id, id, "the id of the reply to {line}");
     let code = r.outcome.map_err(|e| e.code);
     assert_eq!(code, Err(INVALID_REQUEST), "the reply to {line}");
+}
+
+/// Members other than `jsonrpc`, `method`, `params`, `id` and `_client` are ignored: the
+/// request is valid.
+#[test]
+fn other_members_are_ignored_part_a() {
+    let line = r#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1,"trace":true,"meta":{"from":"x"}}"#;
+    let r = single(line).unwrap_or_else(|e| {
+        panic!(
+            "{line} is a valid request (members other than jsonrpc, method, params, id and \
+             _client are ignored), but parse_line gave the error reply {e:?}"
+        )
+    });
+    assert_eq!(r.method, "add");
+    assert_eq!(r.id, Some(json!(1)));
+    assert_eq!(r.client, None);
 }
 
 /// `[]` is one -32600 error (not an array); a batch keeps its elements in order, each

@@ -59,6 +59,9 @@ def main():
     ]:
         sent = req(method, params, f"id-{method}")
         r = c.ask(sent)
+        if isinstance(r, dict) and "result" in r and "error" in r:
+            raise Fail(f"sent {json.dumps(sent)}, the reply was {json.dumps(r)}: a reply has "
+                       "\"result\" or \"error\", never both (not even one of them null)")
         expect(sent, r, isinstance(r, dict) and r.get("jsonrpc") == "2.0" and "result" in r
                and r["result"] == result and r.get("id") == sent["id"] and "error" not in r,
                f'"jsonrpc": "2.0", "result": {json.dumps(result)}, "id": "{sent["id"]}"')

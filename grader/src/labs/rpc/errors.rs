@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::harness::{LineConn, Reply, request, shown, start_server};
+use super::harness::{LineConn, Reply, Server, request, shown, start_server, stderr_of};
 use crate::check::{CheckResult, Ctx};
 use crate::{ensure, fail};
 
@@ -100,6 +100,18 @@ fn cases() -> Vec<(Vec<u8>, &'static str, i64, Id)> {
         ),
         (v("[]"), "an empty batch", -32600, Id::Null),
         (
+            v(r#"{"jsonrpc":"2.0","method":"counter.incr","id":14,"_client":42}"#),
+            "a _client that is a number",
+            -32600,
+            Id::EchoOrNull(json!(14)),
+        ),
+        (
+            v(r#"{"jsonrpc":"2.0","method":"counter.incr","id":15,"_client":{"name":"c"}}"#),
+            "a _client that is an object",
+            -32600,
+            Id::EchoOrNull(json!(15)),
+        ),
+        (
             v(r#"{"jsonrpc":"2.0","method":"pow","params":[2,3],"id":8}"#),
             "an unknown method",
             -32601,
@@ -128,6 +140,12 @@ fn cases() -> Vec<(Vec<u8>, &'static str, i64, Id)> {
             "sleep of -5 ms",
             -32602,
             Id::Is(json!(12)),
+        ),
+        (
+            v(r#"{"jsonrpc":"2.0","method":"kv.put","params":[5,"five"],"id":16}"#),
+            "kv.put with a key that is a number",
+            -32602,
+            Id::Is(json!(16)),
         ),
     ]
 }
@@ -176,21 +194,36 @@ fn judge(reply: &Value, code: i64, id: &Id) -> Result<(), String> {
     Err(format!("expected {expected}{hint}"))
 }
 
+/// What the server held before the malformed input: put on a connection of its own, and
+/// read back at the end on another.
+const KEPT: (&str, &str) = ("kept", "safe");
+
 /// Every malformed case gets its error on one connection, which then still serves a call; a
 /// line over 64 KiB is a parse error; a batch of two invalid elements gets an array of two
-/// errors.
+/// errors; what the server held before is still there.
 pub(super) fn error_codes(ctx: &mut Ctx) -> CheckResult {
-    let server = start_server(ctx)?;
+    let mut server = start_server(ctx)?;
+    // Put on a connection kept open and read back on it at the end: whether other
+    // connections share the store is the `server` item's business.
+    let put = request("kv.put", json!([KEPT.0, KEPT.1]), json!("keep"));
+    let mut keeper = LineConn::open(server.port)?;
+    let reply = keeper.ask(put.as_bytes())?;
+    ensure!(
+        matches!(&reply, Reply::Json(v) if v["id"] == "keep"),
+        "`{put}` got {}",
+        reply.describe()
+    );
     let mut conn = LineConn::open(server.port)?;
     for (sent, why, code, id) in cases() {
         let reply = conn.ask(&sent)?;
         let Reply::Json(v) = &reply else {
             fail!(
                 "sent {why}: `{}`; got {} instead of an error reply with code {code} ({}). Bad \
-                 input gets an error reply, and the connection goes on",
+                 input gets an error reply, and the connection goes on{}",
                 shown(&sent),
                 reply.describe(),
-                name(code)
+                name(code),
+                aftermath(&mut server, &mut keeper)
             );
         };
         if let Err(expected) = judge(v, code, &id) {
@@ -224,7 +257,8 @@ pub(super) fn error_codes(ctx: &mut Ctx) -> CheckResult {
         r#"{{"jsonrpc":"2.0","method":"kv.put","params":["k","{}"],"id":13}}"#,
         "x".repeat(70_000)
     );
-    let reply = conn.ask(long.as_bytes())?;
+    conn.send_long(long.as_bytes(), server.addr())?;
+    let reply = conn.recv(super::PROMPT);
     let ok = matches!(&reply, Reply::Json(v) if judge(v, -32700, &Id::Null).is_ok());
     ensure!(
         ok,
@@ -233,21 +267,72 @@ pub(super) fn error_codes(ctx: &mut Ctx) -> CheckResult {
          it up to its newline",
         reply.describe()
     );
-    let probe = request("add", json!([40, 2]), json!("after"));
+    // The probe's result is judged too (the long line must not have run), but any reply with
+    // its id shows that the connection goes on.
+    let probe = request("kv.get", json!(["k"]), json!("after"));
     let reply = conn.ask(probe.as_bytes())?;
-    let ok = matches!(&reply, Reply::Json(v) if v["id"] == "after" && v["result"].as_f64() == Some(42.0));
+    if matches!(&reply, Reply::Json(v) if v["error"]["code"] == -32700) {
+        fail!(
+            "after the 70,000-byte line and its -32700, `{probe}` on the same connection got \
+             another -32700 ({}): the server read part of the long line as a line of its own. \
+             That is what a server does that stops at the cap without skipping the rest of the \
+             line up to its newline, or that ends a line where a read ends (a long line arrives \
+             in several reads)",
+            reply.describe()
+        );
+    }
     ensure!(
-        ok,
-        "after all the malformed lines, `{probe}` on the same connection got {} instead of \
-         the result 42: bad input must cost only its own reply",
+        matches!(&reply, Reply::Json(v) if v["id"] == "after"),
+        "after all the malformed lines, `{probe}` on the same connection got {} instead of its \
+         reply: bad input must cost only its own reply",
         reply.describe()
     );
-    let reply =
-        LineConn::open(server.port)?.ask(request("kv.get", json!(["k"]), json!(1)).as_bytes())?;
     ensure!(
-        matches!(&reply, Reply::Json(v) if v["result"].is_null()),
-        "the over-long kv.put line must not be executed, but kv.get [\"k\"] then returned {}",
+        matches!(&reply, Reply::Json(v) if v["result"].is_null() && v.get("error").is_none()),
+        "the over-long kv.put [\"k\", ...] line must not be executed, but `{probe}` then got {}",
+        reply.describe()
+    );
+    let get = request("kv.get", json!([KEPT.0]), json!("kept"));
+    let reply = keeper.ask(get.as_bytes())?;
+    ensure!(
+        matches!(&reply, Reply::Json(v) if v["result"] == KEPT.1),
+        "before the malformed input, kv.put [\"{}\", \"{}\"] ran on a connection of its own; \
+         after it, `{get}` on that connection got {}: bad input must never lose what the \
+         server holds",
+        KEPT.0,
+        KEPT.1,
         reply.describe()
     );
     Ok(())
+}
+
+/// After a case got no reply: whether the server still runs and still holds what was put
+/// before, for the message.
+fn aftermath(server: &mut Server, keeper: &mut LineConn) -> String {
+    if let Some(ending) = server.proc.try_ending() {
+        return format!(
+            ". rpc-server {} ({}): bad input must never crash the server",
+            ending.describe(),
+            stderr_of(&server.proc)
+        );
+    }
+    let get = request("kv.get", json!([KEPT.0]), json!("kept"));
+    let reply = keeper.ask(get.as_bytes());
+    let held = matches!(&reply, Ok(Reply::Json(v)) if v["result"] == KEPT.1);
+    let stderr = stderr_of(&server.proc);
+    if held {
+        format!(". The server still runs and holds its data; {stderr}")
+    } else {
+        format!(
+            ". Then `{get}` on another connection got {} (the value it put before was \"{}\"): the \
+             bad input has cost every client the server's data. Bad input must never crash the \
+             server nor lose what it holds: answer with the error, and never panic in a \
+             connection's thread (a panic while a lock is held poisons it for everyone); {stderr}",
+            match &reply {
+                Ok(r) => r.describe(),
+                Err(e) => e.0.clone(),
+            },
+            KEPT.1
+        )
+    }
 }

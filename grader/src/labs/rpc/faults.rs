@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -42,6 +42,8 @@ struct Record {
     /// How many replies were swallowed and how many connections cut.
     swallowed: usize,
     cut: usize,
+    /// The `_client` members of the requests that went up.
+    clients: BTreeSet<String>,
 }
 
 struct Proxy {
@@ -77,7 +79,7 @@ fn start_proxy(server: u16, seed: u64) -> Result<Proxy, Fail> {
                 continue;
             };
             let rec = Arc::clone(&rec);
-            std::thread::spawn(move || relay(client, upstream, seed, &rec));
+            std::thread::spawn(move || relay(client, upstream, seed, rec));
         }
     });
     Ok(Proxy { port, record })
@@ -85,12 +87,13 @@ fn start_proxy(server: u16, seed: u64) -> Result<Proxy, Fail> {
 
 /// One client connection: requests go up as they come, and the texts of those with an id
 /// are remembered by id; replies come down, except a first reply the seed chooses to lose.
-fn relay(client: TcpStream, upstream: TcpStream, seed: u64, record: &Mutex<Record>) {
+fn relay(client: TcpStream, upstream: TcpStream, seed: u64, record: Arc<Mutex<Record>>) {
     let (Ok(mut up), Ok(mut down)) = (upstream.try_clone(), client.try_clone()) else {
         return;
     };
     let pending: Arc<Mutex<HashMap<String, String>>> = Arc::default();
     let texts = Arc::clone(&pending);
+    let up_record = Arc::clone(&record);
     let from_client = BufReader::new(client);
     let upward = std::thread::spawn(move || {
         for line in from_client.split(b'\n') {
@@ -98,6 +101,10 @@ fn relay(client: TcpStream, upstream: TcpStream, seed: u64, record: &Mutex<Recor
             if let Ok(v) = serde_json::from_slice::<Value>(&line) {
                 if let Some(id) = v.get("id") {
                     texts.lock().unwrap().insert(id.to_string(), v.to_string());
+                }
+                if let Some(c) = v.get("_client") {
+                    let c = c.as_str().map_or_else(|| c.to_string(), str::to_owned);
+                    up_record.lock().unwrap().clients.insert(c);
                 }
             }
             line.push(b'\n');
@@ -173,7 +180,10 @@ pub(super) fn at_most_once(ctx: &mut Ctx) -> CheckResult {
             .collect();
         if out.status() != 0 || got.len() != CALLS {
             failures.push(format!(
-                "exited with status {} after printing {} of {CALLS} values; its stderr: {:?}",
+                "exited with status {} after printing {} of {CALLS} values; its stderr: {:?}. \
+                 After a timeout or a broken connection, RpcClient must reconnect and send the \
+                 same request again: the same id and the same _client, so that the server \
+                 answers it from its reply cache",
                 out.status(),
                 got.len(),
                 crate::run::clip(out.stderr_str().trim(), 300)
@@ -181,7 +191,11 @@ pub(super) fn at_most_once(ctx: &mut Ctx) -> CheckResult {
             continue;
         }
         if got.windows(2).any(|w| w[0] >= w[1]) {
-            failures.push(format!("printed {got:?}, not in increasing order"));
+            failures.push(format!(
+                "printed {got:?}: a later call returned a value no greater than an earlier one. \
+                 The counter and the reply cache are shared by every connection (a retry comes on \
+                 a new connection): a server whose state is per connection counts again from 1"
+            ));
         }
         values.extend(got);
     }
@@ -197,9 +211,7 @@ pub(super) fn at_most_once(ctx: &mut Ctx) -> CheckResult {
     if let Some(first) = failures.first() {
         fail!(
             "{CLIENTS} clients ran `{command}` at once through a proxy, and {lost}. One \
-             `rpc-call` {first}. After a timeout or a broken connection, RpcClient must \
-             reconnect and send the same request again: the same id and the same _client, so \
-             that the server answers it from its reply cache"
+             `rpc-call` {first}"
         );
     }
     let total = CLIENTS * CALLS;
@@ -217,16 +229,49 @@ pub(super) fn at_most_once(ctx: &mut Ctx) -> CheckResult {
             after.describe()
         );
     };
-    let counted = next.saturating_sub(1);
     ensure!(
-        counted == total as u64,
+        next > 1,
+        "after {total} successful counter.incr calls through a proxy, counter.incr sent straight \
+         to the server on a new connection returned {next}: that connection's counter started \
+         at 0. The store and the counter are shared by every connection"
+    );
+    let counted = next.saturating_sub(1);
+    let total = total as u64;
+    let clients = proxy.record.lock().unwrap().clients.clone();
+    ensure!(
+        counted <= total,
         "{CLIENTS} clients made {total} successful counter.incr calls through a proxy, and {lost}; \
          the counter then stood at {counted} instead of {total}: {} calls ran more than once. A \
          retry must send the same id and the same _client as the first attempt, and the server \
          must answer a (client, id) it has seen from its reply cache, not run it again",
-        counted as i64 - total as i64
+        counted - total
     );
-    let expected: BTreeSet<u64> = (1..=total as u64).collect();
+    ensure!(
+        counted == total,
+        "{CLIENTS} clients made {total} successful counter.incr calls through a proxy, and {lost}; \
+         the counter then stood at {counted}: {} calls returned a value without running. A call \
+         is answered from the reply cache without running when its (client, id) was seen \
+         before: two different calls shared one. The {CLIENTS} rpc-call processes, started at \
+         the same instant, sent {} distinct _client value(s) ({}): {}",
+        total - counted,
+        clients.len(),
+        crate::run::clip(
+            &clients
+                .iter()
+                .map(|c| format!("{c:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            200
+        ),
+        if clients.len() < CLIENTS {
+            "each RpcClient needs a client id unique on the machine, not only in its process \
+             (the pid, the time and a counter together)"
+        } else {
+            "each had its own, so the server must key its reply cache by the client and the id \
+             together (and the id by its JSON value: 7 and \"7\" are two ids)"
+        }
+    );
+    let expected: BTreeSet<u64> = (1..=total).collect();
     ensure!(
         values == expected,
         "{CLIENTS} clients made {total} counter.incr calls through a proxy, and {lost}; the \
@@ -238,6 +283,70 @@ pub(super) fn at_most_once(ctx: &mut Ctx) -> CheckResult {
         swallowed + cut > 0,
         "the proxy lost no reply (seed {seed}): the check proved nothing"
     );
+    repeat_while_running(&server)?;
     ctx.note(format!("{lost}; the counter ended at {total}"));
+    Ok(())
+}
+
+/// How long the first copy of the overlapping call sleeps.
+const FIRST_MS: u64 = 1000;
+
+/// A call with a `_client` runs `sleep(1000)` on one connection; while it runs (a thread of
+/// the server is seen sleeping, or 300 ms have passed since the server read it), a repeat of
+/// its (client, id) comes on another connection, with the params `[0]`. The repeat must wait
+/// for the first and get its reply, `"result": 1000`: had it run again, it would be
+/// `"result": 0`, at once. Judged by the value, so no timing decides the verdict.
+fn repeat_while_running(server: &super::harness::Server) -> CheckResult {
+    let call = |ms: u64| {
+        json!({"jsonrpc": "2.0", "method": "sleep", "params": [ms], "id": "same",
+               "_client": "overlap-check"})
+        .to_string()
+    };
+    let mut first = LineConn::open(server.port)?;
+    first.send(call(FIRST_MS).as_bytes())?;
+    if !first.server_has_read(server.addr(), super::PROMPT) {
+        fail!(
+            "`{}` was not read by rpc-server within {} s",
+            call(FIRST_MS),
+            super::PROMPT.as_secs()
+        );
+    }
+    let pid = server.pid();
+    crate::check::poll_until(Instant::now() + Duration::from_millis(300), || {
+        super::harness::sleeping_thread(pid)
+    });
+    let mut again = LineConn::open(server.port)?;
+    let sent = Instant::now();
+    again.send(call(0).as_bytes())?;
+    let reply = again.recv(Duration::from_millis(FIRST_MS) + super::PROMPT);
+    let after = sent.elapsed();
+    let what = format!(
+        "`{}` ran on one connection; while it ran, a repeat of its (client, id) came on another: \
+         `{}`",
+        call(FIRST_MS),
+        call(0)
+    );
+    if matches!(&reply, Reply::Json(v) if v["result"] == 0) {
+        fail!(
+            "{what}. The repeat got {} after {} ms: it ran again. A repeat that arrives while \
+             the first still runs must wait for it and get its reply (\"result\": {FIRST_MS}): \
+             a (client, id) that is running is neither new nor done (Lookup::Running: wait on \
+             the condition variable until its reply is in the cache)",
+            reply.describe(),
+            after.as_millis()
+        );
+    }
+    ensure!(
+        matches!(&reply, Reply::Json(v) if v["result"] == FIRST_MS && v["id"] == "same"),
+        "{what}. The repeat got {}; expected the reply of the first, \"result\": {FIRST_MS}, \
+         \"id\": \"same\" (a repeat of a running call waits for it)",
+        reply.describe()
+    );
+    let reply = first.recv(super::PROMPT);
+    ensure!(
+        matches!(&reply, Reply::Json(v) if v["result"] == FIRST_MS),
+        "{what}. The first got {}; expected \"result\": {FIRST_MS}",
+        reply.describe()
+    );
     Ok(())
 }

@@ -1,15 +1,16 @@
 //! Starting `rpc-server`, and talking to it line by line as a plain TCP client.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::PROMPT;
+use crate::check::poll_until;
 use crate::check::{Ctx, Fail};
 use crate::fail;
-use crate::sandbox::Proc;
+use crate::sandbox::{Proc, Spec};
 
 /// A running `rpc-server --port 0` and the port it printed.
 pub(super) struct Server {
@@ -17,16 +18,26 @@ pub(super) struct Server {
     pub port: u16,
 }
 
-/// Starts `rpc-server --port 0` and waits for `listening on 127.0.0.1:PORT`.
+/// Starts `rpc-server --port 0` and waits for `listening on ADDR:PORT`.
+///
+/// Any IPv4 address is accepted here, and the checks connect to 127.0.0.1:PORT: that the
+/// server listens on 127.0.0.1 only is judged by the `server` item alone, so that a server
+/// bound to every address costs that item, not every check.
 pub(super) fn start_server(ctx: &mut Ctx) -> Result<Server, Fail> {
     let spec = ctx.bin("rpc-server").args(["--port", "0"]);
-    let mut p = ctx.spawn(&spec)?;
+    start_spec(ctx, &spec)
+}
+
+/// Starts `spec` (an `rpc-server` command) and waits for its `listening on` line.
+pub(super) fn start_spec(ctx: &mut Ctx, spec: &Spec) -> Result<Server, Fail> {
+    let mut p = ctx.spawn(spec)?;
     let printed = p.wait_stdout(Instant::now() + PROMPT, |out| out.contains(&b'\n'));
     let out = String::from_utf8_lossy(&p.stdout().0).into_owned();
     let line = out.lines().next().unwrap_or("");
     let port = line
-        .strip_prefix("listening on 127.0.0.1:")
-        .and_then(|p| p.trim().parse::<u16>().ok())
+        .strip_prefix("listening on ")
+        .and_then(|a| a.trim().parse::<std::net::SocketAddrV4>().ok())
+        .map(|a| a.port())
         .filter(|&p| p != 0);
     match port {
         Some(port) if printed => Ok(Server { proc: p, port }),
@@ -42,6 +53,64 @@ pub(super) fn start_server(ctx: &mut Ctx) -> Result<Server, Fail> {
             )
         }
     }
+}
+
+impl Server {
+    /// The server's pid.
+    pub fn pid(&self) -> i32 {
+        self.proc.pid
+    }
+
+    /// 127.0.0.1:PORT.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+/// How many descriptors `pid` has open (`None` once it is gone).
+pub(super) fn fds(pid: i32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|d| d.count())
+}
+
+/// Whether `pid` has ended (gone, or a zombie not yet reaped).
+pub(super) fn ended(pid: i32) -> bool {
+    crate::procinfo::stat(pid).is_none_or(|s| s.state == 'Z')
+}
+
+/// How many threads `pid` has (`None` once it is gone).
+pub(super) fn threads(pid: i32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()
+        .map(|d| d.count())
+}
+
+/// A field of `/proc/PID/status` in kB (`VmHWM`, `VmSize`, `VmRSS`).
+pub(super) fn status_kb(pid: i32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        l.strip_prefix(field)?
+            .strip_prefix(':')?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// Whether a thread of `pid` is in `nanosleep` or `clock_nanosleep` (a `sleep` running).
+pub(super) fn sleeping_thread(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("syscall")).is_ok_and(|s| {
+            let nr = s.split_whitespace().next().unwrap_or("");
+            nr == libc::SYS_nanosleep.to_string() || nr == libc::SYS_clock_nanosleep.to_string()
+        })
+    })
 }
 
 pub(super) use crate::check::stderr_of;
@@ -127,6 +196,67 @@ impl LineConn {
         self.send(bytes)?;
         Ok(self.recv(PROMPT))
     }
+
+    /// Sends the long line `bytes` and a newline in two writes: all but its last 32 bytes,
+    /// then, once the server has read all of those, the rest. The line's last read then holds
+    /// exactly its tail, whatever the sizes of the server's reads, so that what a decoder does
+    /// with a long line never depends on where its reads happened to end.
+    pub fn send_long(&mut self, bytes: &[u8], server: SocketAddr) -> Result<(), Fail> {
+        let cut = bytes.len().saturating_sub(32);
+        self.send_raw(&bytes[..cut])?;
+        if !self.server_has_read(server, PROMPT) {
+            fail!(
+                "rpc-server did not read the first {cut} bytes of a {}-byte line within {} s: read \
+                 whatever arrives, and skip what is past the cap",
+                bytes.len(),
+                PROMPT.as_secs()
+            );
+        }
+        let mut tail = bytes[cut..].to_vec();
+        tail.push(b'\n');
+        self.send_raw(&tail)
+    }
+
+    /// Waits until the server has read every byte sent on this connection (its end's
+    /// receive queue in /proc/net/tcp is empty), at most `limit`: whether it has. The way to
+    /// force a read boundary: what is sent next arrives in a read of its own.
+    pub fn server_has_read(&self, server: SocketAddr, limit: Duration) -> bool {
+        let Ok(me) = self.writer.local_addr() else {
+            return false;
+        };
+        // Our end's send queue empty: every byte has reached the server's end (acknowledged);
+        // the server's receive queue empty: it has read them all.
+        poll_until(Instant::now() + limit, || {
+            queues(me, server).is_some_and(|(tx, _)| tx == 0)
+                && queues(server, me).is_some_and(|(_, rx)| rx == 0)
+        })
+    }
+}
+
+/// The send and receive queues (bytes) of `local`'s end of the TCP connection to `remote`,
+/// from /proc/net/tcp; `None` when there is no such IPv4 connection.
+fn queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => String::new(),
+    };
+    let (l, r) = (hex(local), hex(remote));
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.get(1) != Some(&l.as_str()) || f.get(2) != Some(&r.as_str()) {
+            return None;
+        }
+        let (tx, rx) = f.get(4)?.split_once(':')?;
+        Some((
+            u64::from_str_radix(tx, 16).ok()?,
+            u64::from_str_radix(rx, 16).ok()?,
+        ))
+    })
 }
 
 /// A request as text.

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,10 +22,14 @@ pub const DEADLINE: Duration = Duration::from_secs(8);
 pub struct Server {
     pub group: testkit::Group,
     pub port: u16,
+    /// The first line it printed (`listening on 127.0.0.1:PORT`).
+    pub line: String,
 }
 
 impl Server {
-    /// Starts `rpc-server --port 0` and reads the port from its `listening on` line.
+    /// Starts `rpc-server --port 0` and reads the port from its `listening on ADDR:PORT`
+    /// line. Any IPv4 address is taken here (the tests connect to 127.0.0.1): that it is
+    /// 127.0.0.1 is the subject of one test of its own.
     #[track_caller]
     pub fn start() -> Server {
         let mut cmd = Command::cargo_bin("rpc-server").expect("the rpc-server binary");
@@ -50,8 +54,9 @@ impl Server {
         };
         let port = line
             .trim_end()
-            .strip_prefix("listening on 127.0.0.1:")
-            .and_then(|p| p.parse::<u16>().ok())
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse::<std::net::SocketAddrV4>().ok())
+            .map(|a| a.port())
             .filter(|&p| p != 0)
             .unwrap_or_else(|| {
                 panic!(
@@ -59,7 +64,11 @@ impl Server {
                      with the port it got; it printed {line:?}"
                 )
             });
-        Server { group, port }
+        Server {
+            group,
+            port,
+            line: line.trim_end().to_owned(),
+        }
     }
 
     /// "127.0.0.1:PORT".
@@ -129,6 +138,70 @@ impl Conn {
         self.send(text);
         self.recv(text)
     }
+
+    /// Sends the long line `text` and a newline in two writes: all but its last 32 bytes,
+    /// then, once the server has read all of those, the rest. The line's last read then holds
+    /// exactly its tail, whatever the sizes of the server's reads, so that what a decoder
+    /// does with a long line never depends on where its reads happened to end.
+    #[track_caller]
+    pub fn send_long(&mut self, text: &[u8]) {
+        let cut = text.len().saturating_sub(32);
+        self.writer
+            .write_all(&text[..cut])
+            .unwrap_or_else(|e| panic!("cannot send a line of {} bytes: {e}", text.len()));
+        let (me, server) = (
+            self.writer.local_addr().unwrap(),
+            self.writer.peer_addr().unwrap(),
+        );
+        let read = wait_for(DEADLINE, || {
+            queues(me, server).is_some_and(|(tx, _)| tx == 0)
+                && queues(server, me).is_some_and(|(_, rx)| rx == 0)
+        });
+        assert!(
+            read,
+            "rpc-server did not read the first {cut} bytes of a {}-byte line within {DEADLINE:?}: \
+             read whatever arrives, and skip what is past the cap",
+            text.len()
+        );
+        let mut tail = text[cut..].to_vec();
+        tail.push(b'\n');
+        self.writer
+            .write_all(&tail)
+            .unwrap_or_else(|e| panic!("cannot send the end of a line: {e}"));
+    }
+
+    /// [`send_long`](Conn::send_long), then the reply line; `what` names the line in messages.
+    #[track_caller]
+    pub fn ask_long(&mut self, text: &[u8], what: &str) -> Value {
+        self.send_long(text);
+        self.recv(what)
+    }
+}
+
+/// The send and receive queues (bytes) of `local`'s end of the TCP connection to `remote`,
+/// from /proc/net/tcp; `None` when there is no such IPv4 connection.
+pub fn queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => String::new(),
+    };
+    let (l, r) = (hex(local), hex(remote));
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.get(1) != Some(&l.as_str()) || f.get(2) != Some(&r.as_str()) {
+            return None;
+        }
+        let (tx, rx) = f.get(4)?.split_once(':')?;
+        Some((
+            u64::from_str_radix(tx, 16).ok()?,
+            u64::from_str_radix(rx, 16).ok()?,
+        ))
+    })
 }
 
 /// `{"jsonrpc":"2.0","method":M,"params":P,"id":ID}` as text.
