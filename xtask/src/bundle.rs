@@ -108,7 +108,8 @@ fn registry_of_one(text: &str, slug: &str, module: &str) -> String {
         .collect()
 }
 
-/// Copies the folder `from` to `to`, files and folders.
+/// Copies the folder `from` to `to`, files and folders (for tests).
+#[cfg(test)]
 pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for e in std::fs::read_dir(from)? {
