@@ -2,11 +2,12 @@
 
 use std::net::SocketAddr;
 
-/// The receive queue of `local`'s end of the TCP connection to `remote`, from
-/// /proc/net/tcp: how many bytes `remote` sent that `local`'s owner has not read yet. `None`
-/// when there is no such IPv4 connection. A test waits on it (with a deadline) to know that a
-/// server has read a first piece before sending the next, instead of sleeping.
-pub fn rx_queue(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
+/// The send and receive queues (bytes) of `local`'s end of the TCP connection to `remote`,
+/// from /proc/net/tcp: what `local`'s owner sent that `remote`'s end has not acknowledged,
+/// and what `remote` sent that `local`'s owner has not read yet. `None` when there is no such
+/// IPv4 connection. A test waits on them (with a deadline) to know that a server has read a
+/// first piece before sending the next, instead of sleeping.
+pub fn queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
     let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
     let hex = |a: SocketAddr| match a {
         SocketAddr::V4(v4) => format!(
@@ -19,11 +20,20 @@ pub fn rx_queue(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
     let (l, r) = (hex(local), hex(remote));
     table.lines().skip(1).find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
-        (f.get(1) == Some(&l.as_str()) && f.get(2) == Some(&r.as_str()))
-            .then(|| f.get(4)?.split_once(':'))
-            .flatten()
-            .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
+        if f.get(1) != Some(&l.as_str()) || f.get(2) != Some(&r.as_str()) {
+            return None;
+        }
+        let (tx, rx) = f.get(4)?.split_once(':')?;
+        Some((
+            u64::from_str_radix(tx, 16).ok()?,
+            u64::from_str_radix(rx, 16).ok()?,
+        ))
     })
+}
+
+/// The receive queue of `local`'s end of the TCP connection to `remote` (see [`queues`]).
+pub fn rx_queue(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
+    queues(local, remote).map(|(_, rx)| rx)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -178,31 +178,7 @@ impl Conn {
     }
 }
 
-/// The send and receive queues (bytes) of `local`'s end of the TCP connection to `remote`,
-/// from /proc/net/tcp; `None` when there is no such IPv4 connection.
-pub fn queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let hex = |a: SocketAddr| match a {
-        SocketAddr::V4(v4) => format!(
-            "{:08X}:{:04X}",
-            u32::from_le_bytes(v4.ip().octets()),
-            v4.port()
-        ),
-        SocketAddr::V6(_) => String::new(),
-    };
-    let (l, r) = (hex(local), hex(remote));
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.get(1) != Some(&l.as_str()) || f.get(2) != Some(&r.as_str()) {
-            return None;
-        }
-        let (tx, rx) = f.get(4)?.split_once(':')?;
-        Some((
-            u64::from_str_radix(tx, 16).ok()?,
-            u64::from_str_radix(rx, 16).ok()?,
-        ))
-    })
-}
+pub use testkit::net::queues;
 
 /// `{"jsonrpc":"2.0","method":M,"params":P,"id":ID}` as text.
 pub fn request(method: &str, params: Value, id: Value) -> String {
