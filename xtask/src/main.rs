@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask handout | autograder | verify | bench | new-lab`.
+//! Project tasks: `cargo xtask handout | autograder | verify | bench | new-lab | readme`.
 
 use std::path::PathBuf;
 
@@ -9,6 +9,7 @@ mod bench;
 mod bundle;
 mod handout;
 mod new_lab;
+mod readme;
 mod verify;
 
 #[derive(Parser)]
@@ -30,6 +31,8 @@ enum Cmd {
     Bench(bench::Bench),
     /// Write a new lab, every surface wired in (labs/, solutions/, the grader's registry).
     NewLab(new_lab::NewLab),
+    /// Write the handouts' parts that restate data (how to grade, the rubric) from lab.toml.
+    Readme(readme::Readme),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bench(b) => b.run(),
         Cmd::Autograder(a) => a.run(),
         Cmd::NewLab(n) => n.run(),
+        Cmd::Readme(r) => r.run(),
     }
 }
 
