@@ -1,18 +1,38 @@
-//! `grader grade-all`: a folder of submissions graded N at a time, resumable, with a
-//! gradebook (CSV) and a self-contained summary page for the instructor.
+//! `grader grade-all`: a folder of submissions graded N at a time, resumable by content,
+//! with each student's report (JSON, HTML, text), a gradebook (CSV, and Canvas's import
+//! format with a roster) and a self-contained summary page for the instructor.
 //!
 //! Every submission is graded by a child `grader grade` process, so a submission that
 //! crashes or hangs the grader costs only its own row ("not gradable"), never the batch.
+//!
+//! # Layout
+//!
+//! - this file: finding the submissions, grading them (or skipping the unchanged ones), and
+//!   writing each one's report files;
+//! - `progress.rs`: what a person watching sees (a bar on a terminal, lines otherwise);
+//! - `gradebook.rs`: the gradebook, the roster, and the exports an LMS imports;
+//! - `summary.rs`: the class summary page;
+//! - `similarity.rs`: code similarity across the class (winnowed fingerprints), a signal for
+//!   a person to look at, shown only on the summary page.
+
+mod gradebook;
+mod progress;
+mod similarity;
+mod summary;
+
+pub use gradebook::{Roster, Student, canvas_csv, gradebook_csv, grades_csv};
+pub use progress::{Lines, Progress, for_stderr};
+pub use similarity::{Fragment, Pair, similar_pairs};
+pub use summary::summary_html;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::labfile::Lab;
-use crate::report::{Report, fmt_points};
+use crate::report::Report;
 use crate::sandbox::{self, Ending, Spec};
 
 /// One submission found in the batch folder.
@@ -56,13 +76,35 @@ pub fn entries(dir: &Path, out: &Path) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
+/// Which submissions to grade again although their content has not changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Force {
+    /// None: an unchanged, graded submission keeps its report.
+    #[default]
+    None,
+    /// Every one.
+    All,
+    /// These, by name.
+    Some(Vec<String>),
+}
+
+impl Force {
+    fn covers(&self, name: &str) -> bool {
+        match self {
+            Force::None => false,
+            Force::All => true,
+            Force::Some(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
 /// How to run a batch.
 #[derive(Debug, Clone)]
 pub struct BatchOptions {
     /// Submissions graded at once.
     pub jobs: usize,
-    /// Regrade submissions that already have a report.
-    pub force: bool,
+    /// Regrade these even when unchanged.
+    pub force: Force,
     /// Where reports, the gradebook and the summary go.
     pub out: PathBuf,
     /// The lab tree, passed to each child grader.
@@ -71,6 +113,150 @@ pub struct BatchOptions {
     pub seed: Option<u64>,
     /// Longest time one submission may take before it is recorded as not gradable.
     pub per_submission: Duration,
+    /// Who each submission is, for the gradebook, the exports and the summary page.
+    pub roster: Option<Roster>,
+    /// The assignment's column in `canvas.csv` (written with a roster); default: the lab's
+    /// title.
+    pub canvas_assignment: Option<String>,
+    /// Also write JUnit XML (one suite per submission) here.
+    pub junit: Option<PathBuf>,
+    /// Compare the submissions' code for the summary page.
+    pub similarity: bool,
+}
+
+/// What a whole `grade-all` did.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// Submissions found.
+    pub total: usize,
+    /// Graded in this run.
+    pub graded: usize,
+    /// Kept from an earlier run: unchanged since.
+    pub skipped: usize,
+    /// Not gradable in this run.
+    pub not_gradable: usize,
+    /// The files written in the output folder (besides each submission's reports).
+    pub files: Vec<String>,
+    /// Submissions the roster does not name.
+    pub unknown: Vec<String>,
+    /// Students of the roster with no submission.
+    pub missing: Vec<String>,
+}
+
+/// `grade-all`: grades the submissions in `dir` ([`run`]), writes each one's report as JSON,
+/// HTML and text, then the gradebook, the exports and the summary page, and says what it did.
+pub fn grade_class(lab: &Lab, dir: &Path, opts: &BatchOptions) -> Result<Tally> {
+    let list = entries(dir, &opts.out)?;
+    let progress = for_stderr(list.len());
+    let results = run(lab, &list, opts, progress.as_ref());
+    progress.done();
+    let results = results?;
+    let mut tally = Tally {
+        total: list.len(),
+        ..Tally::default()
+    };
+    let mut rows = Vec::new();
+    for (i, (report, fate)) in results {
+        match fate {
+            Fate::Graded => tally.graded += 1,
+            Fate::Skipped => tally.skipped += 1,
+            Fate::NotGradable => tally.not_gradable += 1,
+        }
+        let name = list[i].name.clone();
+        write_pages(&opts.out, &name, &report)?;
+        let student = opts.roster.as_ref().and_then(|r| r.find(&name)).cloned();
+        if opts.roster.is_some() && student.is_none() {
+            tally.unknown.push(name.clone());
+        }
+        rows.push(Row {
+            name,
+            student,
+            report,
+            fate,
+        });
+    }
+    if let Some(roster) = &opts.roster {
+        tally.missing = roster
+            .students
+            .iter()
+            .filter(|s| !list.iter().any(|e| e.name == s.submission))
+            .map(|s| s.submission.clone())
+            .collect();
+    }
+    let write = |tally: &mut Tally, name: &str, text: &str| {
+        let p = opts.out.join(name);
+        Report::write_atomic(&p, text).map_err(|e| Error::io(&p, e))?;
+        tally.files.push(name.to_owned());
+        Ok::<(), Error>(())
+    };
+    write(&mut tally, "gradebook.csv", &gradebook_csv(lab, &rows))?;
+    write(
+        &mut tally,
+        "grades.csv",
+        &grades_csv(&rows, opts.roster.as_ref()),
+    )?;
+    if let Some(roster) = &opts.roster {
+        let column = opts
+            .canvas_assignment
+            .clone()
+            .unwrap_or_else(|| lab.file.title.clone());
+        write(
+            &mut tally,
+            "canvas.csv",
+            &canvas_csv(&rows, roster, &column),
+        )?;
+    }
+    let pairs = if opts.similarity {
+        let editable = lab.file.editable_set()?;
+        let skeleton = similarity::code_of(&lab.dir, &editable);
+        let class: Vec<(String, similarity::Code)> = rows
+            .iter()
+            .filter_map(|row| {
+                let e = list.iter().find(|e| e.name == row.name)?;
+                Some((row.name.clone(), similarity::code_of(&e.path, &editable)))
+            })
+            .filter(|(_, code)| !code.is_empty())
+            .collect();
+        Some((similar_pairs(&skeleton, &class), class.len()))
+    } else {
+        None
+    };
+    let pairs_ref = pairs.as_ref().map(|(p, n)| (p.as_slice(), *n));
+    write(
+        &mut tally,
+        "summary.html",
+        &summary_html(lab, &rows, pairs_ref),
+    )?;
+    if let Some(j) = &opts.junit {
+        let reports: Vec<Report> = rows.iter().map(|r| r.report.clone()).collect();
+        let xml = crate::report::junit_document(&reports);
+        Report::write_atomic(j, &xml).map_err(|e| Error::io(j, e))?;
+    }
+    Ok(tally)
+}
+
+/// What became of one submission in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Graded now (whatever the score).
+    Graded,
+    /// Its report was kept: graded before, and its content has not changed since.
+    Skipped,
+    /// The grader could not grade it (tried again on the next run).
+    NotGradable,
+}
+
+/// One submission's line in the gradebook and on the summary page.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Its name in the class folder.
+    pub name: String,
+    /// The student it is, when a roster names them.
+    pub student: Option<Student>,
+    /// Its report.
+    pub report: Report,
+    /// What became of it in this run.
+    pub fate: Fate,
 }
 
 /// The path of a submission's JSON report.
@@ -78,21 +264,48 @@ pub fn report_path(out: &Path, name: &str) -> PathBuf {
     out.join(format!("{name}.json"))
 }
 
-/// Grades every entry (skipping those already graded unless forced), calling `progress`
-/// after each, and returns each entry's report by the entry's index. After a signal
-/// ([`crate::interrupt`]) no entry starts, and those it cut short have no report here (their
-/// saved "not gradable" report makes the next run grade them again).
+/// The file name of a submission's HTML report (the summary page links to it).
+pub fn page_name(name: &str) -> String {
+    format!("{name}.html")
+}
+
+/// Writes a submission's report beside its JSON as a page (`NAME.html`) and as text
+/// (`NAME.txt`), ready to send to the student.
+pub fn write_pages(out: &Path, name: &str, report: &Report) -> Result<()> {
+    for (file, text) in [
+        (page_name(name), report.to_html()),
+        (format!("{name}.txt"), report.to_text()),
+    ] {
+        let p = out.join(file);
+        Report::write_atomic(&p, &text).map_err(|e| Error::io(&p, e))?;
+    }
+    Ok(())
+}
+
+/// The content hash of a submission as it is now ([`crate::submission::content_hash`]), or
+/// `None` when it cannot be read at all (then it is graded, and the grader says why).
+pub fn content_hash(path: &Path) -> Option<String> {
+    crate::submission::load(path)
+        .ok()
+        .map(|s| crate::submission::content_hash(&s))
+}
+
+/// Grades every entry (skipping those graded before whose content has not changed, unless
+/// forced), telling `progress` as each starts and ends, and returns each entry's report and
+/// fate by the entry's index. After a signal ([`crate::interrupt`]) no entry starts, and
+/// those it cut short have no report here (their saved "not gradable" report makes the next
+/// run grade them again).
 pub fn run(
     lab: &Lab,
     entries: &[Entry],
     opts: &BatchOptions,
-    progress: &(dyn Fn(&Entry, &Report) + Sync),
-) -> Result<BTreeMap<usize, Report>> {
+    progress: &dyn Progress,
+) -> Result<BTreeMap<usize, (Report, Fate)>> {
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
     // This very binary, even if a rebuild has replaced the file since it started.
     let exe = PathBuf::from("/proc/self/exe");
     let queue = Mutex::new(entries.iter().enumerate());
-    let results: Mutex<BTreeMap<usize, Report>> = Mutex::new(BTreeMap::new());
+    let results: Mutex<BTreeMap<usize, (Report, Fate)>> = Mutex::new(BTreeMap::new());
     std::thread::scope(|s| {
         for _ in 0..opts.jobs.max(1) {
             s.spawn(|| {
@@ -102,15 +315,34 @@ pub fn run(
                     }
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
                     let Some((i, entry)) = next else { break };
-                    let report = grade_one(&exe, lab, entry, opts);
-                    if crate::interrupt::signal().is_some() && !report.gradable {
-                        break;
-                    }
-                    progress(entry, &report);
+                    let hash = content_hash(&entry.path);
+                    let (report, fate) = match kept(opts, entry, hash.as_deref()) {
+                        Some(r) => (r, Fate::Skipped),
+                        None => {
+                            progress.started(entry);
+                            let mut r = grade_one(&exe, lab, entry, opts);
+                            if crate::interrupt::signal().is_some() && !r.gradable {
+                                progress.stopped(entry);
+                                break;
+                            }
+                            if r.gradable {
+                                r.content_hash = hash;
+                                let json = report_path(&opts.out, &entry.name);
+                                let _ = Report::write_atomic(&json, &r.to_json());
+                            }
+                            let fate = if r.gradable {
+                                Fate::Graded
+                            } else {
+                                Fate::NotGradable
+                            };
+                            (r, fate)
+                        }
+                    };
+                    progress.finished(entry, &report, fate);
                     results
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .insert(i, report);
+                        .insert(i, (report, fate));
                 }
             });
         }
@@ -118,17 +350,22 @@ pub fn run(
     Ok(results.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
+/// The saved report of `entry` when it stands: graded (not "not gradable"), of the content
+/// the submission has now, and not forced.
+fn kept(opts: &BatchOptions, entry: &Entry, hash: Option<&str>) -> Option<Report> {
+    if opts.force.covers(&entry.name) {
+        return None;
+    }
+    let saved = std::fs::read(report_path(&opts.out, &entry.name))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Report>(&b).ok())?;
+    (saved.gradable && hash.is_some() && saved.content_hash.as_deref() == hash).then_some(saved)
+}
+
 fn grade_one(exe: &Path, lab: &Lab, entry: &Entry, opts: &BatchOptions) -> Report {
     let json = report_path(&opts.out, &entry.name);
-    if !opts.force {
-        // A finished grading is kept; a "not gradable" one is tried again.
-        let done = std::fs::read(&json)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Report>(&b).ok());
-        if let Some(r) = done.filter(|r| r.gradable) {
-            return r;
-        }
-    }
+    // A report from an earlier run must not pass for this run's.
+    let _ = std::fs::remove_file(&json);
     let scratch = std::env::temp_dir();
     let mut spec = Spec::new(exe.as_os_str(), &scratch).args([
         "--root".as_ref(),
@@ -160,12 +397,18 @@ fn grade_one(exe: &Path, lab: &Lab, entry: &Entry, opts: &BatchOptions) -> Repor
     };
     match (outcome, read()) {
         (Ok((Ending::Exited(0 | 3), _)), Some(r)) => r,
-        (Ok((ending, stderr)), _) => broken(
-            lab,
-            entry,
-            &json,
-            &format!("the grader {}: {}", ending.describe(), stderr.trim()),
-        ),
+        (Ok((ending, stderr)), _) => {
+            let said = match stderr.trim() {
+                "" => "it printed nothing".to_owned(),
+                s => format!("it printed: {s}"),
+            };
+            broken(
+                lab,
+                entry,
+                &json,
+                &format!("the grader {} without a report; {said}", ending.describe()),
+            )
+        }
         (Err(e), _) => broken(lab, entry, &json, &format!("cannot start the grader: {e}")),
     }
 }
@@ -183,150 +426,4 @@ fn broken(lab: &Lab, entry: &Entry, json: &Path, why: &str) -> Report {
     .not_gradable(Some(&lab.file), why);
     let _ = Report::write_atomic(json, &r.to_json());
     r
-}
-
-/// The gradebook: one row per submission, one column per item.
-pub fn gradebook_csv(lab: &Lab, entries: &[Entry], reports: &[Report]) -> String {
-    let mut o = String::from("submission,score,max_score,status");
-    for item in &lab.file.items {
-        let _ = write!(o, ",{}", item.id);
-    }
-    o.push('\n');
-    for (e, r) in entries.iter().zip(reports) {
-        let status = if !r.gradable {
-            "not gradable"
-        } else if !r.compiled {
-            "does not compile"
-        } else {
-            "graded"
-        };
-        let _ = write!(
-            o,
-            "{},{},{},{status}",
-            csv(&e.name),
-            fmt_points(r.score),
-            fmt_points(r.max_score)
-        );
-        for item in &lab.file.items {
-            let s = r
-                .items
-                .iter()
-                .find(|i| i.id == item.id)
-                .map(|i| fmt_points(i.score))
-                .unwrap_or_default();
-            let _ = write!(o, ",{s}");
-        }
-        o.push('\n');
-    }
-    o
-}
-
-/// The score range of histogram bin `i` (tenths of the maximum), in percent.
-fn bin_label(i: usize) -> String {
-    if i == 9 {
-        "90-100%".into()
-    } else {
-        format!("{}-{}%", i * 10, i * 10 + 9)
-    }
-}
-
-fn csv(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
-fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The summary page: score histogram and pass rate per item, one self-contained HTML file.
-pub fn summary_html(lab: &Lab, reports: &[Report]) -> String {
-    let n = reports.len();
-    let max = lab.file.max_score();
-    let gradable: Vec<&Report> = reports.iter().filter(|r| r.gradable).collect();
-    let mean = if gradable.is_empty() {
-        0.0
-    } else {
-        gradable.iter().map(|r| r.score).sum::<f64>() / gradable.len() as f64
-    };
-    // Ten bins of the score as a fraction of the maximum; a full score lands in the last.
-    let mut bins = [0usize; 10];
-    for r in &gradable {
-        let f = if max > 0.0 { r.score / max } else { 0.0 };
-        bins[((f * 10.0) as usize).min(9)] += 1;
-    }
-    let tallest = bins.iter().copied().max().unwrap_or(0).max(1);
-    let mut svg = String::from(
-        r#"<svg id="histogram" role="img" aria-label="score histogram" viewBox="0 0 420 180" width="420" height="180">"#,
-    );
-    for (i, &count) in bins.iter().enumerate() {
-        let h = 125.0 * count as f64 / tallest as f64;
-        let x = 10 + i * 40;
-        let _ = write!(
-            svg,
-            r#"<rect class="bar" x="{x}" y="{:.1}" width="34" height="{h:.1}"><title>{}: {count}</title></rect><text x="{}" y="170" font-size="9" text-anchor="middle">{}</text><text x="{}" y="{:.1}" font-size="10" text-anchor="middle">{count}</text>"#,
-            150.0 - h,
-            bin_label(i),
-            x + 17,
-            bin_label(i),
-            x + 17,
-            145.0 - h
-        );
-    }
-    svg.push_str("</svg>");
-    let mut rows = String::new();
-    for item in &lab.file.items {
-        let passed = gradable
-            .iter()
-            .filter(|r| r.items.iter().any(|i| i.id == item.id && i.passed))
-            .count();
-        let rate = if gradable.is_empty() {
-            0.0
-        } else {
-            100.0 * passed as f64 / gradable.len() as f64
-        };
-        let _ = write!(
-            rows,
-            r#"<tr class="item"><td><code>{}</code></td><td>{}</td><td>{}</td><td class="rate" data-rate="{rate:.1}"><div class="track"><div class="fill" style="width:{rate:.1}%"></div></div> {rate:.0}% ({passed}/{})</td></tr>"#,
-            html(&item.id),
-            html(&item.title),
-            fmt_points(item.points),
-            gradable.len()
-        );
-    }
-    let not_gradable = n - gradable.len();
-    let no_compile = gradable.iter().filter(|r| !r.compiled).count();
-    format!(
-        r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}: class summary</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; }} td, th {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: left; }}
-.track {{ display: inline-block; width: 200px; height: 12px; background: #eee; vertical-align: middle; }}
-.fill {{ height: 12px; background: #3a9a5b; }}
-td.rate {{ white-space: nowrap; }}
-rect.bar {{ fill: #4a7bd0; }}
-</style></head>
-<body>
-<h1>{title} (<code>{slug}</code>): class summary</h1>
-<p id="counts">{n} submissions: {graded} graded ({no_compile} of them did not compile), {not_gradable} not gradable. Mean score of the graded: {mean} / {max}.</p>
-<h2>Score histogram</h2>
-{svg}
-<h2>Pass rate per rubric item</h2>
-<p>The lowest rates show which concept the class missed.</p>
-<table id="items"><tr><th>item</th><th>what it grades</th><th>points</th><th>passed</th></tr>{rows}</table>
-</body></html>
-"#,
-        title = html(&lab.file.title),
-        slug = html(&lab.file.slug),
-        graded = gradable.len(),
-        mean = fmt_points((mean * 10.0).round() / 10.0),
-        max = fmt_points(max),
-    )
 }

@@ -67,7 +67,10 @@ pub fn grade(tree: &Tree, slug: &str, submission: &Path, opts: &Options) -> Resu
         lab.file.max_score(),
         seed,
     );
-    if let Err(e) = grade_into(tree, &lab, &sub, opts, &mut report) {
+    if let Some(why) = &sub.unreadable {
+        // An archive that does not open is the student's: a 0 with the reason, not retried.
+        report = report.unreadable_upload(&lab.file, why);
+    } else if let Err(e) = grade_into(tree, &lab, &sub, opts, &mut report) {
         report = report.not_gradable(Some(&lab.file), &e.to_string());
     }
     // Whatever the pipeline made of runs that a signal cut short, it graded nothing.

@@ -1,7 +1,8 @@
 //! The `grader` command: parses arguments and calls the library.
 //!
 //! Exit status: 0 graded (whatever the score; with `--exit-code`, 1 when an item graded
-//! fails), 2 usage error, 3 not gradable.
+//! fails), 2 usage error, 3 not gradable (for `grade-all`: at least one submission was not
+//! gradable; every other one is graded and every file written all the same).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,8 +70,9 @@ enum Cmd {
         #[arg(long)]
         exit_code: bool,
     },
-    /// Grade every submission in a folder (sub-folders, .zip, .tar.gz): reports, a
-    /// gradebook.csv and a summary.html. Resumable: graded submissions are skipped.
+    /// Grade every submission in a folder (sub-folders, .zip, .tar.gz): each one's report
+    /// (JSON, HTML, text), gradebook.csv, grades.csv (canvas.csv with a roster) and
+    /// summary.html. Resumable: a graded submission whose content has not changed is kept.
     GradeAll {
         /// The lab's slug.
         slug: String,
@@ -79,9 +81,9 @@ enum Cmd {
         /// Submissions graded at once.
         #[arg(long, default_value_t = 1)]
         jobs: usize,
-        /// Regrade submissions that already have a report.
-        #[arg(long)]
-        force: bool,
+        /// Regrade these submissions (by name) even if unchanged; alone, all of them.
+        #[arg(long, num_args = 0.., value_name = "NAME")]
+        force: Option<Vec<String>>,
         /// Output folder (default: DIR/grades).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -91,6 +93,18 @@ enum Cmd {
         /// Also write JUnit XML (one suite per submission) here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// A CSV file with the columns submission, id, name (and optionally sis_user_id,
+        /// sis_login_id, section): who each submission is, for the gradebook, the summary
+        /// and canvas.csv.
+        #[arg(long)]
+        roster: Option<PathBuf>,
+        /// The assignment's column in canvas.csv, as Canvas names it, e.g.
+        /// "Lab 1: pipes (1234)" (default: the lab's title, which Canvas makes a new one of).
+        #[arg(long)]
+        canvas_assignment: Option<String>,
+        /// Do not compare the submissions' code for the summary page.
+        #[arg(long)]
+        no_similarity: bool,
     },
     /// Internal: run a command as PID 1 of a new PID namespace (see grader::sandbox::init).
     #[command(name = "__init", hide = true)]
@@ -229,23 +243,37 @@ fn main() -> ExitCode {
             out,
             seed,
             junit,
+            roster,
+            canvas_assignment,
+            no_similarity,
         } => {
             grader::interrupt::install(grader::interrupt::Mode::Batch);
+            let force = match force {
+                None => grader::batch::Force::None,
+                Some(names) if names.is_empty() => grader::batch::Force::All,
+                Some(names) => grader::batch::Force::Some(names),
+            };
             let result = grade_all(
                 cli.root.as_deref(),
                 &slug,
                 &absolute(dir),
-                jobs,
-                force,
-                out.map(absolute),
-                seed,
-                junit.map(absolute),
+                GradeAllArgs {
+                    jobs,
+                    force,
+                    out: out.map(absolute),
+                    seed,
+                    junit: junit.map(absolute),
+                    roster,
+                    canvas_assignment,
+                    similarity: !no_similarity,
+                },
             );
             if let Some(status) = grader::interrupt::done() {
                 return ExitCode::from(status);
             }
             match result {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(tally) if tally.not_gradable > 0 => ExitCode::from(3),
+                Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     grader::errln!("grader: {e}");
                     ExitCode::from(if e.is_usage() { 2 } else { 3 })
@@ -382,81 +410,73 @@ fn absolute(path: PathBuf) -> PathBuf {
     std::path::absolute(&path).unwrap_or(path)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `grade-all`'s options besides the lab and the folder.
+struct GradeAllArgs {
+    jobs: usize,
+    force: grader::batch::Force,
+    out: Option<PathBuf>,
+    seed: Option<u64>,
+    junit: Option<PathBuf>,
+    roster: Option<PathBuf>,
+    canvas_assignment: Option<String>,
+    similarity: bool,
+}
+
 fn grade_all(
     root: Option<&std::path::Path>,
     slug: &str,
     dir: &std::path::Path,
-    jobs: usize,
-    force: bool,
-    out: Option<PathBuf>,
-    seed: Option<u64>,
-    junit: Option<PathBuf>,
-) -> grader::Result<()> {
+    args: GradeAllArgs,
+) -> grader::Result<grader::batch::Tally> {
     use grader::batch;
     let tree = Tree::locate(root)?;
     let lab = tree.lab(slug)?;
-    let out = out.unwrap_or_else(|| dir.join("grades"));
-    let entries = batch::entries(dir, &out)?;
+    let out = args.out.unwrap_or_else(|| dir.join("grades"));
+    let roster = args
+        .roster
+        .as_deref()
+        .map(batch::Roster::read)
+        .transpose()?;
     let opts = batch::BatchOptions {
-        jobs,
-        force,
+        jobs: args.jobs,
+        force: args.force,
         out: out.clone(),
         root: tree.root.clone(),
-        seed,
+        seed: args.seed,
         per_submission: std::time::Duration::from_secs(1800),
+        roster,
+        canvas_assignment: args.canvas_assignment,
+        junit: args.junit,
+        similarity: args.similarity,
     };
-    let bar = indicatif::ProgressBar::new(entries.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} eta {eta} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let graded = batch::run(&lab, &entries, &opts, &|e, r| {
-        bar.set_message(format!(
-            "{}: {}/{}",
-            e.name,
-            grader::report::fmt_points(r.score),
-            grader::report::fmt_points(r.max_score)
-        ));
-        bar.inc(1);
-    })?;
-    bar.finish();
-    let total = entries.len();
-    let (entries, reports): (Vec<batch::Entry>, Vec<grader::report::Report>) = graded
-        .into_iter()
-        .map(|(i, r)| (entries[i].clone(), r))
-        .unzip();
-    let write = |name: &str, text: &str| {
-        let p = out.join(name);
-        grader::report::Report::write_atomic(&p, text).map_err(|e| grader::Error::io(&p, e))
-    };
-    write(
-        "gradebook.csv",
-        &batch::gradebook_csv(&lab, &entries, &reports),
-    )?;
-    write("summary.html", &batch::summary_html(&lab, &reports))?;
-    if let Some(j) = junit {
-        let xml = grader::report::junit_document(&reports);
-        grader::report::Report::write_atomic(&j, &xml).map_err(|e| grader::Error::io(&j, e))?;
-    }
-    let broken = reports.iter().filter(|r| !r.gradable).count();
+    let tally = batch::grade_class(&lab, dir, &opts)?;
+    let done = tally.graded + tally.skipped + tally.not_gradable;
     let stopped = match grader::interrupt::signal() {
         Some(sig) => format!(
             "; {} stopped by {} before they finished or started (run again to grade them)",
-            total - reports.len(),
+            tally.total - done,
             sig.as_str()
         ),
         None => String::new(),
     };
+    for name in &tally.unknown {
+        grader::errln!("grader: the roster names no student for submission `{name}`");
+    }
+    if !tally.missing.is_empty() {
+        grader::errln!(
+            "grader: no submission from {} student(s) of the roster: {}",
+            tally.missing.len(),
+            tally.missing.join(", ")
+        );
+    }
     grader::outln!(
-        "{} submissions graded into {} (gradebook.csv, summary.html){}{stopped}",
-        reports.len(),
+        "{} submissions: {} graded, {} skipped (unchanged), {} not gradable{stopped}; written to {} ({} and each one's .json, .html and .txt)",
+        tally.total,
+        tally.graded,
+        tally.skipped,
+        tally.not_gradable,
         out.display(),
-        if broken > 0 {
-            format!("; {broken} not gradable")
-        } else {
-            String::new()
-        }
+        tally.files.join(", "),
     );
-    Ok(())
+    Ok(tally)
 }

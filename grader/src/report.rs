@@ -11,6 +11,9 @@ use crate::score::ItemResult;
 pub use crate::score::fmt_points;
 use crate::submission::Skipped;
 
+mod html;
+pub use html::escape as html_escape;
+
 /// The version of the JSON report's layout.
 pub const SCHEMA: u32 = 2;
 
@@ -39,6 +42,14 @@ pub struct Report {
     /// The compiler's errors when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compile_errors: Option<String>,
+    /// Why the uploaded archive cannot be read, when it cannot: the student's doing, graded
+    /// (every item fails with this reason), never "not gradable".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+    /// [`crate::submission::content_hash`] of what was graded, when `grade-all` graded it:
+    /// a rerun regrades the submission only when its content has changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
     /// Per rubric item.
     pub items: Vec<ItemResult>,
     /// Submission files that were not used, with why.
@@ -90,6 +101,8 @@ impl Report {
             max_score,
             compiled: false,
             compile_errors: None,
+            unreadable: None,
+            content_hash: None,
             items: Vec::new(),
             ignored: Vec::new(),
             notes: Vec::new(),
@@ -107,6 +120,19 @@ impl Report {
         self.items = lab
             .map(|l| crate::score::ItemResult::all_failed(l, &format!("not graded: {why}")))
             .unwrap_or_default();
+        self.score = 0.0;
+        self
+    }
+
+    /// Marks the report graded with every item failed because the upload cannot be read
+    /// (`why`, e.g. "the upload is not a valid zip: ..."): the student's 0, with the reason.
+    pub fn unreadable_upload(mut self, lab: &crate::labfile::LabFile, why: &str) -> Report {
+        self.compiled = false;
+        self.unreadable = Some(why.to_owned());
+        self.items = crate::score::ItemResult::all_failed(
+            lab,
+            &format!("{why}: nothing could be built, so no item can pass"),
+        );
         self.score = 0.0;
         self
     }
@@ -137,6 +163,13 @@ impl Report {
             let _ = writeln!(
                 o,
                 "\nNOT GRADABLE: {e}\nThis is a problem with the grader or the machine, not with the submission."
+            );
+        }
+        if let Some(why) = &self.unreadable {
+            let _ = writeln!(
+                o,
+                "\n{}, so no item can pass. Upload it again as a .zip or .tar.gz that opens.",
+                capitalised(why)
             );
         }
         if let Some(errors) = &self.compile_errors {
@@ -178,6 +211,7 @@ impl Report {
             if (!item.passed || figures)
                 && !item.not_run
                 && self.compile_errors.is_none()
+                && self.unreadable.is_none()
                 && self.error.is_none()
             {
                 let _ = writeln!(o, "{}", indent(&item.message, "          "));
@@ -240,6 +274,13 @@ impl Report {
             let _ = writeln!(
                 header,
                 "NOT GRADABLE: {e}. This is the grader's problem, not yours: tell your course staff."
+            );
+        }
+        if let Some(why) = &self.unreadable {
+            let _ = writeln!(
+                header,
+                "{}: upload it again as a .zip or .tar.gz that opens.",
+                capitalised(why)
             );
         }
         if let Some(errors) = &self.compile_errors {
@@ -339,6 +380,14 @@ fn gradescope_visibility(v: Visibility) -> &'static str {
         Visibility::AfterDueDate => "after_due_date",
         Visibility::AfterPublished => "after_published",
     }
+}
+
+/// `s` with its first letter in upper case.
+pub(crate) fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn indent(s: &str, pad: &str) -> String {

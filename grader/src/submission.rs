@@ -21,6 +21,9 @@ pub struct Submission {
     pub files: Vec<SubFile>,
     /// Entries that were skipped, each with the reason.
     pub skipped: Vec<Skipped>,
+    /// Why the uploaded archive cannot be read ("the upload is not a valid zip: ..."), when
+    /// it cannot: the student's doing, graded as 0 with this reason, never "not gradable".
+    pub unreadable: Option<String>,
 }
 
 /// One file of a submission.
@@ -50,6 +53,11 @@ fn is_noise(path: &Path) -> bool {
 }
 
 /// Reads the submission at `path`.
+///
+/// `Err` only when `path` cannot be used at all (missing, not a folder or an archive); an
+/// archive that cannot be read is a submission with [`Submission::unreadable`] set. A folder
+/// whose only file is an archive (what an upload of an archive looks like on some
+/// platforms) is that archive.
 pub fn load(path: &Path) -> Result<Submission> {
     let meta = std::fs::metadata(path).map_err(|e| Error::Submission {
         path: path.to_owned(),
@@ -63,10 +71,24 @@ pub fn load(path: &Path) -> Result<Submission> {
     let mut total = 0u64;
     if meta.is_dir() {
         read_dir(path, path, &mut sub, &mut total)?;
-    } else if name.ends_with(".zip") {
-        read_zip(path, &mut sub, &mut total)?;
-    } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-        read_tar_gz(path, &mut sub, &mut total)?;
+        let only_archive = match sub.files.as_slice() {
+            [only] if sub.skipped.is_empty() => {
+                Archive::of(&only.path.to_string_lossy().to_lowercase())
+            }
+            _ => None,
+        };
+        if let Some(kind) = only_archive {
+            let data = std::mem::take(&mut sub.files[0].data);
+            sub = Submission::default();
+            total = 0;
+            read_archive(kind, std::io::Cursor::new(data), &mut sub, &mut total);
+        }
+    } else if let Some(kind) = Archive::of(&name) {
+        let file = std::fs::File::open(path).map_err(|e| Error::Submission {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        read_archive(kind, std::io::BufReader::new(file), &mut sub, &mut total);
     } else {
         return Err(Error::Submission {
             path: path.to_owned(),
@@ -76,6 +98,77 @@ pub fn load(path: &Path) -> Result<Submission> {
     strip_top_folder(&mut sub);
     sub.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(sub)
+}
+
+/// The kinds of archive a submission may be.
+#[derive(Debug, Clone, Copy)]
+enum Archive {
+    Zip,
+    TarGz,
+}
+
+impl Archive {
+    /// The kind a (lower-case) file name says, if any.
+    fn of(name: &str) -> Option<Archive> {
+        if name.ends_with(".zip") {
+            Some(Archive::Zip)
+        } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+            Some(Archive::TarGz)
+        } else {
+            None
+        }
+    }
+}
+
+/// Reads an archive into `sub`; one that cannot be read leaves `sub` empty but for
+/// [`Submission::unreadable`].
+fn read_archive<R: Read + std::io::Seek>(
+    kind: Archive,
+    r: R,
+    sub: &mut Submission,
+    total: &mut u64,
+) {
+    let read = match kind {
+        Archive::Zip => read_zip(r, sub, total).map_err(|e| format!("not a valid zip: {e}")),
+        Archive::TarGz => {
+            read_tar_gz(r, sub, total).map_err(|e| format!("not a valid .tar.gz: {e}"))
+        }
+    };
+    if let Err(why) = read {
+        *sub = Submission {
+            unreadable: Some(format!("the upload is {why}")),
+            ..Submission::default()
+        };
+    }
+}
+
+/// A fingerprint of what a submission hands in (every file's path and bytes, or the
+/// reason its archive cannot be read): equal for equal content, whatever the file times.
+/// 128 bits of two FNV-1a hashes; it detects change, it is not a cryptographic digest.
+pub fn content_hash(sub: &Submission) -> String {
+    let mut h = [0xcbf2_9ce4_8422_2325u64, 0x6c62_272e_07bb_0142u64];
+    let mut feed = |bytes: &[u8]| {
+        for (i, state) in h.iter_mut().enumerate() {
+            for &b in bytes {
+                *state ^= u64::from(b) ^ (i as u64) << 8;
+                *state = state.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+    };
+    for f in &sub.files {
+        let path = f.path.to_string_lossy();
+        feed(&(path.len() as u64).to_le_bytes());
+        feed(path.as_bytes());
+        feed(&(f.data.len() as u64).to_le_bytes());
+        feed(&f.data);
+    }
+    for s in &sub.skipped {
+        feed(s.entry.as_bytes());
+    }
+    if let Some(why) = &sub.unreadable {
+        feed(why.as_bytes());
+    }
+    format!("{:016x}{:016x}", h[0], h[1])
 }
 
 /// A relative path made only of normal components, or why not.
@@ -196,17 +289,16 @@ fn read_dir(root: &Path, dir: &Path, sub: &mut Submission, total: &mut u64) -> R
     Ok(())
 }
 
-fn read_zip(path: &Path, sub: &mut Submission, total: &mut u64) -> Result<()> {
-    let bad = |message: String| Error::Submission {
-        path: path.to_owned(),
-        message,
-    };
-    let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(format!("not a valid zip: {e}")))?;
+fn read_zip<R: Read + std::io::Seek>(
+    r: R,
+    sub: &mut Submission,
+    total: &mut u64,
+) -> std::result::Result<(), String> {
+    let mut zip = zip::ZipArchive::new(r).map_err(|e| e.to_string())?;
     for i in 0..zip.len() {
         let mut entry = zip
             .by_index(i)
-            .map_err(|e| bad(format!("corrupt zip entry {i}: {e}")))?;
+            .map_err(|e| format!("corrupt entry {i}: {e}"))?;
         let name = entry.name().to_owned();
         if entry.is_dir() {
             continue;
@@ -224,18 +316,15 @@ fn read_zip(path: &Path, sub: &mut Submission, total: &mut u64) -> Result<()> {
     Ok(())
 }
 
-fn read_tar_gz(path: &Path, sub: &mut Submission, total: &mut u64) -> Result<()> {
-    let bad = |message: String| Error::Submission {
-        path: path.to_owned(),
-        message,
-    };
-    let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let entries = archive
-        .entries()
-        .map_err(|e| bad(format!("not a valid .tar.gz: {e}")))?;
+fn read_tar_gz<R: Read>(
+    r: R,
+    sub: &mut Submission,
+    total: &mut u64,
+) -> std::result::Result<(), String> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(r));
+    let entries = archive.entries().map_err(|e| e.to_string())?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| bad(format!("not a valid .tar.gz: {e}")))?;
+        let mut entry = entry.map_err(|e| e.to_string())?;
         let name = match entry.path() {
             Ok(p) => p.to_string_lossy().into_owned(),
             Err(e) => {
@@ -320,13 +409,13 @@ mod tests {
         };
         let mut sub = Submission {
             files: vec![mk("alice/hw1/src/lib.rs"), mk("alice/hw1/Cargo.toml")],
-            skipped: vec![],
+            ..Submission::default()
         };
         strip_top_folder(&mut sub);
         assert_eq!(paths(&sub), ["src/lib.rs", "Cargo.toml"]);
         let mut only_src = Submission {
             files: vec![mk("src/lib.rs"), mk("src/run.rs")],
-            skipped: vec![],
+            ..Submission::default()
         };
         strip_top_folder(&mut only_src);
         assert_eq!(paths(&only_src), ["src/lib.rs", "src/run.rs"]);
