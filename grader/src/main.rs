@@ -105,6 +105,9 @@ enum Cmd {
         /// Do not compare the submissions' code for the summary page.
         #[arg(long)]
         no_similarity: bool,
+        /// Grade only this item (repeatable); the others score 0, marked "not run".
+        #[arg(long)]
+        only: Vec<String>,
     },
     /// Internal: run a command as PID 1 of a new PID namespace (see grader::sandbox::init).
     #[command(name = "__init", hide = true)]
@@ -246,6 +249,7 @@ fn main() -> ExitCode {
             roster,
             canvas_assignment,
             no_similarity,
+            only,
         } => {
             grader::interrupt::install(grader::interrupt::Mode::Batch);
             let force = match force {
@@ -266,6 +270,7 @@ fn main() -> ExitCode {
                     roster,
                     canvas_assignment,
                     similarity: !no_similarity,
+                    only,
                 },
             );
             if let Some(status) = grader::interrupt::done() {
@@ -420,6 +425,7 @@ struct GradeAllArgs {
     roster: Option<PathBuf>,
     canvas_assignment: Option<String>,
     similarity: bool,
+    only: Vec<String>,
 }
 
 fn grade_all(
@@ -448,6 +454,7 @@ fn grade_all(
         canvas_assignment: args.canvas_assignment,
         junit: args.junit,
         similarity: args.similarity,
+        only: args.only,
     };
     let tally = batch::grade_class(&lab, dir, &opts)?;
     let done = tally.graded + tally.skipped + tally.not_gradable;

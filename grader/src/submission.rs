@@ -452,6 +452,43 @@ mod tests {
         );
     }
 
+    /// An archive that does not open is a submission with the reason, not an error; a folder
+    /// whose only file is an archive is that archive.
+    #[test]
+    fn unreadable_archives_say_why_and_a_lone_archive_is_unpacked() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, why) in [
+            ("a.zip", "the upload is not a valid zip: "),
+            ("a.tar.gz", "the upload is not a valid .tar.gz: "),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"garbage, not an archive").unwrap();
+            let sub = load(&path).unwrap();
+            let reason = sub.unreadable.clone().unwrap_or_default();
+            assert!(reason.starts_with(why), "{name}: {reason}");
+            assert!(sub.files.is_empty());
+        }
+        let upload = dir.path().join("upload");
+        std::fs::create_dir_all(&upload).unwrap();
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(upload.join("hw.ZIP")).unwrap());
+        zip.start_file("hw1/src/lib.rs", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, b"pub fn f() {}").unwrap();
+        zip.finish().unwrap();
+        let sub = load(&upload).unwrap();
+        assert_eq!(paths(&sub), ["src/lib.rs"]);
+        assert_eq!(sub.files[0].data, b"pub fn f() {}");
+        // The same content, as a folder: the same hash, whatever the file times.
+        let folder = dir.path().join("folder/src");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("lib.rs"), b"pub fn f() {}").unwrap();
+        let same = load(&dir.path().join("folder")).unwrap();
+        assert_eq!(content_hash(&sub), content_hash(&same));
+        std::fs::write(folder.join("lib.rs"), b"pub fn f() { }").unwrap();
+        let changed = load(&dir.path().join("folder")).unwrap();
+        assert_ne!(content_hash(&sub), content_hash(&changed));
+    }
+
     #[test]
     fn missing_and_odd_submissions_are_usage_errors() {
         let err = load(Path::new("/nonexistent/sub")).unwrap_err();
