@@ -411,3 +411,52 @@ fn rendered_in_chromium(page: &Path) {
         std::fs::copy(&shot, keep).unwrap();
     }
 }
+
+/// On a terminal, progress is a bar that shows done/total, the time left and the submission
+/// being graded (here stderr is a pseudo-terminal; elsewhere it is plain lines, above).
+#[test]
+fn a_terminal_sees_a_bar_with_the_submissions_being_graded() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    let class = dir.path().join("class");
+    copy_dir(&root().join("labs/pipes/src"), &class.join("skel/src"));
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    // Everything the bar draws, read as it comes (a full terminal would stop the grader).
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Ends with EIO once the grader, the last holder of the terminal, has exited.
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("grader"))
+        .arg("--root")
+        .arg(root())
+        .args(["grade-all", "pipes"])
+        .arg(&class)
+        .args(["--only", "parse-and-status", "--seed", "7"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(pty.slave))
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let drawn = reader.join().unwrap();
+    assert!(
+        drawn.contains(" 0/1 ") && drawn.contains("grading: skel"),
+        "the bar while grading: {drawn:?}"
+    );
+    assert!(
+        drawn.contains(" 1/1 ") && drawn.contains(" left ~"),
+        "{drawn:?}"
+    );
+    assert!(
+        !drawn.contains("[1/1]"),
+        "no plain lines on a terminal: {drawn:?}"
+    );
+}

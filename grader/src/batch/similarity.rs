@@ -372,12 +372,22 @@ fn fragments(a: &Prints, b: &Prints, shared: &BTreeSet<u64>) -> Vec<Fragment> {
         .collect()
 }
 
+/// Lines shown of one side of a fragment at most (a whole copied file is one fragment).
+const SHOWN: usize = 40;
+
+/// Lines `first..=last` of `text`, at most [`SHOWN`] of them.
 fn lines(text: &str, first: usize, last: usize) -> String {
-    text.lines()
+    let wanted = last + 1 - first.min(last);
+    let mut out: Vec<&str> = text
+        .lines()
         .skip(first.saturating_sub(1))
-        .take(last + 1 - first.min(last))
-        .collect::<Vec<_>>()
-        .join("\n")
+        .take(wanted.min(SHOWN))
+        .collect();
+    let more = format!("… and {} more lines", wanted - SHOWN.min(wanted));
+    if wanted > SHOWN {
+        out.push(&more);
+    }
+    out.join("\n")
 }
 
 /// The editable files of the submission at `path` ([`crate::submission::load`], with the
