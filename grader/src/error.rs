@@ -29,6 +29,14 @@ pub enum Error {
         /// Why it cannot be used.
         message: String,
     },
+    /// The roster given to `grade-all` cannot be read or is not one.
+    #[error("roster {}: {message}", path.display())]
+    Roster {
+        /// The file given.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A lab's `lab.toml` is invalid: the lab itself is broken.
     #[error("broken lab file {}: {message}", path.display())]
     LabFile {
@@ -83,7 +91,10 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::UnknownLab { .. } | Error::Submission { .. } | Error::NoTree(_)
+            Error::UnknownLab { .. }
+                | Error::Submission { .. }
+                | Error::Roster { .. }
+                | Error::NoTree(_)
         )
     }
 }

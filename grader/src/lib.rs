@@ -10,7 +10,8 @@
 //! - [`labs`]: each lab's multi-process checks (`labs/<slug>.rs`).
 //! - [`score`], [`report`] (step 5): items, points, and the four report formats.
 //! - [`grade`]: the five steps in order for one submission.
-//! - [`batch`]: `grade-all`, the gradebook and the class summary page.
+//! - [`batch`]: `grade-all`: each student's report, the gradebook and LMS exports, the class
+//!   summary page with code similarity.
 //! - [`watch`]: `cargo grade --watch`, grading again on every saved change.
 //! - [`sandbox`]: confinement, one folder: process groups, limits, deadlines, subreaper
 //!   clean-up; a jail per run (`sandbox::isolate`: fresh root, private namespaces, the

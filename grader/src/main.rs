@@ -466,8 +466,12 @@ fn grade_all(
         ),
         None => String::new(),
     };
-    for name in &tally.unknown {
-        grader::errln!("grader: the roster names no student for submission `{name}`");
+    if !tally.unknown.is_empty() {
+        grader::errln!(
+            "grader: the roster names no student for {} submission(s): {}",
+            tally.unknown.len(),
+            tally.unknown.join(", ")
+        );
     }
     if !tally.missing.is_empty() {
         grader::errln!(

@@ -51,13 +51,13 @@ pub struct Roster {
 impl Roster {
     /// Reads a roster file (see the module's documentation for its columns).
     pub fn read(path: &Path) -> Result<Roster> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Submission {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Roster {
             path: path.to_owned(),
-            message: format!("cannot read the roster: {e}"),
+            message: e.to_string(),
         })?;
-        Roster::parse(&text).map_err(|message| Error::Submission {
+        Roster::parse(&text).map_err(|message| Error::Roster {
             path: path.to_owned(),
-            message: format!("not a roster: {message}"),
+            message,
         })
     }
 
