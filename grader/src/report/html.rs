@@ -97,21 +97,33 @@ impl Report {
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 60em; }}
 table {{ border-collapse: collapse; }} td, th {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }}
-pre {{ white-space: pre-wrap; background: #f6f6f6; padding: 6px; margin: 4px 0; }}
+pre {{ white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f6f6; padding: 6px; margin: 4px 0; }}
 tr.pass .verdict {{ color: #217a3c; font-weight: bold; }} tr.fail .verdict {{ color: #b3261e; font-weight: bold; }}
 .alert {{ background: #fdecea; padding: 8px; }}
 </style></head>
 <body>
 <h1>{title} (<code>{lab}</code>)</h1>
 <p>Submission: <code>{submission}</code></p>
-<p id="score">Score: <strong>{score}/{max}</strong></p>
+<p id="score">Score: <strong>{score}/{max}</strong> ({passed} of {graded} items passed)</p>
 {body}
 <p class="seed">Seed: {seed} (replay with <code>--seed {seed}</code>); graded in {elapsed:.1} s</p>
 </body></html>
 "#,
             title = escape(&self.title),
             lab = escape(&self.lab),
-            submission = escape(&self.submission),
+            // The folder's or archive's name: where the course keeps it is not the student's.
+            submission = escape(
+                &std::path::Path::new(&self.submission)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| self.submission.clone())
+            ),
+            passed = self.items.iter().filter(|i| i.passed).count(),
+            graded = self
+                .items
+                .iter()
+                .filter(|i| !i.after_submission && !i.not_run && i.not_gradable_here.is_none())
+                .count(),
             score = fmt_points(self.score),
             max = fmt_points(self.max_score),
             seed = self.seed,
