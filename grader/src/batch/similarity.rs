@@ -283,6 +283,25 @@ struct Prints {
     name: String,
     code: Code,
     at: HashMap<u64, At>,
+    /// The keys of `at`, sorted: pairs are counted by merging these.
+    sorted: Vec<u64>,
+}
+
+/// How many values two sorted lists share.
+fn common(a: &[u64], b: &[u64]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
 }
 
 /// The pairs of submissions that share the most code beyond the skeleton, most first.
@@ -298,42 +317,51 @@ pub fn similar_pairs(skeleton: &Code, class: &[(String, Code)]) -> Vec<Pair> {
                     at.entry(h).or_insert(a);
                 }
             }
+            let mut sorted: Vec<u64> = at.keys().copied().collect();
+            sorted.sort_unstable();
             Prints {
                 name: name.clone(),
                 code: code.clone(),
                 at,
+                sorted,
             }
         })
         .collect();
-    let mut pairs = Vec::new();
+    // Every pair's count first (cheap), the shared stretches of the top pairs only.
+    let mut counts: Vec<(usize, usize, usize)> = Vec::new();
     for (i, a) in prints.iter().enumerate() {
-        for b in &prints[i + 1..] {
+        for (j, b) in prints.iter().enumerate().skip(i + 1) {
+            let shared = common(&a.sorted, &b.sorted);
+            if shared >= MIN_SHARED {
+                counts.push((shared, i, j));
+            }
+        }
+    }
+    counts.sort_by(|x, y| {
+        y.0.cmp(&x.0)
+            .then_with(|| prints[x.1].name.cmp(&prints[y.1].name))
+            .then_with(|| prints[x.2].name.cmp(&prints[y.2].name))
+    });
+    counts.truncate(TOP);
+    counts
+        .into_iter()
+        .map(|(n, i, j)| {
+            let (a, b) = (&prints[i], &prints[j]);
             let shared: BTreeSet<u64> =
                 a.at.keys()
                     .filter(|h| b.at.contains_key(h))
                     .copied()
                     .collect();
-            if shared.len() < MIN_SHARED {
-                continue;
-            }
-            pairs.push(Pair {
+            Pair {
                 a: a.name.clone(),
                 b: b.name.clone(),
-                shared: shared.len(),
-                of_a: shared.len() as f64 / a.at.len() as f64,
-                of_b: shared.len() as f64 / b.at.len() as f64,
+                shared: n,
+                of_a: n as f64 / a.at.len() as f64,
+                of_b: n as f64 / b.at.len() as f64,
                 fragments: fragments(a, b, &shared),
-            });
-        }
-    }
-    pairs.sort_by(|x, y| {
-        y.shared
-            .cmp(&x.shared)
-            .then(x.a.cmp(&y.a))
-            .then(x.b.cmp(&y.b))
-    });
-    pairs.truncate(TOP);
-    pairs
+            }
+        })
+        .collect()
 }
 
 /// The shared stretches of `a` and `b`, longest first (at most five): shared fingerprints
