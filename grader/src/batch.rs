@@ -149,6 +149,21 @@ pub struct Tally {
 /// HTML and text, then the gradebook, the exports and the summary page, and says what it did.
 pub fn grade_class(lab: &Lab, dir: &Path, opts: &BatchOptions) -> Result<Tally> {
     let list = entries(dir, &opts.out)?;
+    if let Force::Some(names) = &opts.force {
+        // A misspelt name would otherwise regrade nothing, silently.
+        if let Some(name) = names.iter().find(|n| !list.iter().any(|e| &e.name == *n)) {
+            return Err(Error::Submission {
+                path: dir.join(name),
+                message: format!(
+                    "--force names no submission of the folder (its submissions: {})",
+                    list.iter()
+                        .map(|e| e.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+    }
     let progress = for_stderr(list.len());
     let results = run(lab, &list, opts, progress.as_ref());
     progress.done();

@@ -256,6 +256,13 @@ fn a_class_is_graded_into_reports_a_gradebook_and_a_summary() {
         .modified()
         .unwrap();
     assert_eq!(before, after, "an unchanged submission was graded again");
+    // A misspelt name is refused before anything is graded.
+    let typo = grade_all(&class, &["--force", "carl"]).code(2);
+    let (_, stderr) = out(&typo);
+    assert!(
+        stderr.contains("--force names no submission of the folder"),
+        "{stderr}"
+    );
 }
 
 /// A single `grade` of an upload that is not a valid zip: graded (exit 0), a score of 0 with
