@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::harness::{FILE, children, finish_wrk, serves, spawn_wrk, start, status_total, www};
+use super::harness::{
+    FILE, PROMPT, children, finish_wrk, serves, spawn_wrk, start, status_total, www,
+};
+use super::procs::{resume, state, stop};
 use crate::check::{CheckResult, Ctx, Fail, poll_until};
 use crate::fail;
 
@@ -24,9 +27,13 @@ fn pace(at: Instant) {
 /// How long wrk runs while a worker is SIGKILLed every second.
 const KILL_LOAD_SECS: u32 = 10;
 
-/// wrk for 10 s on 16 connections; a worker SIGKILLed at 1, 2, ... 9 s. Each must be
-/// replaced within 100 ms, and wrk may count at most one failed request per killed worker
-/// (the one it was serving).
+/// The second of the load at which every worker is killed at the same moment.
+const TOGETHER_AT: u32 = 5;
+
+/// wrk for 10 s on 16 connections; a worker SIGKILLed at 1, 2, ... 9 s, and at 5 s every
+/// worker at the same moment, while the master is stopped (so that one SIGCHLD stands for
+/// all of them). Each must be replaced within 100 ms, and wrk may count at most one failed
+/// request per killed worker (the one it was serving).
 pub(super) fn kill_under_load(ctx: &mut Ctx) -> CheckResult {
     let wrk = ctx.tool("wrk", "wrk")?;
     let root = www(ctx)?;
@@ -40,6 +47,15 @@ pub(super) fn kill_under_load(ctx: &mut Ctx) -> CheckResult {
     let mut longest = Duration::ZERO;
     for k in 1..KILL_LOAD_SECS {
         pace(t0 + Duration::from_secs(u64::from(k)));
+        if k == TOGETHER_AT {
+            let (n, took) = kill_together(&s, &mut load)?;
+            kills += n;
+            longest = longest.max(took);
+            if took > REPLACE_WITHIN {
+                slow.push(format!("{} ms ({n} workers killed at once)", took.as_millis()));
+            }
+            continue;
+        }
         let before = children(s.pid());
         let Some(&victim) = before.get(k as usize % before.len().max(1)) else {
             fail!(
@@ -111,6 +127,66 @@ pub(super) fn kill_under_load(ctx: &mut Ctx) -> CheckResult {
     Ok(())
 }
 
+/// Every worker SIGKILLed at the same moment while the master is stopped: their SIGCHLDs
+/// make one pending signal, which a master that reaps one child per SIGCHLD answers with
+/// one replacement. Once the master goes on, all of them must be replaced within 2 s; how
+/// many were killed, and how long the last replacement took after the master went on.
+fn kill_together(
+    s: &super::harness::Server,
+    load: &mut crate::sandbox::Proc,
+) -> Result<(u64, Duration), Fail> {
+    let pid = s.pid();
+    let before = children(pid);
+    stop(pid)?;
+    for &w in &before {
+        let _ = kill(Pid::from_raw(w), Signal::SIGKILL);
+    }
+    // Dead, and not reaped: the master is stopped.
+    let died = poll_until(Instant::now() + PROMPT, || {
+        before.iter().all(|&w| matches!(state(w), 'Z' | '-'))
+    });
+    let went_on_at = since_boot();
+    resume(pid);
+    let went_on = Instant::now();
+    if !died {
+        fail!("the grader's SIGKILL of workers {before:?} did not end them (tell your course staff)");
+    }
+    let replaced = poll_until(went_on + Duration::from_secs(2), || {
+        let now = children(pid);
+        now.len() >= s.workers && !now.iter().any(|p| before.contains(p))
+    });
+    if !replaced {
+        let _ = load.kill();
+        let zombies: Vec<i32> = testkit::procfs::children(pid)
+            .into_iter()
+            .filter(|p| p.state == 'Z')
+            .map(|p| p.pid)
+            .collect();
+        fail!(
+            "workers {before:?} were SIGKILLed at the same moment under load (the master, \
+             stopped meanwhile, got one SIGCHLD for all of them); 2 s after it went on it had \
+             the workers {:?}{}. One SIGCHLD can stand for several dead children: reap with \
+             waitpid(-1, WNOHANG) until it says none is left, and fork a worker for each",
+            children(pid),
+            if zombies.is_empty() {
+                String::new()
+            } else {
+                format!(" and had not reaped {zombies:?}, which are zombies")
+            }
+        );
+    }
+    let started = children(pid)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .filter_map(started_since_boot)
+        .max();
+    let took = match (started, went_on_at) {
+        (Some(at), Some(k)) => went_on.elapsed().min(at.saturating_sub(k)),
+        _ => went_on.elapsed(),
+    };
+    Ok((before.len() as u64, took))
+}
+
 /// Now on `CLOCK_BOOTTIME`, the clock of the start times in /proc.
 fn since_boot() -> Option<Duration> {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
@@ -127,11 +203,13 @@ fn started_since_boot(pid: i32) -> Option<Duration> {
     Some(Duration::from_secs(ticks / hz) + Duration::from_nanos(ticks % hz * 1_000_000_000 / hz))
 }
 
-/// wrk for 2 s on 16 connections with SIGHUP at 0.6 s and 1.2 s: every worker is replaced
-/// each time and wrk counts no failed request.
+/// SIGHUP while every worker holds a request (see [`super::stops::sighup_while_held`]); then,
+/// on another server, wrk for 2 s on 16 connections with SIGHUP at 0.6 s and 1.2 s: every
+/// worker is replaced each time and wrk counts no failed request.
 pub(super) fn sighup_under_load(ctx: &mut Ctx) -> CheckResult {
     let wrk = ctx.tool("wrk", "wrk")?;
     let root = www(ctx)?;
+    super::stops::sighup_while_held(ctx, &root)?;
     let s = start(ctx, &root, 2)?;
     serves(&s, "the load with SIGHUPs")?;
     let url = s.url(FILE);
@@ -361,53 +439,5 @@ fn totals_under_wrk(ctx: &mut Ctx, s: &super::harness::Server, before: u64) -> C
         "after wrk counted {} responses the total was {total} (allowed {low}..={high})",
         figures.requests
     ));
-    Ok(())
-}
-
-/// wrk for 2 s; SIGTERM to the master at 0.5 s: it exits 0 within 6 s and no process of the
-/// server is left.
-pub(super) fn sigterm_under_load(ctx: &mut Ctx) -> CheckResult {
-    let wrk = ctx.tool("wrk", "wrk")?;
-    let root = www(ctx)?;
-    let mut s = start(ctx, &root, 2)?;
-    serves(&s, "the load with a SIGTERM")?;
-    let mut workers = children(s.pid());
-    let url = s.url(FILE);
-    let mut load = spawn_wrk(ctx, &wrk, 16, 2, &url)?;
-    pace(Instant::now() + Duration::from_millis(500));
-    workers.extend(children(s.pid()));
-    kill(Pid::from_raw(s.pid()), Signal::SIGTERM)?;
-    let limit = Duration::from_secs(6);
-    let Some(ending) = s.proc.wait_until(Instant::now() + limit) else {
-        let left = children(s.pid());
-        let _ = load.kill();
-        fail!(
-            "after SIGTERM under load the master did not exit within {} s (workers still \
-             there: {left:?}): stop accepting, send SIGTERM to the workers, wait at most 5 s \
-             for them (then SIGKILL), reap them all, and exit 0",
-            limit.as_secs()
-        );
-    };
-    if ending.bash_status() != 0 {
-        fail!(
-            "after SIGTERM the master must exit 0, but it {}; stderr: {}",
-            ending.describe(),
-            super::harness::stderr(&s.proc)
-        );
-    }
-    let left: Vec<i32> = workers
-        .into_iter()
-        .filter(|&w| {
-            testkit::procfs::stat(w)
-                .is_some_and(|p| p.state != 'Z' && p.comm.starts_with("prefork"))
-        })
-        .collect();
-    if !left.is_empty() {
-        fail!(
-            "the master exited 0 after SIGTERM, but its workers {left:?} still run: it must \
-             wait for every worker (waitpid) before it exits"
-        );
-    }
-    let _ = finish_wrk(ctx, &mut load, 2);
     Ok(())
 }
