@@ -300,7 +300,21 @@ fn one_connection(port: u16, n: usize, before: usize) -> Result<usize, String> {
                 break;
             }
             if !head.starts_with("http/1.1 200") {
-                return Err(format!("GET /notes.txt was answered {head:?}"));
+                return Err(format!(
+                    "pipelined request {} of {}, a well-formed GET /notes.txt like all of them, \
+                     was answered {:?}{}",
+                    before + answered + 1,
+                    before + n,
+                    head.lines().next().unwrap_or(""),
+                    if head.starts_with("http/1.1 400") {
+                        ": the server parsed it from the middle of a request. Pipelined \
+                         requests arrive together and may be cut between two reads: keep the \
+                         bytes of a head that is not whole yet and complete them with the next \
+                         read, and start the next request exactly where the last one ended"
+                    } else {
+                        ""
+                    }
+                ));
             }
             got.drain(..p + 4 + len);
             answered += 1;
@@ -315,7 +329,33 @@ fn one_connection(port: u16, n: usize, before: usize) -> Result<usize, String> {
         if answered == n || closing {
             break;
         }
-        let k = s.read(&mut buf).map_err(|e| e.to_string())?;
+        let k = match s.read(&mut buf) {
+            Ok(k) => k,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(format!(
+                    "the server answered {} of {} pipelined requests on one connection, then \
+                     nothing for 20 s{}",
+                    before + answered,
+                    before + n,
+                    if super::procs::all_read(&s) {
+                        ", though it had read every request the client sent: it loses \
+                         requests, those cut between two reads or those after the first in \
+                         one read (pipelined requests arrive together: parse them one after \
+                         another from what was read, and keep the rest of a head that is not \
+                         whole yet)"
+                    } else {
+                        ", and had not read all the client sent: a worker must go on reading \
+                         a kept-alive connection until its client closes it"
+                    }
+                ));
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         if k == 0 {
             return Err(format!(
                 "the server closed a kept-alive connection after {} of {} pipelined \

@@ -115,12 +115,23 @@ pub(super) fn wait_read(c: &TcpStream, what: &str) -> Result<(), Fail> {
 }
 
 /// A client that holds a worker: it connects and sends half a request, and once the server
-/// has read it, some worker waits for the rest.
-pub(super) fn hold(port: u16) -> Result<TcpStream, Fail> {
+/// has read it, some worker waits for the rest. `others` clients already hold a worker each.
+pub(super) fn hold(port: u16, others: usize) -> Result<TcpStream, Fail> {
     let mut c = TcpStream::connect(("127.0.0.1", port))?;
     c.set_read_timeout(Some(PROMPT))?;
     c.write_all(HALF)?;
-    wait_read(&c, "the first half of a request")?;
+    if others == 0 {
+        wait_read(&c, "the first half of a request")?;
+    } else {
+        wait_read(
+            &c,
+            &format!(
+                "the first half of a request while {others} other client(s) each held a worker \
+                 with half a request (every worker accepts, one connection at a time, and the \
+                 master never accepts)"
+            ),
+        )?;
+    }
     Ok(c)
 }
 
@@ -139,11 +150,27 @@ impl Response {
     }
 }
 
-/// Reads one response to a GET from `c` (within the stream's read timeout); what went wrong
-/// in words, with the bytes that came.
-pub(super) fn read_response(c: &mut TcpStream) -> Result<Response, String> {
+/// Why no response came.
+#[derive(Debug)]
+pub(super) struct NoResponse {
+    /// The server closed the connection (or reset it); else it stayed silent until the
+    /// read timeout.
+    pub closed: bool,
+    /// What happened, in words, with the bytes that came.
+    pub what: String,
+}
+
+impl std::fmt::Display for NoResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+/// Reads one response to a GET from `c` (within the stream's read timeout).
+pub(super) fn read_response(c: &mut TcpStream) -> Result<Response, NoResponse> {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
+    let closed = |what: String| NoResponse { closed: true, what };
     loop {
         if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&got[..p]).to_ascii_lowercase();
@@ -151,38 +178,56 @@ pub(super) fn read_response(c: &mut TcpStream) -> Result<Response, String> {
                 .strip_prefix("http/1.1 ")
                 .and_then(|r| r.get(..3))
                 .and_then(|c| c.parse().ok())
-                .ok_or_else(|| format!("a response that does not start `HTTP/1.1 CODE`: {head:?}"))?;
+                .ok_or_else(|| {
+                    closed(format!("a response that does not start `HTTP/1.1 CODE`: {head:?}"))
+                })?;
             let len = head
                 .lines()
                 .find_map(|l| l.strip_prefix("content-length:"))
                 .and_then(|v| v.trim().parse::<usize>().ok())
-                .ok_or_else(|| format!("a response without Content-Length: {head:?}"))?;
+                .ok_or_else(|| closed(format!("a response without Content-Length: {head:?}")))?;
             if got.len() >= p + 4 + len {
                 return Ok(Response { status, head });
             }
         }
         match c.read(&mut buf) {
             Ok(0) => {
-                return Err(format!(
+                return Err(closed(format!(
                     "the server closed the connection after sending {}",
                     shown(&got)
-                ));
+                )));
             }
             Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                return Err(format!(
-                    "no whole response within {} s; the server had sent {}",
-                    c.read_timeout().ok().flatten().unwrap_or_default().as_secs(),
-                    shown(&got)
-                ));
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(NoResponse {
+                    closed: false,
+                    what: format!(
+                        "no whole response within {} s; the server had sent {}",
+                        c.read_timeout().ok().flatten().unwrap_or_default().as_secs(),
+                        shown(&got)
+                    ),
+                });
             }
             Err(e) => {
-                return Err(format!(
+                return Err(closed(format!(
                     "the connection failed ({e}) after the server had sent {}",
                     shown(&got)
-                ));
+                )));
             }
         }
+    }
+}
+
+/// Whether the server has read every byte the client sent on `c`.
+pub(super) fn all_read(c: &TcpStream) -> bool {
+    match (c.peer_addr(), c.local_addr()) {
+        (Ok(server), Ok(client)) => testkit::net::rx_queue(server, client) == Some(0),
+        _ => false,
     }
 }
 

@@ -13,7 +13,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::harness::{FILE, PROMPT, Server, children, finish_wrk, serves, spawn_wrk, start, www};
-use super::procs::{closed_within, dead, hold, holder, pending, read_response, resume, stop};
+use super::procs::{
+    NoResponse, all_read, closed_within, dead, hold, holder, pending, read_response, resume, stop,
+};
 use crate::check::{CheckResult, Ctx, poll_until};
 use crate::fail;
 
@@ -36,7 +38,10 @@ pub(super) fn sighup_while_held(ctx: &mut Ctx, root: &Path) -> CheckResult {
     serves(&s, "SIGHUP while every worker holds a request")?;
     let pid = s.pid();
     let n = s.workers;
-    let mut held: Vec<TcpStream> = (0..n).map(|_| hold(s.port)).collect::<Result<_, _>>()?;
+    let mut held: Vec<TcpStream> = Vec::new();
+    for _ in 0..n {
+        held.push(hold(s.port, held.len())?);
+    }
     let mut retired: Vec<i32> = Vec::new();
     let mut owed = false;
     for round in 1..=MOST_ROUNDS {
@@ -63,7 +68,7 @@ pub(super) fn sighup_while_held(ctx: &mut Ctx, root: &Path) -> CheckResult {
         }
         if round < MOST_ROUNDS {
             for _ in 0..n {
-                held.push(hold(s.port)?);
+                held.push(hold(s.port, held.len())?);
             }
         }
     }
@@ -75,7 +80,10 @@ pub(super) fn sighup_while_held(ctx: &mut Ctx, root: &Path) -> CheckResult {
     for (k, c) in held.iter_mut().enumerate() {
         let answered = c
             .write_all(b"\r\n")
-            .map_err(|e| format!("the rest of it could not be sent ({e})"))
+            .map_err(|e| NoResponse {
+                closed: true,
+                what: format!("the rest of it could not be sent ({e})"),
+            })
             .and_then(|()| read_response(c));
         let what = format!(
             "request {} of {total} that workers held when SIGHUP came",
@@ -85,15 +93,35 @@ pub(super) fn sighup_while_held(ctx: &mut Ctx, root: &Path) -> CheckResult {
             Ok(r) if r.status == 200 && r.closes() => {}
             Ok(r) if r.status == 200 => {
                 resume(pid);
+                let blocked = holder(&retired, c).filter(|&w| pending(w, Signal::SIGTERM));
                 fail!(
-                    "{what} was answered, but with {:?}: a worker that got SIGTERM while it \
-                     read a request answers it with `Connection: close` and then exits",
-                    header(&r.head, "connection")
+                    "{what} was answered, but with {:?}: {}",
+                    header(&r.head, "connection"),
+                    match blocked {
+                        Some(w) => format!(
+                            "its worker {w} still has the master's SIGTERM pending: the \
+                             signal never got in. A worker keeps SIGTERM blocked except while \
+                             it waits (ppoll with a mask that lets it in), and answers the \
+                             request in hand with `Connection: close` once it got it"
+                        ),
+                        None => "a worker that got SIGTERM while it read a request answers it \
+                                 with `Connection: close` and then exits"
+                            .to_string(),
+                    }
                 );
             }
             Ok(r) => {
                 resume(pid);
                 fail!("{what} was answered {}, not 200: {:?}", r.status, r.head);
+            }
+            Err(why) if !why.closed && all_read(c) => {
+                resume(pid);
+                fail!(
+                    "{what} was sent in two parts and never answered ({why}), though the \
+                     server read both parts: the worker lost the first part (keep what a read \
+                     brings until the head is whole), or stopped without answering (a worker \
+                     asked to stop finishes the request it reads)"
+                );
             }
             Err(why) => {
                 resume(pid);
@@ -131,8 +159,8 @@ pub(super) fn sighup_while_held(ctx: &mut Ctx, root: &Path) -> CheckResult {
         fail!(
             "{sighups} SIGHUPs came while every worker held a request{}; once those requests \
              were answered and the {} old workers had exited (all at the same moment, one \
-             SIGCHLD for all of them), the master had {} workers {now:?}{}, not {n} new ones. \
-             {}",
+             SIGCHLD for all of them), the master had {} worker(s) {now:?}{}, not {n} new \
+             ones. {}",
             if owed {
                 format!(
                     " (the last one found no free scoreboard slot: the master then had {} \
@@ -239,7 +267,10 @@ fn request_on_its_way(s: &mut Server) -> CheckResult {
         resume(w);
     }
     let answered = sent
-        .map_err(|e| format!("it could not be sent ({e})"))
+        .map_err(|e| NoResponse {
+            closed: true,
+            what: format!("it could not be sent ({e})"),
+        })
         .and_then(|()| read_response(&mut busy));
     match answered {
         Ok(r) if r.status == 200 && r.closes() => {}
@@ -313,7 +344,7 @@ pub(super) fn sigterm_under_load(ctx: &mut Ctx) -> CheckResult {
     let mut s = start(ctx, &root, 2)?;
     serves(&s, "the load with a SIGTERM")?;
     let listening = listener_inode(s.port);
-    let held = hold(s.port)?;
+    let held = hold(s.port, 0)?;
     let mut workers = children(s.pid());
     let stuck = holder(&workers, &held);
     let mut load = spawn_wrk(ctx, &wrk, 16, 2, &s.url(FILE))?;
