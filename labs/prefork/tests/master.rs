@@ -6,9 +6,7 @@ mod common;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::{
-    DEADLINE, Server, Www, bin, pending, read_response, resume, state, stop, try_read_response,
-};
+use common::{DEADLINE, Server, Www, bin, pending, resume, state, stop, try_read_response};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
@@ -24,7 +22,9 @@ fn wait_for(mut cond: impl FnMut() -> bool, why: impl Fn() -> String) {
 
 /// `prefork-httpd`'s stderr, in one line, for messages.
 fn stderr_of(s: &Server) -> String {
-    String::from_utf8_lossy(&s.stderr.bytes()).trim().replace('\n', " | ")
+    String::from_utf8_lossy(&s.stderr.bytes())
+        .trim()
+        .replace('\n', " | ")
 }
 
 /// Usage errors exit 2; a root that is not a directory exits 1 with a line.
@@ -130,7 +130,9 @@ fn sixty_four_workers_part_d() {
     let mut s = Server::start(&www.root(), 64);
     assert_eq!(s.get("/notes.txt").status, 200);
     s.group.signal(Signal::SIGTERM);
-    let status = s.group.wait_or_explain(DEADLINE, "SIGTERM stops the 64 workers");
+    let status = s
+        .group
+        .wait_or_explain(DEADLINE, "SIGTERM stops the 64 workers");
     assert_eq!(status.code(), Some(0), "exit 0 after SIGTERM");
 }
 
@@ -276,8 +278,8 @@ fn sighup_replaces_workers_gracefully_part_d() {
     if let Err(e) = sent {
         panic!("the server closed the connection of a request half sent when SIGHUP came ({e})");
     }
-    let r = try_read_response(&mut c, "a request half sent when SIGHUP came", true)
-        .unwrap_or_else(|why| {
+    let r = try_read_response(&mut c, "a request half sent when SIGHUP came", true).unwrap_or_else(
+        |why| {
             panic!(
                 "a request sent in two parts, SIGHUP coming between them, was not answered: \
                  {why}. If the server closed the connection, its worker was killed or stopped \
@@ -285,7 +287,8 @@ fn sighup_replaces_workers_gracefully_part_d() {
                  finishes the request it reads); if it answered nothing, the worker lost the \
                  first part of the request (keep what a read brings until the head is whole)"
             )
-        });
+        },
+    );
     assert_eq!(
         r.status, 200,
         "a request in progress at SIGHUP must be answered by its old worker"
@@ -396,8 +399,8 @@ fn terminal_signals_to_the_group_part_d() {
     wait_sigterm(&s, holder, "SIGHUP");
     let sent = c.write_all(b"\r\n").map_err(|e| e.to_string());
     resume(holder);
-    let answered = sent
-        .and_then(|()| try_read_response(&mut c, "a request held when SIGHUP came", true));
+    let answered =
+        sent.and_then(|()| try_read_response(&mut c, "a request held when SIGHUP came", true));
     match answered {
         Ok(r) => assert_eq!(
             (r.status, r.header("connection")),
@@ -418,7 +421,12 @@ fn terminal_signals_to_the_group_part_d() {
     let fresh = s.workers();
     wait_for(
         || s.workers().iter().all(|p| !before.contains(p)),
-        || format!("the old workers {before:?} must exit; the workers are {:?}", s.workers()),
+        || {
+            format!(
+                "the old workers {before:?} must exit; the workers are {:?}",
+                s.workers()
+            )
+        },
     );
 
     let mut c = s.connect();
@@ -447,8 +455,8 @@ fn terminal_signals_to_the_group_part_d() {
     }
     let sent = c.write_all(b"\r\n").map_err(|e| e.to_string());
     resume(holder);
-    let answered = sent
-        .and_then(|()| try_read_response(&mut c, "a request held when SIGINT came", true));
+    let answered =
+        sent.and_then(|()| try_read_response(&mut c, "a request held when SIGINT came", true));
     match answered {
         Ok(r) => assert_eq!(
             (r.status, r.header("connection")),

@@ -101,7 +101,10 @@ fn request_cut_anywhere_part_c() {
     c.set_nodelay(true).unwrap();
     for (i, byte) in request.iter().enumerate() {
         c.write_all(&[*byte]).unwrap();
-        s.wait_read(&c, &format!("byte {} of a request sent one byte at a time", i + 1));
+        s.wait_read(
+            &c,
+            &format!("byte {} of a request sent one byte at a time", i + 1),
+        );
     }
     match common::try_read_response(&mut c, "a request sent one byte at a time", true) {
         Ok(r) => assert_eq!(
@@ -201,7 +204,10 @@ fn big_file_never_read_whole_part_c() {
     let mut buf = vec![0u8; 1 << 16];
     while got < SIZE {
         let n = std::io::Read::read(&mut c, &mut buf).unwrap_or(0);
-        assert!(n > 0, "the body of /huge.bin ended after {got} of {SIZE} bytes");
+        assert!(
+            n > 0,
+            "the body of /huge.bin ended after {got} of {SIZE} bytes"
+        );
         assert!(buf[..n].iter().all(|&b| b == 0), "/huge.bin is all zeros");
         got += n as u64;
     }
@@ -214,7 +220,6 @@ fn big_file_never_read_whole_part_c() {
         grew >> 10
     );
 }
-
 
 /// HEAD sends GET's headers and no body.
 #[test]
@@ -286,7 +291,9 @@ fn status_page_part_c() {
     let r = s.get("/server-status");
     assert_eq!(r.status, 200);
     assert!(
-        r.header("content-type").unwrap_or("").starts_with("text/plain"),
+        r.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/plain"),
         "/server-status is text/plain"
     );
     let text = String::from_utf8_lossy(&r.body).into_owned();

@@ -52,7 +52,10 @@ pub(super) fn kill_under_load(ctx: &mut Ctx) -> CheckResult {
             kills += n;
             longest = longest.max(took);
             if took > REPLACE_WITHIN {
-                slow.push(format!("{} ms ({n} workers killed at once)", took.as_millis()));
+                slow.push(format!(
+                    "{} ms ({n} workers killed at once)",
+                    took.as_millis()
+                ));
             }
             continue;
         }
@@ -149,7 +152,9 @@ fn kill_together(
     resume(pid);
     let went_on = Instant::now();
     if !died {
-        fail!("the grader's SIGKILL of workers {before:?} did not end them (tell your course staff)");
+        fail!(
+            "the grader's SIGKILL of workers {before:?} did not end them (tell your course staff)"
+        );
     }
     let replaced = poll_until(went_on + Duration::from_secs(2), || {
         let now = children(pid);

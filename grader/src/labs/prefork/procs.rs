@@ -47,7 +47,9 @@ pub(super) fn pending(pid: i32, sig: Signal) -> bool {
 /// (signals, bytes on its sockets) waits until [`resume`].
 pub(super) fn stop(pid: i32) -> Result<(), Fail> {
     kill(Pid::from_raw(pid), Signal::SIGSTOP)?;
-    if !poll_until(Instant::now() + PROMPT, || matches!(state(pid), 'T' | 'Z' | '-')) {
+    if !poll_until(Instant::now() + PROMPT, || {
+        matches!(state(pid), 'T' | 'Z' | '-')
+    }) {
         fail!(
             "process {pid} did not stop on SIGSTOP within {} s (state {})",
             PROMPT.as_secs(),
@@ -179,7 +181,9 @@ pub(super) fn read_response(c: &mut TcpStream) -> Result<Response, NoResponse> {
                 .and_then(|r| r.get(..3))
                 .and_then(|c| c.parse().ok())
                 .ok_or_else(|| {
-                    closed(format!("a response that does not start `HTTP/1.1 CODE`: {head:?}"))
+                    closed(format!(
+                        "a response that does not start `HTTP/1.1 CODE`: {head:?}"
+                    ))
                 })?;
             let len = head
                 .lines()
@@ -208,7 +212,11 @@ pub(super) fn read_response(c: &mut TcpStream) -> Result<Response, NoResponse> {
                     closed: false,
                     what: format!(
                         "no whole response within {} s; the server had sent {}",
-                        c.read_timeout().ok().flatten().unwrap_or_default().as_secs(),
+                        c.read_timeout()
+                            .ok()
+                            .flatten()
+                            .unwrap_or_default()
+                            .as_secs(),
                         shown(&got)
                     ),
                 });

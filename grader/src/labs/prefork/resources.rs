@@ -52,10 +52,19 @@ fn clients(port: u16) -> Result<(), Fail> {
         b"Connection: close\r\n\r\n",
     )?;
     // A 404 and a HEAD on kept-alive connections that the client then closes.
-    ask(b"GET /missing.html HTTP/1.1\r\nHost: grader\r\n\r\n", b"404 Not Found\n")?;
-    ask(b"HEAD /4k.bin HTTP/1.1\r\nHost: grader\r\n\r\n", b"\r\n\r\n")?;
+    ask(
+        b"GET /missing.html HTTP/1.1\r\nHost: grader\r\n\r\n",
+        b"404 Not Found\n",
+    )?;
+    ask(
+        b"HEAD /4k.bin HTTP/1.1\r\nHost: grader\r\n\r\n",
+        b"\r\n\r\n",
+    )?;
     // A client that reads the head of a big file and leaves: the worker's send fails.
-    ask(b"GET /huge.bin HTTP/1.1\r\nHost: grader\r\n\r\n", b"\r\n\r\n")?;
+    ask(
+        b"GET /huge.bin HTTP/1.1\r\nHost: grader\r\n\r\n",
+        b"\r\n\r\n",
+    )?;
     // Half a request, then gone.
     let mut c = connect()?;
     c.write_all(HALF)?;
@@ -238,8 +247,12 @@ pub(super) fn cannot_start(ctx: &mut Ctx) -> CheckResult {
             .collect()
     };
     // Workers killed by the master may take a moment to be gone.
-    poll_until(Instant::now() + Duration::from_millis(500), || orphans().is_empty());
+    poll_until(Instant::now() + Duration::from_millis(500), || {
+        orphans().is_empty()
+    });
     let left = orphans();
+    // What the master wrote may still be in the pipe (workers left behind keep it open).
+    p.wait_stderr(Instant::now() + Duration::from_secs(1), |_| false);
     let err = String::from_utf8_lossy(&p.stderr().0).trim_end().to_owned();
     if ending.bash_status() != 1 {
         fail!(

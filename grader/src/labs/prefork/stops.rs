@@ -195,7 +195,10 @@ pub(super) fn sighup_while_held(ctx: &mut Ctx, root: &Path) -> CheckResult {
 fn header(head: &str, name: &str) -> String {
     head.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .map_or_else(|| format!("no {name} header"), |v| format!("{name}: {}", v.trim()))
+        .map_or_else(
+            || format!("no {name} header"),
+            |v| format!("{name}: {}", v.trim()),
+        )
 }
 
 /// Two kept-alive connections, each answered once and idle on its own worker; both workers
@@ -223,10 +226,7 @@ fn request_on_its_way(s: &mut Server) -> CheckResult {
         }
     }
     let workers = children(pid);
-    let holders: Vec<i32> = conns
-        .iter()
-        .filter_map(|c| holder(&workers, c))
-        .collect();
+    let holders: Vec<i32> = conns.iter().filter_map(|c| holder(&workers, c)).collect();
     if holders.len() != 2 || holders[0] == holders[1] {
         fail!(
             "two kept-alive connections to 2 idle workers should be served one by each \
