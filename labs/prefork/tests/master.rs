@@ -337,7 +337,14 @@ fn sigterm_stops_everything_part_d() {
     // Every worker back to waiting for a connection.
     wait_for(
         || workers.iter().all(|&w| state(w) == 'S'),
-        || format!("the workers {workers:?} did not go back to sleep after one request"),
+        || {
+            format!(
+                "the workers {workers:?} did not go back to sleep after one request (their \
+                 states: {:?}): an idle worker blocks in poll or accept until a connection \
+                 comes, it never spins",
+                workers.iter().map(|&w| state(w)).collect::<String>()
+            )
+        },
     );
     let sent = Instant::now();
     s.group.signal(Signal::SIGTERM);

@@ -138,6 +138,7 @@ pub(super) fn hold(port: u16, others: usize) -> Result<TcpStream, Fail> {
 }
 
 /// One response read from `c`: its status and head (lower case); its body was read too.
+#[derive(Debug)]
 pub(super) struct Response {
     pub status: u16,
     pub head: String,
@@ -268,5 +269,82 @@ fn shown(bytes: &[u8]) -> String {
             "{:?}",
             crate::run::clip(&String::from_utf8_lossy(bytes), 200)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// The process holding a connection's server end is found through /proc/net/tcp, and the
+    /// bytes a client sent show as unread until the server reads them.
+    #[test]
+    fn finds_the_holder_and_what_it_read() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let me = std::process::id() as i32;
+        assert_eq!(holder(&[me], &c), Some(me));
+        assert_eq!(holder(&[], &c), None);
+        c.write_all(b"12345").unwrap();
+        assert!(poll_until(Instant::now() + PROMPT, || !all_read(&c)));
+        let mut buf = [0u8; 5];
+        server.read_exact(&mut buf).unwrap();
+        assert!(all_read(&c));
+        assert!(wait_read(&c, "five bytes").is_ok());
+    }
+
+    /// A response is read whole (head and body); a server that closes or stays silent is
+    /// told apart.
+    #[test]
+    fn reads_a_response_or_says_why_not() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serve = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+                .unwrap();
+            let (s2, _) = listener.accept().unwrap();
+            drop(s2);
+            let (s3, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            drop(s3);
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        let r = read_response(&mut c).unwrap();
+        assert_eq!(r.status, 200);
+        assert!(r.closes());
+        let mut c = TcpStream::connect(addr).unwrap();
+        assert!(read_response(&mut c).unwrap_err().closed);
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        assert!(!read_response(&mut c).unwrap_err().closed);
+        serve.join().unwrap();
+    }
+
+    /// A signal sent to a stopped process waits, pending, until it goes on.
+    #[test]
+    fn a_stopped_process_keeps_its_signals_pending() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        stop(pid).unwrap();
+        assert_eq!(state(pid), 'T');
+        assert!(!pending(pid, Signal::SIGTERM));
+        kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+        assert!(poll_until(Instant::now() + PROMPT, || pending(
+            pid,
+            Signal::SIGTERM
+        )));
+        resume(pid);
+        let status = child.wait().unwrap();
+        assert!(dead(pid));
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGTERM)
+        );
     }
 }
