@@ -123,8 +123,10 @@ pub(super) fn start(ctx: &mut Ctx, root: &Path, workers: usize) -> Result<Server
     })
 }
 
-/// The server's stderr, clipped, for messages.
+/// The server's stderr, clipped, for messages (what is still in the pipe of a server that
+/// has ended included).
 pub(super) fn stderr(p: &Proc) -> String {
+    p.wait_stderr(Instant::now() + Duration::from_millis(500), |_| false);
     crate::run::clip(String::from_utf8_lossy(&p.stderr().0).trim(), 600)
 }
 
