@@ -183,6 +183,111 @@ pub(super) fn expect(c: &mut Raw, what: &str, want: &[u8]) -> Result<(), Fail> {
 
 pub(super) use testkit::net::rx_queue;
 
+/// The send and receive queues of `local`'s end of the TCP connection to `remote`, from
+/// /proc/net/tcp: bytes written and not yet acknowledged by `remote` (so not yet in its
+/// receive queue), and bytes received and not yet read. `None` when there is no such
+/// connection.
+pub(super) fn queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => String::new(),
+    };
+    let (l, r) = (hex(local), hex(remote));
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.get(1) != Some(&l.as_str()) || f.get(2) != Some(&r.as_str()) {
+            return None;
+        }
+        let (tx, rx) = f.get(4)?.split_once(':')?;
+        Some((
+            u64::from_str_radix(tx, 16).ok()?,
+            u64::from_str_radix(rx, 16).ok()?,
+        ))
+    })
+}
+
+/// Waits until kv-server has begun answering what `c` sent and every byte `c` sent has
+/// reached the server's side of the connection (in its socket's receive queue or read):
+/// from then on, those requests count as received. `Ok` with the bytes still unread in the
+/// server's receive queue at that moment.
+pub(super) fn await_received(c: &Raw, what: &str) -> Result<u64, Fail> {
+    let me = c.stream.local_addr()?;
+    let mut unread = 0;
+    let ok = crate::check::poll_until(Instant::now() + PROMPT, || {
+        let mine = queues(me, c.server);
+        let theirs = queues(c.server, me);
+        match (mine, theirs) {
+            (Some((0, answered)), Some((_, left))) if answered > 0 => {
+                unread = left;
+                true
+            }
+            _ => false,
+        }
+    });
+    if !ok {
+        fail!(
+            "kv-server did not start answering {what} within {} s",
+            PROMPT.as_secs()
+        );
+    }
+    Ok(unread)
+}
+
+/// How many descriptors `pid` has open (0 once it is gone).
+pub(super) fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// What `pid`'s descriptors are, grouped: `3 x socket, 1 x anon_inode:[eventpoll]`.
+pub(super) fn fd_kinds(pid: i32) -> String {
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        for e in dir.flatten() {
+            let target = std::fs::read_link(e.path())
+                .map(|t| t.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "?".into());
+            // `socket:[12345]`: the inode says nothing to the student.
+            let kind = match target.split_once(":[") {
+                Some((k, _)) if !k.starts_with("anon_inode") => k.to_owned(),
+                _ => target,
+            };
+            *kinds.entry(kind).or_default() += 1;
+        }
+    }
+    kinds
+        .iter()
+        .map(|(k, n)| format!("{n} x {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The process's peak resident memory (VmHWM) in KiB.
+pub(super) fn vm_hwm(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// How it ended, or that it still runs, with its stderr, for messages.
+pub(super) fn ending(server: &mut Server) -> String {
+    match server.proc.try_ending() {
+        Some(e) => format!(
+            "kv-server {} ({})",
+            e.describe(),
+            crate::check::stderr_of(&server.proc)
+        ),
+        None => "kv-server still runs".into(),
+    }
+}
+
 /// A RESP request of `args`, written out here.
 pub(super) fn req(args: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
