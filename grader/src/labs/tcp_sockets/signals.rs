@@ -126,7 +126,7 @@ fn owed_at_signal(ctx: &mut Ctx, sig: Signal, n: usize, len: usize) -> CheckResu
 /// its requests still wait in the socket's receive queue: no new connection is accepted,
 /// every reply arrives, then EOF and exit 0.
 pub(in crate::labs) fn sigterm_in_flight(ctx: &mut Ctx) -> CheckResult {
-    // 3000 GETs are 87 KB: more than a 64 KiB read, and the first read's replies alone are
+    // 3000 GETs are 81 KB: more than a 64 KiB read, and the first read's replies alone are
     // more than the sockets hold, so the rest stays in the receive queue.
     owed_at_signal(ctx, Signal::SIGTERM, 3000, 8 << 10)
 }
