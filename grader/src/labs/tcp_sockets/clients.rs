@@ -63,7 +63,7 @@ pub(in crate::labs) fn many_clients(ctx: &mut Ctx) -> CheckResult {
 }
 
 /// A client that sent half a request and went silent, and one that sent 2000 GETs of a
-/// 64 KiB value without reading a reply: 10 other clients are served meanwhile, and the
+/// 32 KiB value without reading a reply: 10 other clients are served meanwhile, and the
 /// silent one is answered when it completes its request.
 pub(in crate::labs) fn stalled_clients(ctx: &mut Ctx) -> CheckResult {
     let server = harness::start(ctx, &[])?;
@@ -117,7 +117,7 @@ pub(in crate::labs) fn stalled_clients(ctx: &mut Ctx) -> CheckResult {
         ensure!(
             got == b"+PONG\r\n",
             "while one client was silent in the middle of a request and another had 2000 GETs \
-             of 64 KiB unread, a new client {i}'s PING got {}. {}. {ONE_BLOCKS_ALL}; keep the \
+             of 32 KiB unread, a new client {i}'s PING got {}. {}. {ONE_BLOCKS_ALL}; keep the \
              replies a socket did not take in that connection's buffer and stop reading its \
              requests until they are out",
             if got.is_empty() {

@@ -20,19 +20,33 @@ pub(super) struct Server {
 
 /// Starts `kv-server --port 0 EXTRA...` and waits for `listening on 127.0.0.1:PORT`.
 pub(super) fn start(ctx: &mut Ctx, extra: &[&str]) -> Result<Server, Fail> {
+    // Whoever started the grader may have left SIGINT ignored (a shell does so for its
+    // background jobs), and an ignored signal stays ignored across fork and exec: the server
+    // must find SIGINT's default action, as a terminal's Ctrl-C would.
+    // SAFETY: sets a default disposition; this process handles no SIGINT of its own.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
     let spec = ctx.bin("kv-server").args(["--port", "0"]).args(extra);
     let proc = ctx.spawn(&spec)?;
     proc.wait_stdout(Instant::now() + PROMPT, |out| out.contains(&b'\n'));
     let out = proc.stdout().0;
     let line =
         String::from_utf8_lossy(out.split(|&b| b == b'\n').next().unwrap_or(&[])).into_owned();
-    let addr = line
+    let printed = line
         .strip_prefix("listening on ")
-        .and_then(|a| a.trim().parse::<SocketAddr>().ok())
-        .filter(|a| a.ip().is_loopback() && a.port() != 0);
-    match addr {
-        Some(addr) => Ok(Server { proc, addr }),
-        None => fail!(
+        .and_then(|a| a.trim().parse::<SocketAddr>().ok());
+    match printed {
+        Some(addr) if addr.ip().is_loopback() && addr.port() != 0 => Ok(Server { proc, addr }),
+        Some(addr) if addr.ip().is_unspecified() => fail!(
+            "`kv-server --port 0` printed `{line}`: it listens on {}, every address of the \
+             machine, so anyone on the network can reach it. Listen on 127.0.0.1 only",
+            addr.ip()
+        ),
+        Some(addr) if addr.port() == 0 => fail!(
+            "`kv-server --port 0` printed `{line}`: with --port 0 the kernel picks the port, \
+             and the line must say which (ask the socket: `local_addr`, getsockname), or no \
+             client can find the server"
+        ),
+        _ => fail!(
             "`kv-server --port 0` must print `listening on 127.0.0.1:PORT` (the port the kernel \
              picked) as its first line within {} s; it printed {:?} and said {:?}",
             PROMPT.as_secs(),
@@ -159,6 +173,59 @@ pub(super) fn answers_ping(server: &Server, what: &str) -> Result<(), Fail> {
             } else {
                 testkit::compare::show(&got)
             }
+        );
+    }
+    Ok(())
+}
+
+/// A probe before a scenario that pipelines: three PINGs in one write must get three
+/// PONGs. A server that answers only part of a read fails here, with a message that says
+/// so and that `subject` was not judged, rather than later, where its failure would look
+/// like the scenario's subject.
+pub(super) fn pipelining_works(c: &mut Raw, subject: &str) -> Result<(), Fail> {
+    let ping = req(&[b"PING"]);
+    c.send(&ping.repeat(3))?;
+    let want = b"+PONG\r\n".repeat(3);
+    let started = Instant::now();
+    let got = c.read_n(want.len());
+    if got != want {
+        fail!(
+            "three PINGs sent in one write, a probe this check needs, got {}: kv-server does \
+             not answer every request that one read brings (the server item's pipelining \
+             test says more). Fix that first; {subject} was not judged",
+            shown_after(&got, started)
+        );
+    }
+    Ok(())
+}
+
+/// A reply that fell short, for messages: what came, and whether the connection ended or
+/// nothing more came within [`PROMPT`].
+pub(super) fn shown_after(got: &[u8], started: Instant) -> String {
+    let why = if started.elapsed() >= PROMPT {
+        format!("nothing more came within {} s", PROMPT.as_secs())
+    } else {
+        "then the connection ended".to_string()
+    };
+    if got.is_empty() {
+        format!("nothing ({why})")
+    } else {
+        format!("{} ({why})", testkit::compare::show(got))
+    }
+}
+
+/// Sets `key` to `value` (at most 32 KiB, so that the request is one segment and one read)
+/// to prepare a scenario; a failure says that `subject` was not judged.
+pub(super) fn prepare(c: &mut Raw, key: &[u8], value: &[u8], subject: &str) -> Result<(), Fail> {
+    c.send(&req(&[b"SET", key, value]))?;
+    let started = Instant::now();
+    let got = c.read_n(5);
+    if got != b"+OK\r\n" {
+        fail!(
+            "a SET of a {} KiB value, sent in one write to prepare this check, got {} instead \
+             of +OK: make the commands and server items pass first; {subject} was not judged",
+            value.len() >> 10,
+            shown_after(&got, started)
         );
     }
     Ok(())
@@ -311,13 +378,14 @@ pub(super) fn bulk(v: &[u8]) -> Vec<u8> {
 pub(super) fn doing(pid: i32) -> String {
     let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
     let threads = testkit::procfs::threads(pid).len();
+    let wchan = wchan.trim();
     format!(
-        "kv-server (pid {pid}, {threads} thread{}) waits in `{}`",
+        "kv-server (pid {pid}, {threads} thread{}) {}",
         if threads == 1 { "" } else { "s" },
         if wchan.is_empty() || wchan == "0" {
-            "nothing (it runs)"
+            "is running, waiting for nothing".to_string()
         } else {
-            wchan.trim()
+            format!("{} (`{wchan}`)", testkit::hang::describe_wait(wchan))
         }
     )
 }

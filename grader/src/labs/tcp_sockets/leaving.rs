@@ -3,44 +3,81 @@
 //! while replies are owed. Each is answered or closed on its own; the server never ends,
 //! never loses what it accepted (replies owed, keys stored), and keeps no descriptor of a
 //! client that has gone.
+//!
+//! After each client leaves, the check waits for the server's descriptors to come back to
+//! what they were (a condition in /proc), then asks a client that stayed for a PING: a
+//! failure is pinned on the client that just left.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::check::{CheckResult, Ctx, Fail, poll_until};
 use crate::{ensure, fail};
 
 use super::harness::{self, PROMPT, Raw, Server, expect, fd_count, fd_kinds, req};
 
-/// Fails with what became of the server if it is no longer running after `what`.
-fn still_running(server: &mut Server, what: &str) -> CheckResult {
-    if server.proc.try_ending().is_some() {
+/// What is said when the server has exited.
+const NEVER_THE_SERVER: &str = "Bad input or a client that goes away must cost only that \
+client's connection (an error reply, a closed socket), never the server: every other client \
+and every key stored go with it";
+
+/// `Some(how it ended)` when the server exits within 1 s. Called when a connection ended or
+/// a reply was wrong: its sockets close while it exits, a moment before its status can be
+/// read, so it is given that moment.
+fn exited(server: &mut Server) -> Option<String> {
+    server
+        .proc
+        .wait_until(Instant::now() + Duration::from_secs(1))
+        .map(|_| harness::ending(server))
+}
+
+/// A reply, for messages.
+fn shown(got: &[u8]) -> String {
+    if got.is_empty() {
+        "nothing (the connection ended or nothing came)".into()
+    } else {
+        testkit::compare::show(got)
+    }
+}
+
+/// After `who` left: its descriptor is released (within 5 s) and the server still answers
+/// `keeper`.
+fn gone(server: &mut Server, keeper: &mut Raw, base: usize, who: &str) -> CheckResult {
+    let pid = server.proc.pid;
+    let released = poll_until(Instant::now() + PROMPT, || fd_count(pid) <= base);
+    keeper.send(&req(&[b"PING"])).ok();
+    let got = keeper.read_n(7);
+    if got != b"+PONG\r\n" {
+        if let Some(end) = exited(server) {
+            fail!("{end} after {who}. {NEVER_THE_SERVER}");
+        }
         fail!(
-            "{} after {what}. Bad input or a client that goes away must cost only that \
-             client's connection: an error reply or a closed socket, never the server (every \
-             other client and every key stored go with it)",
-            harness::ending(server)
+            "after {who}, a PING from another client got {} instead of +PONG",
+            shown(&got)
+        );
+    }
+    if !released {
+        let extra = fd_count(pid).saturating_sub(base);
+        fail!(
+            "after {who}, kv-server still held {extra} more descriptor{} {} s later than before \
+             that client came (it has {}). When a client has gone (read returns 0, a read or a \
+             write fails), or has hung up after an error reply, close its socket: removing it \
+             from epoll is not enough",
+            if extra == 1 { "" } else { "s" },
+            PROMPT.as_secs(),
+            fd_kinds(pid)
         );
     }
     Ok(())
 }
 
-/// A reply line from `c`, for messages.
-fn shown(line: &[u8]) -> String {
-    if line.is_empty() {
-        format!("nothing within {} s", PROMPT.as_secs())
-    } else {
-        testkit::compare::show(line)
-    }
-}
-
 pub(in crate::labs) fn bad_clients(ctx: &mut Ctx) -> CheckResult {
     let mut server = harness::start(ctx, &[])?;
-    let pid = server.proc.pid;
     let tag = format!("kept-{}", ctx.next_u64() % 1_000_000);
     let mut keeper = Raw::connect(server.addr)?;
     keeper.send(&req(&[b"SET", b"bad:keep", tag.as_bytes()]))?;
     expect(&mut keeper, "SET bad:keep", b"+OK\r\n")?;
-    let base = fd_count(pid);
+    harness::pipelining_works(&mut keeper, "bad input")?;
+    let base = fd_count(server.proc.pid);
 
     // 1. Two good requests and a malformed one in one write (one read of the server's).
     let mut mixed = Raw::connect(server.addr)?;
@@ -49,15 +86,24 @@ pub(in crate::labs) fn bad_clients(ctx: &mut Ctx) -> CheckResult {
     bytes.extend_from_slice(b"*1\r\n:12\r\n");
     mixed.send(&bytes)?;
     let good = b"+OK\r\n$1\r\n1\r\n";
+    let started = Instant::now();
     let got = mixed.read_n(good.len());
-    still_running(&mut server, "a malformed request")?;
     if got != good {
-        let error_first = got.starts_with(b"-ERR");
+        if got.is_empty()
+            && let Some(end) = exited(&mut server)
+        {
+            fail!("{end} after a malformed request. {NEVER_THE_SERVER}");
+        }
         fail!(
             "one write held `SET bad:a 1`, `GET bad:a` and then a malformed request \
-             (`*1\\r\\n:12\\r\\n`): expected `+OK`, `$1 1` and then `-ERR ...`, got {} first{}",
-            shown(&got),
-            if error_first {
+             (`*1\\r\\n:12\\r\\n`): expected `+OK`, `$1 1` and then `-ERR ...`, got {} first{}{}",
+            harness::shown_after(&got, started),
+            if got.is_empty() {
+                format!("; {}", harness::doing(server.proc.pid))
+            } else {
+                String::new()
+            },
+            if got.starts_with(b"-ERR") {
                 ". The replies to the two good requests were lost: they were accepted before \
                  the bad bytes came, so send them (append the error reply after them in the \
                  output, do not replace what is there) and close only once all are out"
@@ -80,6 +126,12 @@ pub(in crate::labs) fn bad_clients(ctx: &mut Ctx) -> CheckResult {
         PROMPT.as_secs()
     );
     drop(mixed);
+    gone(
+        &mut server,
+        &mut keeper,
+        base,
+        "a client that got an error reply hung up",
+    )?;
 
     // 2. Command names that are not UTF-8, as an array and inline: unknown commands.
     let mut binary = Raw::connect(server.addr)?;
@@ -92,12 +144,16 @@ pub(in crate::labs) fn bad_clients(ctx: &mut Ctx) -> CheckResult {
     ] {
         binary.send(bytes)?;
         let line = binary.read_line();
-        still_running(
-            &mut server,
-            &format!("a request whose command name is not UTF-8 ({what})"),
-        )?;
-        ensure!(
-            line.starts_with(b"-ERR unknown command") && line.ends_with(b"\r\n"),
+        if line.starts_with(b"-ERR unknown command") && line.ends_with(b"\r\n") {
+            continue;
+        }
+        if let Some(end) = exited(&mut server) {
+            fail!(
+                "{end} after a request whose command name is not UTF-8 ({what}). Names are \
+                 bytes: compare them as bytes. {NEVER_THE_SERVER}"
+            );
+        }
+        fail!(
             "a request whose command name is not UTF-8 ({what}) must get `-ERR unknown command \
              '...'` (names are bytes: compare them as bytes), got {}",
             shown(&line)
@@ -111,50 +167,46 @@ pub(in crate::labs) fn bad_clients(ctx: &mut Ctx) -> CheckResult {
         b"+PONG\r\n",
     )?;
     drop(binary);
+    gone(
+        &mut server,
+        &mut keeper,
+        base,
+        "a client hung up after two unknown commands",
+    )?;
 
     // 3. Half a request, then EOF.
     let mut half = Raw::connect(server.addr)?;
     half.send_and_wait_read(b"*2\r\n$3\r\nGET\r\n$5\r\nbad:")?;
     drop(half);
+    gone(
+        &mut server,
+        &mut keeper,
+        base,
+        "a client hung up in the middle of a request",
+    )?;
 
     // 4. A reset while 12.5 MiB of replies are owed: the server's next write fails.
     let mut reset = Raw::connect(server.addr)?;
-    let value = vec![b'r'; 64 << 10];
-    reset.send(&req(&[b"SET", b"bad:big", &value]))?;
-    expect(&mut reset, "SET of 64 KiB", b"+OK\r\n")?;
-    reset.send(&req(&[b"GET", b"bad:big"]).repeat(200))?;
-    harness::await_received(&reset, "200 pipelined GETs of 64 KiB")?;
+    let value = vec![b'r'; 32 << 10];
+    harness::prepare(&mut reset, b"bad:big", &value, "a client's reset")?;
+    reset.send(&req(&[b"GET", b"bad:big"]).repeat(400))?;
+    harness::await_received(&reset, "400 pipelined GETs of 32 KiB")?;
     // Closing with replies unread sends a reset (RST), not a FIN.
     drop(reset);
-
-    // Every connection of those four clients closed, the server running.
-    let settled = poll_until(Instant::now() + PROMPT, || fd_count(pid) <= base);
-    still_running(
+    gone(
         &mut server,
+        &mut keeper,
+        base,
         "a client reset its connection (closed it with replies unread) while kv-server had \
-         12.5 MiB of replies to send it: a write that fails with EPIPE or ECONNRESET ends \
-         that connection only",
+         12.5 MiB of replies to send it: a write that fails with EPIPE or ECONNRESET ends that \
+         connection only",
     )?;
-    if !settled {
-        let extra = fd_count(pid).saturating_sub(base);
-        fail!(
-            "four clients left (one after an error reply, one after two unknown commands, one \
-             in the middle of a request, one by a reset while replies were owed), and {} s \
-             later kv-server still had {extra} descriptor{} more than before they came (it has \
-             {}). When a client has gone (read returns 0, a read or a write fails) or has been \
-             answered an error, close its socket: removing it from epoll is not enough",
-            PROMPT.as_secs(),
-            if extra == 1 { "" } else { "s" },
-            fd_kinds(pid)
-        );
-    }
 
     // What was accepted before is still there.
     keeper.send(&req(&[b"GET", b"bad:keep"]))?;
     let want = harness::bulk(tag.as_bytes());
     let got = keeper.read_n(want.len());
     if got != want {
-        still_running(&mut server, "the bad clients")?;
         return Err(Fail(format!(
             "after the bad clients, a GET of the key another client had set before them got \
              {} instead of {}: what a server accepted must survive bad input",

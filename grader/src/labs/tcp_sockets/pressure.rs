@@ -13,15 +13,15 @@ use crate::{ensure, fail};
 
 use super::harness::{self, PROMPT, Raw, all_asleep, bulk, doing, expect, req, vm_hwm};
 
-/// GETs in the pipeline, and the value's size: 1000 x 64 KiB = 62.5 MiB of replies for
-/// 29 KB of requests.
-const GETS: usize = 1000;
-const VALUE: usize = 64 << 10;
+/// GETs in the pipeline, and the value's size: 2000 x 32 KiB = 62.5 MiB of replies for
+/// 52 KB of requests (one read). The value is sent in one SET of one segment.
+const GETS: usize = 2000;
+const VALUE: usize = 32 << 10;
 
 /// How much the server's peak memory may grow while the client does not read.
 const MAX_GROWTH_MIB: u64 = 16;
 
-/// 1000 GETs of 64 KiB sent in one write by a client that reads nothing until the server
+/// 2000 GETs of 32 KiB sent in one write by a client that reads nothing until the server
 /// waits; then it reads all 62.5 MiB.
 pub(in crate::labs) fn backpressure(ctx: &mut Ctx) -> CheckResult {
     let server = harness::start(ctx, &[])?;
@@ -32,11 +32,11 @@ pub(in crate::labs) fn backpressure(ctx: &mut Ctx) -> CheckResult {
         .map(|b| b'a' + b % 26)
         .collect();
     let mut c = Raw::connect(server.addr)?;
-    c.send(&req(&[b"SET", b"bp:big", &value]))?;
-    expect(&mut c, "SET of 64 KiB", b"+OK\r\n")?;
+    harness::pipelining_works(&mut c, "back-pressure")?;
+    harness::prepare(&mut c, b"bp:big", &value, "back-pressure")?;
     let before = vm_hwm(pid);
     c.send(&req(&[b"GET", b"bp:big"]).repeat(GETS))?;
-    let what = format!("{GETS} pipelined GETs of 64 KiB");
+    let what = format!("{GETS} pipelined GETs of 32 KiB");
     harness::await_received(&c, &what)?;
     let me = c.stream.local_addr()?;
     // Every request is in; the server has done what it can once it sleeps with the client's
@@ -83,10 +83,10 @@ pub(in crate::labs) fn backpressure(ctx: &mut Ctx) -> CheckResult {
         let unread = harness::queues(server.addr, me).map_or(0, |(_, rx)| rx);
         fail!(
             "{what}: the client read {i} whole replies ({} MiB) once kv-server had stopped \
-             writing, and then {} within {} s, though kv-server {} ({}). Back-pressure must \
-             resume: once the replies that piled up are out, go on with the requests still in \
-             the connection's buffer. A client that has sent everything will send nothing \
-             more to wake you, so do not wait for it to",
+             writing, and then {} within {} s. kv-server {}; {}. Back-pressure must resume: \
+             once the replies that piled up are out, go on with the requests still in the \
+             connection's buffer. A client that has sent everything will send nothing more to \
+             wake you, so do not wait for it to",
             (i * want.len()) >> 20,
             if got.is_empty() {
                 "nothing more came".to_string()
@@ -101,7 +101,7 @@ pub(in crate::labs) fn backpressure(ctx: &mut Ctx) -> CheckResult {
             if unread == 0 {
                 "had read every request (its socket's receive queue was empty)".to_string()
             } else {
-                format!("had {unread} bytes of them unread in its socket's receive queue")
+                format!("had {unread} bytes of the requests unread in its socket's receive queue")
             },
             doing(pid)
         );
@@ -109,7 +109,7 @@ pub(in crate::labs) fn backpressure(ctx: &mut Ctx) -> CheckResult {
     c.send(&req(&[b"PING"]))?;
     expect(
         &mut c,
-        "PING on the same connection after the 1000 replies",
+        "PING on the same connection after the 2000 replies",
         b"+PONG\r\n",
     )
 }
