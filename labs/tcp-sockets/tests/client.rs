@@ -111,7 +111,10 @@ fn cutting_server(cuts: Vec<(Vec<u8>, usize)>) -> std::net::SocketAddr {
 fn replies_cut_at_every_byte_part_d() {
     let replies: Vec<(Vec<u8>, Reply)> = vec![
         (b"+PONG\r\n".to_vec(), Reply::Simple("PONG".into())),
-        (b"$8\r\na\r\n$1\r\nb\r\n".to_vec(), Reply::Bulk(b"a\r\n$1\r\nb".to_vec())),
+        (
+            b"$8\r\na\r\n$1\r\nb\r\n".to_vec(),
+            Reply::Bulk(b"a\r\n$1\r\nb".to_vec()),
+        ),
         (b"-ERR cut\r\n".to_vec(), Reply::Error("ERR cut".into())),
         (b":-42\r\n".to_vec(), Reply::Integer(-42)),
         (b"$-1\r\n".to_vec(), Reply::Nil),

@@ -138,7 +138,16 @@ fn an_announced_length_over_the_cap_is_refused_at_once_part_a() {
 fn the_cap_counts_the_whole_request_part_a() {
     let mut ranges = Vec::new();
     let mut buf = Vec::new();
-    encode_request(&[&b"EXISTS"[..], &[b'a'; 300], &[b'b'; 300], &[b'c'; 300], &[b'd'; 300]], &mut buf);
+    encode_request(
+        &[
+            &b"EXISTS"[..],
+            &[b'a'; 300],
+            &[b'b'; 300],
+            &[b'c'; 300],
+            &[b'd'; 300],
+        ],
+        &mut buf,
+    );
     let got = parse_request(&buf, 1000, &mut ranges);
     assert!(
         matches!(got, Err(ProtocolError::TooLarge { .. })),

@@ -99,7 +99,10 @@ fn a_silent_client_blocks_nobody_part_c() {
         c.expect("GET", &bulk(format!("v{i}").as_bytes()));
     }
     silent.send(b"f\r\n");
-    silent.expect("the silent client's GET half, completed at last", b"$4\r\ndone\r\n");
+    silent.expect(
+        "the silent client's GET half, completed at last",
+        b"$4\r\ndone\r\n",
+    );
 }
 
 /// A malformed request gets `-ERR ...` and that connection is closed; the server and the

@@ -134,7 +134,11 @@ fn names_that_are_not_utf8_are_unknown_part_b() {
         &[b"\xff\xfe", b"k"],
         b"-ERR unknown command '\xff\xfe'\r\n",
     );
-    check(&mut s, &[b"G\xc3T", b"k"], b"-ERR unknown command 'G\xc3T'\r\n");
+    check(
+        &mut s,
+        &[b"G\xc3T", b"k"],
+        b"-ERR unknown command 'G\xc3T'\r\n",
+    );
 }
 
 /// A request with no argument (an empty inline line) has no reply at all.
