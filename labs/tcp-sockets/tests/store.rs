@@ -32,10 +32,8 @@ fn run(store: &mut Store, words: &[&[u8]]) -> Vec<u8> {
 #[track_caller]
 fn check(store: &mut Store, words: &[&[u8]], want: &[u8]) {
     let got = run(store, words);
-    let shown: Vec<String> = words
-        .iter()
-        .map(|w| String::from_utf8_lossy(w).into_owned())
-        .collect();
+    // Bytes that are not text (a name that is not UTF-8, a \r\n) shown escaped.
+    let shown: Vec<String> = words.iter().map(|w| w.escape_ascii().to_string()).collect();
     testkit::assert_same_bytes(&format!("the reply to {}", shown.join(" ")), want, &got);
 }
 
