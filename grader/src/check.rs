@@ -321,10 +321,10 @@ pub fn stderr_of(p: &Proc) -> String {
 
 /// What a running process is doing, from /proc, for messages about a stall.
 pub fn doing(pid: i32) -> String {
-    match crate::procinfo::Snapshot::take(pid) {
+    match testkit::procfs::Process::read(pid) {
         Some(s) if s.stat.state == 'Z' => "it has exited".into(),
         Some(s) if s.wchan.is_empty() => format!("its state is {}", s.stat.state),
-        Some(s) => format!("it {}", crate::procinfo::describe_wait(&s.wchan)),
+        Some(s) => format!("it {}", testkit::hang::describe_wait(&s.wchan)),
         None => "it is gone".into(),
     }
 }

@@ -76,7 +76,7 @@ pub(super) fn fds(pid: i32) -> Option<usize> {
 
 /// Whether `pid` has ended (gone, or a zombie not yet reaped).
 pub(super) fn ended(pid: i32) -> bool {
-    crate::procinfo::stat(pid).is_none_or(|s| s.state == 'Z')
+    testkit::procfs::stat(pid).is_none_or(|s| s.state == 'Z')
 }
 
 /// How many threads `pid` has (`None` once it is gone).
