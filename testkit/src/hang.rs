@@ -153,11 +153,9 @@ fn explain_one(p: &Process, everyone: &[&Process]) -> String {
             "close it in the parent after fork".to_owned()
         } else if !reading && h.wchan == "do_wait" && is_ancestor(everyone, h.stat.pid, p.stat.pid)
         {
-            format!(
-                "{} waits for its children instead of starting the stage that reads this \
-                 pipe: fork every stage first, then wait for them",
-                h.name()
-            )
+            "it waits for its children instead of starting the stage that reads this pipe: \
+             fork every stage first, then wait for them"
+                .to_owned()
         } else if !reading && h.wchan == "do_wait" {
             format!(
                 "{} waits for its children instead of reading: start every reader first, then \
