@@ -36,6 +36,7 @@ pub mod interrupt;
 pub mod labfile;
 pub mod labs;
 pub mod manifest;
+pub mod measure;
 pub mod mutants;
 pub mod report;
 pub mod run;

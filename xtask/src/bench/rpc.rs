@@ -60,9 +60,9 @@ fn measure(server: &mut std::process::Child, rounds: usize) -> Result<()> {
         e.push(load(echo, &plain)?);
     }
     let (a, b, e) = (
-        super::median(&mut a),
-        super::median(&mut b),
-        super::median(&mut e),
+        super::median(&a),
+        super::median(&b),
+        super::median(&e),
     );
     println!(
         "rpc-server (release), {CONNS} connections x {CALLS} sequential add calls, median of {} \
