@@ -82,20 +82,12 @@ pub(super) fn start(ctx: &mut Ctx, root: &Path, workers: usize) -> Result<Server
         "--workers".as_ref(),
         workers.to_string().as_ref(),
     ]);
-    let mut proc = ctx.spawn(&spec)?;
-    let line = |out: &[u8]| out.contains(&b'\n');
-    if !proc.wait_stdout(Instant::now() + PROMPT, line) {
-        let why = match proc.try_ending() {
-            Some(e) => format!("{}; its stderr: {:?}", e.describe(), stderr(&proc)),
-            None => format!("printed nothing within {} s", PROMPT.as_secs()),
-        };
-        fail!(
-            "`prefork-httpd --port 0 --root www --workers {workers}` must print \
-             `listening on 127.0.0.1:PORT` first, but it {why}"
-        );
-    }
-    let out = String::from_utf8_lossy(&proc.stdout().0).into_owned();
-    let first = out.lines().next().unwrap_or("");
+    let (proc, first) = ctx.start_server(
+        &spec,
+        &format!("prefork-httpd --port 0 --root www --workers {workers}"),
+        "`listening on 127.0.0.1:PORT`",
+        PROMPT,
+    )?;
     let Some(port) = first
         .strip_prefix("listening on 127.0.0.1:")
         .and_then(|p| p.trim().parse::<u16>().ok())

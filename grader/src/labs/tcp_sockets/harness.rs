@@ -26,11 +26,12 @@ pub(super) fn start(ctx: &mut Ctx, extra: &[&str]) -> Result<Server, Fail> {
     // SAFETY: sets a default disposition; this process handles no SIGINT of its own.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
     let spec = ctx.bin("kv-server").args(["--port", "0"]).args(extra);
-    let proc = ctx.spawn(&spec)?;
-    proc.wait_stdout(Instant::now() + PROMPT, |out| out.contains(&b'\n'));
-    let out = proc.stdout().0;
-    let line =
-        String::from_utf8_lossy(out.split(|&b| b == b'\n').next().unwrap_or(&[])).into_owned();
+    let (proc, line) = ctx.start_server(
+        &spec,
+        "kv-server --port 0",
+        "`listening on 127.0.0.1:PORT` (the port the kernel picked)",
+        PROMPT,
+    )?;
     let printed = line
         .strip_prefix("listening on ")
         .and_then(|a| a.trim().parse::<SocketAddr>().ok());
@@ -48,10 +49,7 @@ pub(super) fn start(ctx: &mut Ctx, extra: &[&str]) -> Result<Server, Fail> {
         ),
         _ => fail!(
             "`kv-server --port 0` must print `listening on 127.0.0.1:PORT` (the port the kernel \
-             picked) as its first line within {} s; it printed {:?} and said {:?}",
-            PROMPT.as_secs(),
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&proc.stderr().0).trim()
+             picked) as its first line; it printed {line:?}"
         ),
     }
 }
