@@ -1,5 +1,8 @@
 //! The server under load: workers SIGKILLed every second, SIGHUP, the scoreboard's total
 //! against requests the grader counted itself, SIGTERM.
+//!
+//! Four checks that share one harness of load and kills (wrk, the stopped master, the
+//! replacement clock): apart, each would repeat it.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
