@@ -87,14 +87,7 @@ fn held(pid: i32) -> Held {
     for f in testkit::procfs::fds(pid) {
         *fds.entry(f.kind.class().to_string()).or_default() += 1;
     }
-    let rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0);
+    let rss_kib = testkit::procfs::status_kb(pid, "VmRSS").unwrap_or(0);
     Held { fds, rss_kib }
 }
 

@@ -64,9 +64,7 @@ impl Server {
 
 /// How many descriptors `pid` has open (`None` once it is gone).
 pub(super) fn fds(pid: i32) -> Option<usize> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()
-        .map(|d| d.count())
+    testkit::procfs::fd_count(pid)
 }
 
 /// Whether `pid` has ended (gone, or a zombie not yet reaped).
@@ -83,16 +81,7 @@ pub(super) fn threads(pid: i32) -> Option<usize> {
 
 /// A field of `/proc/PID/status` in kB (`VmHWM`, `VmSize`, `VmRSS`).
 pub(super) fn status_kb(pid: i32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| {
-        l.strip_prefix(field)?
-            .strip_prefix(':')?
-            .trim()
-            .strip_suffix("kB")?
-            .trim()
-            .parse()
-            .ok()
-    })
+    testkit::procfs::status_kb(pid, field)
 }
 
 /// Whether a thread of `pid` is in `nanosleep` or `clock_nanosleep` (a `sleep` running).

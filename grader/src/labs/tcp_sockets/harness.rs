@@ -305,7 +305,7 @@ pub(super) fn await_received(c: &Raw, what: &str) -> Result<u64, Fail> {
 
 /// How many descriptors `pid` has open (0 once it is gone).
 pub(super) fn fd_count(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+    testkit::procfs::fd_count(pid).unwrap_or(0)
 }
 
 /// What `pid`'s descriptors are, grouped: `3 x socket, 1 x anon_inode:[eventpoll]`.
@@ -333,12 +333,7 @@ pub(super) fn fd_kinds(pid: i32) -> String {
 
 /// The process's peak resident memory (VmHWM) in KiB.
 pub(super) fn vm_hwm(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    testkit::procfs::status_kb(pid, "VmHWM").unwrap_or(0)
 }
 
 /// How it ended, or that it still runs, with its stderr, for messages.
@@ -402,10 +397,5 @@ pub(super) fn all_asleep(pid: i32) -> bool {
 
 /// The process's virtual memory size in KiB.
 pub(super) fn vm_size(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmSize:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    testkit::procfs::status_kb(pid, "VmSize").unwrap_or(0)
 }
