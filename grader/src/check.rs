@@ -168,6 +168,36 @@ impl Ctx {
         self.finish(what, &mut p, limit)
     }
 
+    /// Starts `spec`, a server, and waits up to `limit` for its first line on stdout, the
+    /// line that says it is ready (`listening on 127.0.0.1:PORT`). Returns the process and
+    /// that line. When no line comes, the check fails saying what `what` must print
+    /// (`promise`) and what happened instead: it exited (how, and its stderr), or it printed
+    /// nothing, and what it waits in.
+    pub fn start_server(
+        &mut self,
+        spec: &Spec,
+        what: &str,
+        promise: &str,
+        limit: Duration,
+    ) -> Result<(Proc, String), Fail> {
+        let mut p = self.spawn(spec)?;
+        if p.wait_stdout(Instant::now() + limit, |out| out.contains(&b'\n')) {
+            let out = p.stdout().0;
+            let line = out.split(|&b| b == b'\n').next().unwrap_or_default();
+            let line = String::from_utf8_lossy(line).into_owned();
+            return Ok((p, line));
+        }
+        let why = match p.try_ending() {
+            Some(e) => format!("{}; {}", e.describe(), stderr_of(&p)),
+            None => format!(
+                "printed no line within {} s; {}",
+                limit.as_secs_f64(),
+                doing(p.pid)
+            ),
+        };
+        fail!("`{what}` must print {promise} as its first line on stdout, but it {why}")
+    }
+
     /// Waits for `p` to end within `limit`, then collects its output.
     pub fn finish(&mut self, what: &str, p: &mut Proc, limit: Duration) -> Result<Output, Fail> {
         let deadline = Instant::now() + limit;
@@ -321,10 +351,10 @@ pub fn stderr_of(p: &Proc) -> String {
 
 /// What a running process is doing, from /proc, for messages about a stall.
 pub fn doing(pid: i32) -> String {
-    match crate::procinfo::Snapshot::take(pid) {
+    match testkit::procfs::Process::read(pid) {
         Some(s) if s.stat.state == 'Z' => "it has exited".into(),
         Some(s) if s.wchan.is_empty() => format!("its state is {}", s.stat.state),
-        Some(s) => format!("it {}", crate::procinfo::describe_wait(&s.wchan)),
+        Some(s) => format!("it {}", testkit::hang::describe_wait(&s.wchan)),
         None => "it is gone".into(),
     }
 }

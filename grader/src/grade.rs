@@ -1,4 +1,7 @@
 //! The whole pipeline for one submission: stage, build, run tests, run checks, score.
+//!
+//! Its length is the pipeline read top to bottom in one place (each step is a function of
+//! its own module; what stays here is the order and what one step hands the next).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

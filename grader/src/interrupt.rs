@@ -65,7 +65,7 @@ pub fn install(mode: Mode) {
             let mut told = std::collections::BTreeSet::new();
             let until = Instant::now() + BATCH_GRACE;
             while !DONE.load(Ordering::SeqCst) && Instant::now() < until {
-                let children: Vec<_> = crate::procinfo::descendants(me)
+                let children: Vec<_> = testkit::procfs::descendants(me)
                     .into_iter()
                     .filter(|s| s.ppid == me && s.state != 'Z')
                     .collect();

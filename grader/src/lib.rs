@@ -21,7 +21,6 @@
 //! - [`interrupt`]: Ctrl-C, SIGTERM and SIGHUP stop every process of a grading and leave
 //!   nothing behind.
 //! - [`console`]: the grader's own output, which a closed pipe never turns into a panic.
-//! - [`procinfo`]: /proc snapshots and the hang diagnosis.
 //! - [`manifest`]: a lab's Cargo.toml made standalone (shared with handouts).
 //! - [`mutants`]: known-wrong solutions as patches, and what must catch them.
 //! - [`contract`]: a lab's contract table, every clause with its items and mutants.
@@ -38,8 +37,8 @@ pub mod interrupt;
 pub mod labfile;
 pub mod labs;
 pub mod manifest;
+pub mod measure;
 pub mod mutants;
-pub mod procinfo;
 pub mod report;
 pub mod run;
 pub mod sandbox;

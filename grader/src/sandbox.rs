@@ -32,11 +32,11 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use crate::procinfo::{self, Stat};
 pub use process::{Proc, drop_privileges, spawn};
 use reap::settle;
 pub use reap::{become_subreaper, diagnose_tree, kill_descendants};
 pub use spec::{DEFAULT_CAP, Ending, Input, Rlimits, Spec, minimal_env};
+use testkit::procfs::{self, Stat};
 
 /// Everything about one finished run.
 #[derive(Debug, Clone)]
@@ -84,7 +84,7 @@ pub fn run(spec: &Spec, timeout: Duration) -> std::io::Result<Outcome> {
     let ending = match proc.wait_until(deadline) {
         Some(e) => e,
         None => {
-            let crowd = procinfo::descendants(root).len();
+            let crowd = procfs::descendants(root).len();
             if crowd > 64 {
                 // Far more processes than any lab needs: a fork loop. Stop it before reading
                 // /proc process by process.
@@ -103,7 +103,7 @@ pub fn run(spec: &Spec, timeout: Duration) -> std::io::Result<Outcome> {
                 diagnosis = Some(reap::diagnose_under(root));
             }
             // SIGTERM first so that well-behaved programs remove their IPC objects.
-            for s in procinfo::descendants(root) {
+            for s in procfs::descendants(root) {
                 let _ = kill(Pid::from_raw(s.pid), Signal::SIGTERM);
             }
             if proc
@@ -217,7 +217,7 @@ mod tests {
             "{diagnosis}"
         );
         let me = std::process::id() as i32;
-        let alive: Vec<_> = procinfo::descendants(me)
+        let alive: Vec<_> = procfs::descendants(me)
             .into_iter()
             .filter(|s| s.state != 'Z')
             .collect();

@@ -59,3 +59,48 @@ fn registry_matches_the_tree() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// A skeleton's doc examples are compiled, never run (`no_run`): they call functions that are
+/// still `todo!()`, and a fresh handout's `cargo test` must report the lab's own tests, not
+/// examples that cannot pass yet.
+#[test]
+fn skeleton_doc_examples_do_not_run() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let tree = Tree::locate(Some(&common::root())).unwrap();
+    let mut runnable = Vec::new();
+    for slug in tree.slugs().unwrap() {
+        let mut files = Vec::new();
+        walk(&tree.root.join("labs").join(&slug).join("src"), &mut files);
+        for f in files {
+            let mut inside = false;
+            for (n, line) in std::fs::read_to_string(&f).unwrap().lines().enumerate() {
+                let t = line.trim_start();
+                let Some(fence) = t
+                    .strip_prefix("///")
+                    .or_else(|| t.strip_prefix("//!"))
+                    .map(str::trim)
+                    .and_then(|c| c.strip_prefix("```"))
+                else {
+                    continue;
+                };
+                if !inside && matches!(fence.trim(), "" | "rust") {
+                    runnable.push(format!("{}:{}", f.display(), n + 1));
+                }
+                inside = !inside;
+            }
+        }
+    }
+    assert!(
+        runnable.is_empty(),
+        "doc examples a skeleton runs (write ```no_run): {runnable:#?}"
+    );
+}

@@ -28,9 +28,23 @@ pub fn explain(procs: &[Process]) -> String {
     {
         everyone.push(me);
     }
+    paragraphs(procs, &everyone)
+}
+
+/// [`explain`] for an observer outside the programs (a grader): only `procs` are counted as
+/// holders of pipe and FIFO ends, and nothing is called "this test".
+pub fn explain_from_outside(procs: &[Process]) -> String {
+    if procs.is_empty() {
+        return "- (no process left)\n".to_owned();
+    }
+    let everyone: Vec<&Process> = procs.iter().collect();
+    paragraphs(procs, &everyone)
+}
+
+fn paragraphs(procs: &[Process], everyone: &[&Process]) -> String {
     let mut out = String::new();
     for p in procs {
-        out.push_str(&explain_one(p, &everyone));
+        out.push_str(&explain_one(p, everyone));
         out.push('\n');
     }
     out
@@ -137,6 +151,11 @@ fn explain_one(p: &Process, everyone: &[&Process]) -> String {
                 .to_owned()
         } else if reading && is_ancestor(everyone, h.stat.pid, p.stat.pid) {
             "close it in the parent after fork".to_owned()
+        } else if !reading && h.wchan == "do_wait" && is_ancestor(everyone, h.stat.pid, p.stat.pid)
+        {
+            "it waits for its children instead of starting the stage that reads this pipe: \
+             fork every stage first, then wait for them"
+                .to_owned()
         } else if !reading && h.wchan == "do_wait" {
             format!(
                 "{} waits for its children instead of reading: start every reader first, then \
@@ -306,6 +325,29 @@ mod tests {
             text.contains("fd 4 in `pipeline` (pid 10): close it in the parent after fork"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_parent_waiting_for_its_children_before_forking_the_reader_is_named() {
+        let procs = [
+            proc(
+                10,
+                1,
+                "pipeline",
+                "do_wait",
+                vec![fd(3, FdKind::PipeRead(8))],
+            ),
+            proc(
+                11,
+                10,
+                "seq",
+                "pipe_write",
+                vec![fd(1, FdKind::PipeWrite(8))],
+            ),
+        ];
+        let text = explain_from_outside(&procs);
+        assert!(text.contains("fork every stage first"), "{text}");
+        assert!(!text.contains("this test"), "{text}");
     }
 
     #[test]

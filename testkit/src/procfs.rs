@@ -195,6 +195,28 @@ impl fmt::Display for FdKind {
     }
 }
 
+/// A field of `/proc/PID/status` counted in kB (`VmHWM`, `VmRSS`, `VmSize`); `None` once the
+/// process is gone.
+pub fn status_kb(pid: i32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        l.strip_prefix(field)?
+            .strip_prefix(':')?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// How many descriptors `pid` has open; `None` once it is gone.
+pub fn fd_count(pid: i32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|d| d.count())
+}
+
 /// One open descriptor of a process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fd {
@@ -384,6 +406,15 @@ pub fn processes(pids: impl IntoIterator<Item = i32>) -> Vec<Process> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_this_process_status_and_descriptors() {
+        let me = std::process::id() as i32;
+        assert!(status_kb(me, "VmHWM").is_some_and(|kb| kb > 0));
+        assert!(status_kb(me, "NoSuchField").is_none());
+        assert!(fd_count(me).is_some_and(|n| n >= 3));
+        assert!(fd_count(i32::MAX).is_none());
+    }
 
     #[test]
     fn reads_a_stat_line_with_spaces_in_comm() {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use grader::labfile::Tree;
+use grader::measure::median;
 
 mod fifos;
 mod hangs;
@@ -147,16 +148,14 @@ impl Bench {
         ours()?;
         bash()?;
         for _ in 0..self.runs {
-            a.push(ours()?);
-            b.push(bash()?);
+            a.push(ms(ours()?));
+            b.push(ms(bash()?));
         }
-        let (ma, mb) = (median(&mut a), median(&mut b));
+        let (ma, mb) = (median(&a), median(&b));
         println!(
-            "seq 1 5000000 | wc -l, median of {} interleaved runs: pipeline {:.1} ms, bash {:.1} ms, ratio pipeline/bash {:.3}",
+            "seq 1 5000000 | wc -l, median of {} interleaved runs: pipeline {ma:.1} ms, bash {mb:.1} ms, ratio pipeline/bash {:.3}",
             self.runs,
-            ms(ma),
-            ms(mb),
-            ma.as_secs_f64() / mb.as_secs_f64()
+            ma / mb
         );
         Ok(())
     }
@@ -191,9 +190,9 @@ impl Bench {
         let medians: Vec<(f64, f64)> = rounds
             .iter()
             .map(|r| {
-                let mut rate: Vec<f64> = r.iter().map(|r| r.rate).collect();
-                let mut cpu: Vec<f64> = r.iter().map(|r| r.cpu_us).collect();
-                (median(&mut rate), median(&mut cpu))
+                let rate: Vec<f64> = r.iter().map(|r| r.rate).collect();
+                let cpu: Vec<f64> = r.iter().map(|r| r.cpu_us).collect();
+                (median(&rate), median(&cpu))
             })
             .collect();
         println!(
@@ -246,11 +245,6 @@ fn time(cmd: &mut Command) -> Result<Duration> {
         bail!("{cmd:?} failed: {status}");
     }
     Ok(elapsed)
-}
-
-fn median<T: PartialOrd + Copy>(v: &mut [T]) -> T {
-    v.sort_by(|x, y| x.partial_cmp(y).expect("no NaN"));
-    v[v.len() / 2]
 }
 
 fn ms(d: Duration) -> f64 {

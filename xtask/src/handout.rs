@@ -4,6 +4,8 @@
 //! own dependencies, the README, the skeleton and the visible tests; never `hidden/`,
 //! `lab.toml`, a solution or a mutant. Entries are sorted and their metadata fixed, so two
 //! builds are byte-identical.
+//!
+//! Half of the file is its tests: each unpacks a handout and uses it as a student would.
 
 use std::path::{Path, PathBuf};
 

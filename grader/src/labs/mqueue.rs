@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::check::{Check, CheckResult, Ctx, Fail};
-use crate::procinfo;
 use crate::sandbox::{Ending, Input, Proc, Spec};
 use crate::{ensure, fail};
+use testkit::procfs;
 
 use jobs::{JobLine, expected_of, input_of, judge_results, list, random_jobs, stderr_note};
 use procs::{describe_run, live_children, run_dispatch};
@@ -260,7 +260,7 @@ fn signal_cleanup(ctx: &mut Ctx) -> CheckResult {
         };
         let alive: Vec<String> = workers
             .iter()
-            .filter(|w| procinfo::stat(**w).is_some_and(|s| s.state != 'Z' && s.state != 'X'))
+            .filter(|w| procfs::stat(**w).is_some_and(|s| s.state != 'Z' && s.state != 'X'))
             .map(|w| w.to_string())
             .collect();
         let left = scope.sweep(&[pid]);
@@ -408,7 +408,7 @@ fn no_queue_left(ctx: &mut Ctx) -> CheckResult {
             out.ending.describe(),
             left.join(", ")
         );
-        let stray: Vec<String> = procinfo::descendants(std::process::id() as i32)
+        let stray: Vec<String> = procfs::descendants(std::process::id() as i32)
             .into_iter()
             .filter(|s| s.state != 'Z' && s.state != 'X')
             .map(|s| format!("`{}` (pid {})", s.comm, s.pid))

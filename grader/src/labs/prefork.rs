@@ -13,9 +13,15 @@
 //! - `harness`: the document root, starting the server, its workers, raw requests, wrk;
 //! - `peers`: curl for status codes, headers, HEAD and traversal; keep-alive; parallel
 //!   accepting; idle CPU;
-//! - `load`: SIGKILL of workers under load, SIGHUP under load, the scoreboard's total,
-//!   SIGTERM under load;
-//! - `perf`: the submission against nginx.
+//! - `load`: SIGKILL of workers under load (one at a time, and all at once), SIGHUP under
+//!   load, the scoreboard's total;
+//! - `stops`: SIGHUP while every worker holds a request, a request on its way to a worker
+//!   that stops, SIGTERM while a client never finishes its request;
+//! - `procs`: stopped processes, pending signals, which worker holds a connection, what the
+//!   server has read;
+//! - `perf`: the submission against nginx;
+//! - `resources`: descriptors and memory per connection with clients that come and go in
+//!   every way, and a server that cannot start (a fork refused) leaving nothing behind.
 
 use crate::check::Check;
 
@@ -23,6 +29,9 @@ mod harness;
 mod load;
 mod peers;
 mod perf;
+mod procs;
+mod resources;
+mod stops;
 
 /// The checks, by the names lab.toml uses.
 pub const CHECKS: &[Check] = &[
@@ -56,10 +65,18 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         name: "sigterm_under_load",
-        run: load::sigterm_under_load,
+        run: stops::sigterm_under_load,
     },
     Check {
         name: "vs_nginx",
         run: perf::vs_nginx,
+    },
+    Check {
+        name: "connections_come_and_go",
+        run: resources::connections_come_and_go,
+    },
+    Check {
+        name: "cannot_start",
+        run: resources::cannot_start,
     },
 ];

@@ -1,7 +1,8 @@
 //! Checks of the tcp-sockets lab: `kv-server` driven by real clients nobody here wrote
 //! (Debian's `redis-cli` and `redis-benchmark`, a Python client speaking raw RESP), by the
 //! grader's own raw connections (200 at once, a silent one, a 1 GiB announcement, SIGTERM
-//! with replies owed), idle CPU, and its throughput against `redis-server` itself, measured
+//! with replies owed, back-pressure, bad input and clients that leave), idle CPU, and its
+//! throughput against `redis-server` itself, measured
 //! in the same run.
 //!
 //! Where a split must really reach the server as two reads, the sender waits until the
@@ -13,15 +14,22 @@
 //! - this file: the `CHECKS` table;
 //! - `harness`: starting `kv-server`, raw connections, the socket table;
 //! - `peers`: `redis-cli`, `redis-benchmark`, the Python client (`raw_resp.py`);
-//! - `clients`: many clients, a stalled one, lying lengths, SIGTERM, idle CPU;
+//! - `clients`: many clients, a stalled one, lying lengths, idle CPU;
+//! - `signals`: SIGTERM and SIGINT with replies owed, with nothing owed, with a client that
+//!   never reads;
+//! - `pressure`: back-pressure, bounded and resumed;
+//! - `leaving`: bad input and clients that leave in every way;
 //! - `perf`: throughput against `redis-server`.
 
 use crate::check::Check;
 
 mod clients;
 mod harness;
+mod leaving;
 mod peers;
 mod perf;
+mod pressure;
+mod signals;
 
 /// The checks, by the names lab.toml uses.
 pub const CHECKS: &[Check] = &[
@@ -51,7 +59,19 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         name: "sigterm_in_flight",
-        run: clients::sigterm_in_flight,
+        run: signals::sigterm_in_flight,
+    },
+    Check {
+        name: "signals",
+        run: signals::signals,
+    },
+    Check {
+        name: "backpressure",
+        run: pressure::backpressure,
+    },
+    Check {
+        name: "bad_clients",
+        run: leaving::bad_clients,
     },
     Check {
         name: "idle_cpu",

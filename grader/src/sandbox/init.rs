@@ -134,7 +134,7 @@ fn report_survivors() {
             Pid::from_raw(-1),
             Some(nix::sys::wait::WaitPidFlag::WNOHANG),
         ) {}
-        let alive: Vec<crate::procinfo::Stat> = crate::procinfo::all()
+        let alive: Vec<testkit::procfs::Stat> = testkit::procfs::all()
             .into_iter()
             .filter(|s| s.pid != 1 && s.state != 'Z' && s.state != 'X')
             .collect();

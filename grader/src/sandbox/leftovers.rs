@@ -131,14 +131,45 @@ pub(crate) fn enter(fd: i32) -> std::io::Result<()> {
     Ok(())
 }
 
-/// What the report says about `objects` left behind.
+/// What the report says about `objects` left behind: the advice first, then the objects,
+/// counted by kind when there are many ("1000 x POSIX queue (e.g. mq /a, mq /b)"), so that a
+/// program that leaks one per request gets a message a student can read to its end.
 pub fn describe(objects: &[Object]) -> String {
-    format!(
-        "left behind (removed by the grader): {}. Every IPC object a program creates it must \
-         also remove (shmctl/semctl/msgctl IPC_RMID, mq_unlink), on success, on error and on \
-         SIGINT/SIGTERM",
+    const LISTED: usize = 6;
+    let what = if objects.len() <= LISTED {
         objects.join(", ")
+    } else {
+        let mut kinds: std::collections::BTreeMap<&str, Vec<&Object>> = Default::default();
+        for o in objects {
+            kinds.entry(kind_of(o)).or_default().push(o);
+        }
+        kinds
+            .iter()
+            .map(|(kind, v)| match &v[..] {
+                [one] => one.to_string(),
+                [a, b, ..] => format!("{} x {kind} (e.g. {a}, {b})", v.len()),
+                [] => unreachable!(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    format!(
+        "Every IPC object a program creates it must also remove (shmctl/semctl/msgctl \
+         IPC_RMID, mq_unlink), on success, on error and on SIGINT/SIGTERM; {} left behind \
+         (removed by the grader): {what}",
+        objects.len()
     )
+}
+
+/// The kind of `obj`, in words.
+fn kind_of(obj: &str) -> &'static str {
+    match obj.split(' ').next() {
+        Some("shm") => "System V segment",
+        Some("sem") => "System V semaphore set",
+        Some("msg") => "System V message queue",
+        Some("mq") => "POSIX queue",
+        _ => "object",
+    }
 }
 
 /// Runs `f` (which starts a sandboxed run) and returns its outcome with whatever IPC objects
@@ -161,4 +192,26 @@ pub fn around(
         _ => Vec::new(),
     };
     Ok((out, left))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_objects_are_counted_by_kind_after_the_advice() {
+        let mut objects: Vec<Object> = (0..1000).map(|i| format!("mq /job-{i}")).collect();
+        objects.push("shm key=0x00000001 id=7".into());
+        let text = describe(&objects);
+        assert!(
+            text.starts_with("Every IPC object a program creates"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1001 left behind (removed by the grader): 1000 x POSIX queue (e.g. mq /job-0, mq /job-1); shm key=0x00000001 id=7"),
+            "{text}"
+        );
+        assert!(text.len() < 400, "{text}");
+        assert!(describe(&["mq /a".into()]).ends_with(": mq /a"));
+    }
 }

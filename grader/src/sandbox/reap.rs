@@ -7,7 +7,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
-use crate::procinfo::{self, Stat};
+use testkit::procfs::{self, Stat};
 
 /// Makes this process a child subreaper: orphaned descendants are reparented to it.
 pub fn become_subreaper() -> std::io::Result<()> {
@@ -16,8 +16,17 @@ pub fn become_subreaper() -> std::io::Result<()> {
 
 /// What every process under `root` waits for.
 pub(super) fn diagnose_under(root: i32) -> String {
-    let procs = procinfo::snapshot(procinfo::descendants(root).into_iter().map(|s| s.pid));
-    procinfo::explain(&procs)
+    explain(procfs::descendants(root))
+}
+
+/// What each of `procs` waits for, in a student's terms. The grader's own PID-namespace
+/// shim and init (`__init`) are not the student's processes and are left out.
+fn explain(procs: Vec<Stat>) -> String {
+    let procs: Vec<procfs::Process> = procfs::processes(procs.into_iter().map(|s| s.pid))
+        .into_iter()
+        .filter(|p| p.cmdline.get(1).is_none_or(|a| a != "__init"))
+        .collect();
+    testkit::hang::explain_from_outside(&procs)
 }
 
 /// SIGKILLs every process under `root` (not `root` itself, and never by process group, which
@@ -41,7 +50,7 @@ fn kill_under(root: i32, whole_groups: bool) -> Vec<Stat> {
     };
     let mut first = None;
     for round in 0..400 {
-        let all = procinfo::descendants(root);
+        let all = procfs::descendants(root);
         let live: Vec<Stat> = all
             .iter()
             .filter(|s| s.state != 'Z' && s.state != 'X')
@@ -77,7 +86,7 @@ fn ancestor_groups() -> std::collections::BTreeSet<i32> {
     groups.insert(nix::unistd::getpgrp().as_raw());
     let mut pid = std::process::id() as i32;
     for _ in 0..64 {
-        let Some(s) = procinfo::stat(pid) else { break };
+        let Some(s) = procfs::stat(pid) else { break };
         groups.insert(s.pgid);
         if s.ppid <= 1 {
             break;
@@ -92,7 +101,7 @@ fn ancestor_groups() -> std::collections::BTreeSet<i32> {
 pub(super) fn settle(deadline: Instant) {
     let me = std::process::id() as i32;
     while Instant::now() < deadline {
-        let live = procinfo::descendants(me)
+        let live = procfs::descendants(me)
             .iter()
             .any(|s| s.state != 'Z' && s.state != 'X');
         if !live {
@@ -105,8 +114,7 @@ pub(super) fn settle(deadline: Instant) {
 /// Snapshots every descendant of this process and explains what each waits for.
 pub fn diagnose_tree() -> String {
     let me = std::process::id() as i32;
-    let procs = procinfo::snapshot(procinfo::descendants(me).into_iter().map(|s| s.pid));
-    procinfo::explain(&procs)
+    explain(procfs::descendants(me))
 }
 
 /// SIGKILLs every descendant of this process and reaps those that are its children, until

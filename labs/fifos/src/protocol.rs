@@ -100,7 +100,7 @@ pub struct Rejected {
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// use fifos::protocol::{parse_request, BadRequest, Rejected, Request};
 ///
 /// assert_eq!(parse_request(b"412 10"), Ok(Request { pid: 412, count: 10 }));
@@ -136,7 +136,7 @@ impl Reply {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use fifos::protocol::Reply;
     ///
     /// assert_eq!(Reply::parse(b"42"), Some(Reply::Start(42)));
@@ -178,7 +178,7 @@ impl Decoder {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use fifos::protocol::{Decoder, Request};
     ///
     /// let mut d = Decoder::new();

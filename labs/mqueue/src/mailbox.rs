@@ -49,7 +49,7 @@ pub struct Mailbox {
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// use mqueue::check_name;
 ///
 /// assert!(check_name("/jobs").is_ok());
@@ -66,7 +66,7 @@ pub fn check_name(name: &str) -> io::Result<()> {
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// let a = mqueue::unique_name("mqlab");
 /// let b = mqueue::unique_name("mqlab");
 /// assert_ne!(a, b);
@@ -96,7 +96,7 @@ impl Mailbox {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use mqueue::Mailbox;
     ///
     /// let name = mqueue::unique_name("doc-create");

@@ -56,7 +56,7 @@ impl TypedQueue {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use mqueue::{Select, TypedQueue};
     ///
     /// let q = TypedQueue::private()?;

@@ -71,7 +71,7 @@ impl Error for UsageError {}
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// use std::ffi::OsString;
 /// use pipes::{parse_args, Plan};
 ///
@@ -96,7 +96,7 @@ pub fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Plan, Usa
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// use pipes::pipeline_status;
 ///
 /// assert_eq!(pipeline_status(&[1, 0], false), 0);
@@ -116,7 +116,7 @@ pub fn pipeline_status(statuses: &[i32], pipefail: bool) -> i32 {
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// use nix::sys::signal::Signal;
 /// use nix::sys::wait::WaitStatus;
 /// use nix::unistd::Pid;

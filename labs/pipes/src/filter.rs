@@ -49,7 +49,7 @@ pub struct Filtered {
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// use pipes::filter;
 ///
 /// let out = filter(&["tr", "a-z", "A-Z"], b"hello\n")?;

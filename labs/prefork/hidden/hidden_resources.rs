@@ -33,11 +33,15 @@ fn scoreboards_are_unmapped_part_b() {
     );
 }
 
-/// 300 connections served by serve_connection (keep-alive, then the client closes) leak
-/// no descriptor.
+/// 300 connections served by serve_connection (keep-alive, then the client closes; a 64 MiB
+/// file the client leaves after its head) leak no descriptor.
 #[test]
 fn serve_connection_closes_part_c() {
     let www = common::Www::new();
+    // Sparse: larger than any socket buffer, so the client leaves while it is being sent.
+    std::fs::File::create(www.root().join("huge.bin"))
+        .and_then(|f| f.set_len(64 << 20))
+        .unwrap();
     let root = www.root().canonicalize().unwrap();
     let board = Scoreboard::new(1).unwrap();
     board.start(0, std::process::id() as i32);
@@ -46,18 +50,22 @@ fn serve_connection_closes_part_c() {
     testkit::assert_no_leak(
         300,
         "serve_connection",
-        "drop (close) the connection and any file you opened on every path",
+        "drop (close) the connection and any file you opened on every path, the error paths \
+         too (a client that leaves in the middle of a response makes the send fail)",
         |i| {
             let client = std::thread::spawn(move || {
                 let mut c = TcpStream::connect(addr).unwrap();
-                let req = if i % 2 == 0 {
-                    "GET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                } else {
-                    "GET /4k.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                let req = match i % 3 {
+                    0 => "GET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    1 => "GET /4k.bin HTTP/1.1\r\nHost: x\r\n\r\n",
+                    _ => "GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n",
                 };
                 c.write_all(req.as_bytes()).unwrap();
-                if i % 2 == 1 {
-                    common::read_response(&mut c, "GET /4k.bin", true);
+                match i % 3 {
+                    1 => drop(common::read_response(&mut c, "GET /4k.bin", true)),
+                    // The head only: the client leaves in the middle of the body.
+                    2 => drop(common::read_response(&mut c, "GET /huge.bin", false)),
+                    _ => {}
                 }
                 // Dropped: the client closes its end.
             });

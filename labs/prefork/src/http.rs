@@ -62,7 +62,7 @@ pub enum Parsed {
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// use prefork::http::{parse_request, Method, Parsed};
 /// let buf = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\nGET /next";
 /// let Parsed::Complete(req, used) = parse_request(buf) else { panic!() };
@@ -95,7 +95,7 @@ pub fn content_type(path: &Path) -> &'static str {
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// let head = prefork::http::response_head(404, Some("text/plain; charset=utf-8"), 10, false, &[]);
 /// assert!(head.starts_with("HTTP/1.1 404 Not Found\r\n"));
 /// assert!(head.contains("Content-Length: 10\r\n") && head.contains("Connection: close\r\n"));

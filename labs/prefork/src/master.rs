@@ -45,7 +45,7 @@ pub const USAGE: &str = "usage: prefork-httpd --port PORT --root DIR --workers N
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// use prefork::master::parse_args;
 /// let args: Vec<String> = ["--port", "0", "--root", "www", "--workers", "2"].map(String::from).to_vec();
 /// let c = parse_args(&args).unwrap();

@@ -97,7 +97,7 @@ impl Scoreboard {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use prefork::scoreboard::{Scoreboard, State};
     /// let board = Scoreboard::new(4).unwrap();
     /// board.start(0, 1234);

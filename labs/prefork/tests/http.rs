@@ -85,6 +85,26 @@ fn malformed_is_400_part_a(#[case] req: &str) {
     );
 }
 
+/// Bytes no request may hold are 400, never a panic: a target that is not UTF-8, NUL and
+/// other control bytes, a header name that is not a token.
+#[test]
+fn bad_bytes_are_400_part_a() {
+    for req in [
+        &b"GET /caf\xe9 HTTP/1.1\r\n\r\n"[..],
+        b"GET /a\x00b HTTP/1.1\r\n\r\n",
+        b"GET /\x7f HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\n\xff\xfe: x\r\n\r\n",
+        b"\xff\xff\xff / HTTP/1.1\r\n\r\n",
+    ] {
+        assert_eq!(
+            parse_request(req),
+            Parsed::Error(400),
+            "for {}",
+            testkit::compare::show(req)
+        );
+    }
+}
+
 /// A request line longer than the limit is 414, even before its end arrives; too many
 /// header bytes are 431.
 #[test]
@@ -164,6 +184,11 @@ fn resolves_files_part_a() {
     assert_eq!(resolve(&root, "/4k.bin?v=2"), Ok(real.join("4k.bin")));
     assert_eq!(resolve(&root, "/"), Ok(real.join("index.html")));
     assert_eq!(resolve(&root, "/docs/"), Ok(real.join("docs/index.html")));
+    assert_eq!(
+        resolve(&root, "/docs"),
+        Ok(real.join("docs/index.html")),
+        "a path naming a directory means its index.html, with or without a trailing /"
+    );
     assert_eq!(
         resolve(&root, "/docs/a%20b.txt"),
         Ok(real.join("docs/a b.txt"))

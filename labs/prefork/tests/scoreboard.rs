@@ -52,12 +52,22 @@ fn renders_the_status_page_part_b() {
     }
     let text = b.render();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines.contains(&"total requests: 5"), "{text}");
-    assert!(lines.contains(&"workers: 2"), "{text}");
-    assert!(lines.contains(&"slot pid state requests"), "{text}");
-    assert!(lines.contains(&"0 100 idle 0"), "{text}");
-    assert!(lines.contains(&"2 102 reading 5"), "{text}");
-    assert!(!text.contains(" - "), "empty slots are not shown: {text}");
+    for (line, why) in [
+        ("total requests: 5", "every request served"),
+        ("workers: 2", "the slots in use, not every slot"),
+        ("slot pid state requests", "the header of the rows"),
+        ("0 100 idle 0", "slot 0's row"),
+        ("2 102 reading 5", "slot 2's row"),
+    ] {
+        assert!(
+            lines.contains(&line),
+            "the status page must have the line `{line}` ({why}); it is:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains(" - "),
+        "empty slots are not shown (only the 2 slots in use have rows); the page is:\n{text}"
+    );
 }
 
 /// A child forked after `new` writes; the parent sees it (the mapping is shared, not

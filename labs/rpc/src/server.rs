@@ -74,7 +74,7 @@ pub fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> io
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// # use rpc::{server::respond, Service};
 /// let s = Service::new();
 /// let reply = respond(&s, br#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}"#);

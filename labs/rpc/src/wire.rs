@@ -100,7 +100,7 @@ impl Request {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// # use rpc::wire::{Params, Request};
     /// let r = Request { method: "add".into(), params: Params::ByPosition(vec![1.into(), 2.into()]),
     ///                   id: Some(7.into()), client: None };
@@ -169,7 +169,7 @@ pub enum Message {
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// # use rpc::wire::{parse_line, Message, PARSE_ERROR};
 /// let Message::Reject(r) = parse_line(b"{oops") else { panic!() };
 /// assert_eq!(r.outcome.unwrap_err().code, PARSE_ERROR);

@@ -33,7 +33,7 @@ impl Key {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use sysv_shm::Key;
     ///
     /// let file = std::env::temp_dir();

@@ -54,7 +54,7 @@ impl Segment {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use sysv_shm::{Key, Segment};
     ///
     /// let seg = Segment::create(Key::PRIVATE, 4096, 0o600)?;
@@ -121,7 +121,7 @@ impl Segment {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use std::sync::atomic::Ordering;
     /// use sysv_shm::{Key, Segment};
     ///
@@ -193,7 +193,7 @@ impl Attachment {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use std::sync::atomic::Ordering;
     /// use sysv_shm::{Key, Segment};
     ///

@@ -38,7 +38,7 @@ impl Semaphore {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use sysv_shm::{Key, Semaphore};
     ///
     /// let sem = Semaphore::create(Key::PRIVATE, 1, 0o600)?;

@@ -17,18 +17,6 @@ fn vm_size(pid: i32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Whether every thread of `pid` sleeps.
-fn all_asleep(pid: i32) -> bool {
-    let threads = testkit::procfs::threads(pid);
-    !threads.is_empty()
-        && threads.iter().all(|t| {
-            std::fs::read_to_string(format!("/proc/{pid}/task/{t}/stat"))
-                .ok()
-                .and_then(|s| testkit::procfs::parse_stat(&s))
-                .is_some_and(|s| s.state == 'S')
-        })
-}
-
 /// Values with `\r\n`, `$` lines and zero bytes inside, and a 1 MiB random one, come back
 /// byte for byte.
 #[test]
@@ -115,36 +103,58 @@ fn the_size_cap_is_configurable_part_c() {
         big.closed_by_server(),
         "after the error the connection must be closed"
     );
+    // The cap is on the whole request: five arguments of at most 300 bytes, 1.2 KB in all.
+    let mut many = server.connect();
+    many.send(&req(&[
+        b"EXISTS",
+        &[b'a'; 300],
+        &[b'b'; 300],
+        &[b'c'; 300],
+        &[b'd'; 300],
+    ]));
+    let line = many.read_line();
+    assert!(
+        line.starts_with(b"-ERR"),
+        "an EXISTS of 4 keys of 300 bytes (a request of 1248 bytes) under --max-request 1000: \
+         expected -ERR (the cap counts the whole request, not each argument), got {}",
+        testkit::compare::show(&line)
+    );
 }
 
-/// SIGTERM while 25 MiB of replies are still owed to a client that reads slowly: every
-/// reply arrives, then EOF, then exit 0. Meanwhile a new connection is refused.
+/// SIGTERM while 24 MiB of replies are still owed to a client that has not read them, and
+/// some of its requests still wait in the server's socket: every reply arrives, then EOF,
+/// then exit 0. Meanwhile a new connection is refused.
 #[test]
 fn sigterm_answers_what_was_received_part_c() {
     let mut server = KvServer::start(&[]);
-    let pid = server.group.pid();
     // Letters only, in one write of one segment: this is about SIGTERM, not binary values.
-    let value: Vec<u8> = pattern(7, 32 << 10).iter().map(|b| b'a' + b % 26).collect();
+    let value: Vec<u8> = pattern(7, 8 << 10).iter().map(|b| b'a' + b % 26).collect();
     let mut c = server.connect();
-    c.send(&req(&[b"SET", b"big", &value]));
-    c.expect("SET big", b"+OK\r\n");
-    let n = 800;
-    let gets: Vec<u8> = (0..n).flat_map(|_| req(&[b"GET", b"big"])).collect();
+    c.send(&req(&[b"SET", b"sigterm:big", &value]));
+    c.expect("SET sigterm:big", b"+OK\r\n");
+    // 3000 GETs are 93 KB, more than one read of 64 KiB; that read's replies alone are more
+    // than the sockets hold, so the server stops reading with requests still in its socket.
+    let n = 3000;
+    let gets: Vec<u8> = req(&[b"GET", b"sigterm:big"]).repeat(n);
     c.send(&gets);
-    // The server has sent what the socket takes and now waits for the client to read.
+    // Every request has reached the server (nothing left unacknowledged on our side), and
+    // it has begun answering.
     let me = c.stream.local_addr().unwrap();
     let end = Instant::now() + DEADLINE;
-    while !(common::rx_queue(me, server.addr).unwrap_or(0) > 0 && all_asleep(pid)) {
+    while !matches!(common::queues(me, server.addr), Some((0, rx)) if rx > 0) {
         assert!(
             Instant::now() < end,
-            "kv-server did not start replying to 800 pipelined GETs"
+            "kv-server did not start replying to {n} pipelined GETs within {DEADLINE:?}"
         );
         std::thread::sleep(Duration::from_millis(1));
     }
+    let unread = common::queues(server.addr, me).map_or(0, |(_, rx)| rx);
     server.group.signal(nix::sys::signal::Signal::SIGTERM);
-    // No new client once SIGTERM has arrived (the listener is closed).
+    // No new client once SIGTERM has arrived (the listener is closed): tried while the
+    // replies are still owed (once they are sent the server exits and its port closes
+    // anyway), for at most 2 s of the 5 s the server gives slow readers.
     let refused = {
-        let end = Instant::now() + DEADLINE;
+        let end = Instant::now() + Duration::from_secs(2);
         loop {
             // (with a timeout: a full backlog makes connect wait)
             match std::net::TcpStream::connect_timeout(&server.addr, Duration::from_millis(200)) {
@@ -159,9 +169,12 @@ fn sigterm_answers_what_was_received_part_c() {
         let got = c.read_n(want.len());
         assert!(
             got == want,
-            "after SIGTERM, reply {i} of {n} to GETs the server had already received: got {} of \
-             {} bytes. On SIGTERM, stop accepting, but answer every request already received \
-             and send the replies before closing",
+            "after SIGTERM, reply {} of {n} to GETs the server had already received: got {} of \
+             {} bytes. When SIGTERM came, {unread} bytes of those requests were still in the \
+             server's socket receive queue: they count as received. On SIGTERM, stop \
+             accepting, but answer every request already received (read the sockets until \
+             they have nothing more) and send the replies before closing",
+            i + 1,
             got.len(),
             want.len()
         );
@@ -170,9 +183,10 @@ fn sigterm_answers_what_was_received_part_c() {
         c.closed_by_server(),
         "after the last reply the connection must be closed"
     );
-    let status = server
-        .group
-        .wait_or_explain(DEADLINE, "the server must exit once the replies are sent");
+    let status = server.group.wait_or_explain(
+        DEADLINE + Duration::from_secs(5),
+        "the server must exit once the replies are sent",
+    );
     assert!(
         status.success(),
         "kv-server ended with {status} after SIGTERM (expected 0)"

@@ -97,7 +97,7 @@ impl<'a> Args<'a> {
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// use tcp_sockets::resp::parse_request;
 /// let mut args = Vec::new();
 /// let buf = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPI";
@@ -137,7 +137,7 @@ impl Reply {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use tcp_sockets::Reply;
     /// let mut out = Vec::new();
     /// Reply::Bulk(b"a\r\nb".to_vec()).encode(&mut out);
@@ -164,7 +164,7 @@ impl Reply {
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// let mut out = Vec::new();
 /// tcp_sockets::resp::encode_request(&[&b"GET"[..], b"k"], &mut out);
 /// assert_eq!(out, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");

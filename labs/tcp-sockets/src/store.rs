@@ -57,7 +57,7 @@ impl Store {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use tcp_sockets::{Args, Store};
     /// let mut store = Store::new();
     /// let buf = b"SETkv";

@@ -68,6 +68,79 @@ fn a_big_pipeline_part_d() {
     }
 }
 
+/// A stand-in server on a thread, so that this test judges `KvClient` alone: for each
+/// `(reply, k)` it reads one PING request, sends the first `k` bytes of `reply`, waits until
+/// the client has read them (the receive queue of the client's end is empty), then sends
+/// the rest. The replies reach the client in two reads, cut after byte `k`.
+fn cutting_server(cuts: Vec<(Vec<u8>, usize)>) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a stand-in server");
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut conn, client)) = listener.accept() else {
+            return;
+        };
+        conn.set_nodelay(true).unwrap();
+        let ping = b"*1\r\n$4\r\nPING\r\n";
+        for (reply, k) in cuts {
+            let mut got = [0u8; 14];
+            if conn.read_exact(&mut got).is_err() || &got != ping {
+                return;
+            }
+            if conn.write_all(&reply[..k]).is_err() {
+                return;
+            }
+            let end = std::time::Instant::now() + common::DEADLINE;
+            while common::rx_queue(client, addr).unwrap_or(0) != 0 {
+                if std::time::Instant::now() > end {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            if conn.write_all(&reply[k..]).is_err() {
+                return;
+            }
+        }
+    });
+    addr
+}
+
+/// Replies cut at every byte, the client having read the first piece before the rest is
+/// sent: `command` returns each reply whole, as sent.
+#[test]
+fn replies_cut_at_every_byte_part_d() {
+    let replies: Vec<(Vec<u8>, Reply)> = vec![
+        (b"+PONG\r\n".to_vec(), Reply::Simple("PONG".into())),
+        (
+            b"$8\r\na\r\n$1\r\nb\r\n".to_vec(),
+            Reply::Bulk(b"a\r\n$1\r\nb".to_vec()),
+        ),
+        (b"-ERR cut\r\n".to_vec(), Reply::Error("ERR cut".into())),
+        (b":-42\r\n".to_vec(), Reply::Integer(-42)),
+        (b"$-1\r\n".to_vec(), Reply::Nil),
+    ];
+    let mut cuts = Vec::new();
+    for (wire, _) in &replies {
+        for k in 1..wire.len() {
+            cuts.push((wire.clone(), k));
+        }
+    }
+    let addr = cutting_server(cuts.clone());
+    let mut c = KvClient::connect(addr).expect("connect to the stand-in server");
+    c.set_timeout(Some(common::DEADLINE)).expect("set_timeout");
+    for (wire, k) in cuts {
+        let want = &replies.iter().find(|(w, _)| *w == wire).unwrap().1;
+        let got = c.command(&["PING"]);
+        assert!(
+            matches!(&got, Ok(r) if r == want),
+            "the reply {} came in two reads, cut after byte {k}: `command` returned {got:?}, \
+             expected Ok({want:?}). Keep the bytes of a reply that is not whole yet and parse \
+             again when more come",
+            testkit::compare::show(&wire)
+        );
+    }
+}
+
 /// Nothing listening: `ConnectionRefused`.
 #[test]
 fn connect_refused_part_d() {

@@ -132,6 +132,47 @@ fn an_announced_length_over_the_cap_is_refused_at_once_part_a() {
     );
 }
 
+/// The cap is on the whole request, not on each argument: arguments each well under it
+/// that add up to more are refused as soon as the header that crosses it arrives.
+#[test]
+fn the_cap_counts_the_whole_request_part_a() {
+    let mut ranges = Vec::new();
+    let mut buf = Vec::new();
+    encode_request(
+        &[
+            &b"EXISTS"[..],
+            &[b'a'; 300],
+            &[b'b'; 300],
+            &[b'c'; 300],
+            &[b'd'; 300],
+        ],
+        &mut buf,
+    );
+    let got = parse_request(&buf, 1000, &mut ranges);
+    assert!(
+        matches!(got, Err(ProtocolError::TooLarge { .. })),
+        "a request of {} bytes (5 arguments, none over 300 bytes) with a cap of 1000 bytes: \
+         expected Err(TooLarge): the cap counts every byte of the request, got {got:?}",
+        buf.len()
+    );
+    let header_end = buf.len() - 300 - 2;
+    assert!(
+        matches!(
+            parse_request(&buf[..header_end], 1000, &mut ranges),
+            Err(ProtocolError::TooLarge { .. })
+        ),
+        "the header `$300` that takes the request past the cap must be refused when it arrives"
+    );
+}
+
+/// `*0` and `*-1` are requests with no argument, to be skipped like an empty line.
+#[rstest]
+#[case::empty_array(&b"*0\r\n"[..])]
+#[case::null_array(&b"*-1\r\n"[..])]
+fn empty_and_null_arrays_have_no_argument_part_a(#[case] buf: &[u8]) {
+    assert_eq!(parse(buf), Ok(Some((Vec::new(), buf.len()))));
+}
+
 /// Bytes piling up without a whole request (an inline line without its newline) are
 /// refused once they pass the cap.
 #[test]

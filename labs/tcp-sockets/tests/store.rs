@@ -32,10 +32,8 @@ fn run(store: &mut Store, words: &[&[u8]]) -> Vec<u8> {
 #[track_caller]
 fn check(store: &mut Store, words: &[&[u8]], want: &[u8]) {
     let got = run(store, words);
-    let shown: Vec<String> = words
-        .iter()
-        .map(|w| String::from_utf8_lossy(w).into_owned())
-        .collect();
+    // Bytes that are not text (a name that is not UTF-8, a \r\n) shown escaped.
+    let shown: Vec<String> = words.iter().map(|w| w.escape_ascii().to_string()).collect();
     testkit::assert_same_bytes(&format!("the reply to {}", shown.join(" ")), want, &got);
 }
 
@@ -102,20 +100,43 @@ fn wrong_number_of_arguments_part_b() {
     let mut s = Store::new();
     for words in [
         &[&b"GET"[..]][..],
+        &[b"GET", b"k", b"extra"],
         &[b"SET", b"k"],
+        &[b"SET", b"k", b"v", b"extra"],
         &[b"DEL"],
         &[b"ECHO"],
+        &[b"ECHO", b"a", b"b"],
         &[b"EXISTS"],
+        &[b"PING", b"a", b"b"],
     ] {
         let got = run(&mut s, words);
         assert!(
             got.starts_with(b"-ERR wrong number of arguments") && got.ends_with(b"\r\n"),
-            "{:?}: expected `-ERR wrong number of arguments for '...' command`, got {}",
+            "{:?} with {} argument(s): expected `-ERR wrong number of arguments for '...' \
+             command`, got {}",
             String::from_utf8_lossy(words[0]),
+            words.len() - 1,
             testkit::compare::show(&got)
         );
     }
     assert!(s.is_empty());
+}
+
+/// A command name is bytes, not text: one that is not UTF-8 is an unknown command, named
+/// as sent (and nothing panics).
+#[test]
+fn names_that_are_not_utf8_are_unknown_part_b() {
+    let mut s = Store::new();
+    check(
+        &mut s,
+        &[b"\xff\xfe", b"k"],
+        b"-ERR unknown command '\xff\xfe'\r\n",
+    );
+    check(
+        &mut s,
+        &[b"G\xc3T", b"k"],
+        b"-ERR unknown command 'G\xc3T'\r\n",
+    );
 }
 
 /// A request with no argument (an empty inline line) has no reply at all.

@@ -56,7 +56,7 @@ impl Config {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use unix_sockets::bus::Config;
     /// let c = Config::parse(["bus.sock", "--allow", "65534"]).unwrap();
     /// assert_eq!(c.allow, [65534]);

@@ -48,7 +48,7 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// # Example
 ///
-/// ```
+/// ```no_run
 /// use std::os::unix::net::UnixStream;
 /// let (a, b) = UnixStream::pair()?;
 /// let file = std::fs::File::open("/etc/hostname")?;

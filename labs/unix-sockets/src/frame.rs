@@ -59,7 +59,7 @@ impl Lines {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// let mut lines = unix_sockets::frame::Lines::new();
     /// let mut out = Vec::new();
     /// lines.feed(b"hel", &mut out).unwrap();
@@ -112,7 +112,7 @@ impl Outbox {
     ///
     /// # Example
     ///
-    /// ```
+    /// ```no_run
     /// use unix_sockets::frame::Outbox;
     /// let mut out = Outbox::new(8);
     /// out.push(b"hello\n").unwrap();

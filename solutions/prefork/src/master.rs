@@ -172,7 +172,13 @@ pub fn run(config: &Config, listener: TcpListener) -> Result<(), String> {
         deadline: None,
     };
     for _ in 0..config.workers {
-        m.spawn().map_err(|e| format!("fork: {e}"))?;
+        if let Err(e) = m.spawn() {
+            let forked = m.workers.len();
+            // A server that cannot start leaves nothing behind: the workers already forked
+            // would otherwise go on serving, orphans nobody stops.
+            m.abandon();
+            return Err(format!("cannot fork worker {} of {}: {e}", forked + 1, config.workers));
+        }
     }
     m.serve();
     Ok(())
@@ -299,6 +305,14 @@ impl Master<'_> {
             w.retired = true;
         }
         self.kill_all(Signal::SIGTERM);
+    }
+
+    /// Start-up failed: kills every worker forked so far and waits for each.
+    fn abandon(&mut self) {
+        self.kill_all(Signal::SIGKILL);
+        for (pid, _) in self.workers.drain() {
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
     }
 
     fn kill_all(&self, sig: Signal) {

@@ -170,7 +170,7 @@ pub fn serve_connection(
                 answered += 1;
                 let turn_over = answered >= TURN && others_waiting();
                 let keep = req.keep_alive && !stopping() && !turn_over;
-                respond(&mut conn, &req, root, board, keep)?;
+                let keep = respond(&mut conn, &req, root, board, keep)?;
                 board.served(slot);
                 if !keep {
                     if req.keep_alive {
@@ -253,18 +253,21 @@ fn simple(
     send_all(conn, out.as_bytes(), false)
 }
 
-/// Answers one well-formed request.
+/// Answers one well-formed request, keeping the connection open if `keep` allows; whether
+/// it stays open (a 400, a bad escape in the target, closes it).
 fn respond(
     conn: &mut TcpStream,
     req: &Request,
     root: &Path,
     board: &Scoreboard,
     keep: bool,
-) -> io::Result<()> {
+) -> io::Result<bool> {
     let with_body = match &req.method {
         Method::Get => true,
         Method::Head => false,
-        Method::Other(_) => return simple(conn, 405, keep, &["Allow: GET, HEAD"], true),
+        Method::Other(_) => {
+            return simple(conn, 405, keep, &["Allow: GET, HEAD"], true).map(|()| keep);
+        }
     };
     let path = req.target.split(['?', '#']).next().unwrap_or("");
     if path == STATUS_PATH {
@@ -279,18 +282,22 @@ fn respond(
         if with_body {
             out.push_str(&body);
         }
-        return send_all(conn, out.as_bytes(), false);
+        return send_all(conn, out.as_bytes(), false).map(|()| keep);
     }
     let file_path = match http::resolve(root, &req.target) {
         Ok(p) => p,
-        Err(status) => return simple(conn, status, keep, &[], with_body),
+        Err(status) => {
+            // A 400 ends the connection, as every malformed request does.
+            let keep = keep && status != 400;
+            return simple(conn, status, keep, &[], with_body).map(|()| keep);
+        }
     };
     let file = match File::open(&file_path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            return simple(conn, 403, keep, &[], with_body);
+            return simple(conn, 403, keep, &[], with_body).map(|()| keep);
         }
-        Err(_) => return simple(conn, 404, keep, &[], with_body),
+        Err(_) => return simple(conn, 404, keep, &[], with_body).map(|()| keep),
     };
     let len = file.metadata()?.len();
     let head = http::response_head(200, Some(http::content_type(&file_path)), len, keep, &[]);
@@ -298,7 +305,7 @@ fn respond(
     if with_body {
         send_file(conn, &file, len)?;
     }
-    Ok(())
+    Ok(keep)
 }
 
 /// Sends `len` bytes of `file` with `sendfile`: the kernel copies from the page cache to

@@ -335,13 +335,11 @@ impl Loop {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Next::Keep,
                 Err(_) => Next::Close,
             };
-        } else if events
-            .intersects(EpollFlags::EPOLLOUT | EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP)
-        {
-            next = self.work(&mut conn, stopping);
-        } else if events.contains(EpollFlags::EPOLLIN) && conn.closing {
-            // After an error reply: discard what the client still sends, so that closing
-            // does not turn into a reset that could destroy the error reply in flight.
+        } else if conn.closing && conn.sent == conn.output.len() {
+            // After an error reply, sent: discard what the client still sends, so that
+            // closing does not turn into a reset that could destroy the error reply in
+            // flight. Its EOF comes as EPOLLHUP (both directions are shut then): read 0,
+            // close.
             let mut sink = [0u8; 4096];
             next = match conn.stream.read(&mut sink) {
                 Ok(n @ 1..) if conn.discarded + n <= DISCARD_MAX => {
@@ -351,6 +349,10 @@ impl Loop {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Next::Keep,
                 _ => Next::Close,
             };
+        } else if events
+            .intersects(EpollFlags::EPOLLOUT | EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP)
+        {
+            next = self.work(&mut conn, stopping);
         }
         self.settle(slot, conn, next, stopping);
     }

@@ -8,12 +8,12 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use grader::labfile::Tree;
+use grader::measure::median;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
@@ -58,28 +58,9 @@ fn wrk(url: &str) -> Result<f64> {
         .output()
         .context("cannot run wrk (apt-get install wrk)")?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
+    grader::measure::parse_wrk(&text)
+        .map(|f| f.per_sec)
         .with_context(|| format!("no Requests/sec in wrk's report: {text}"))
-}
-
-fn nginx_conf(dir: &Path, root: &Path, port: u16) -> String {
-    let d = dir.display();
-    format!(
-        "daemon off;\nmaster_process on;\nworker_processes {WORKERS};\npid {d}/nginx.pid;\n\
-         error_log {d}/error.log;\nevents {{ worker_connections 1024; }}\nhttp {{\n\
-         access_log off;\nclient_body_temp_path {d}/body;\nproxy_temp_path {d}/proxy;\n\
-         fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
-         default_type application/octet-stream;\nsendfile on;\n\
-         server {{ listen 127.0.0.1:{port}; root {}; }}\n}}\n",
-        root.display()
-    )
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 pub fn run(tree: &Tree) -> Result<()> {
@@ -109,7 +90,7 @@ pub fn run(tree: &Tree) -> Result<()> {
     let ngx_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     std::fs::write(
         ngx_dir.join("nginx.conf"),
-        nginx_conf(&ngx_dir, &root, ngx_port),
+        grader::measure::nginx_conf(&ngx_dir, &root, ngx_port, WORKERS),
     )?;
     let nginx = Guard(
         Command::new("nginx")
@@ -143,7 +124,7 @@ pub fn run(tree: &Tree) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let (mx, my) = (median(&mut x.clone()), median(&mut y.clone()));
+    let (mx, my) = (median(&x), median(&y));
     println!(
         "prefork-httpd (release) against nginx, `wrk -t2 -c64 -d{SECS}s` on a 4 KiB file, \
          {WORKERS} workers each, median of {RUNS} interleaved runs: prefork-httpd {mx:.0} req/s \

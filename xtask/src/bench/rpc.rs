@@ -59,11 +59,7 @@ fn measure(server: &mut std::process::Child, rounds: usize) -> Result<()> {
         b.push(load(port, &cached)?);
         e.push(load(echo, &plain)?);
     }
-    let (a, b, e) = (
-        super::median(&mut a),
-        super::median(&mut b),
-        super::median(&mut e),
-    );
+    let (a, b, e) = (super::median(&a), super::median(&b), super::median(&e));
     println!(
         "rpc-server (release), {CONNS} connections x {CALLS} sequential add calls, median of {} \
          alternating rounds:",

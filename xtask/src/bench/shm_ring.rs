@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use grader::labfile::Tree;
+use grader::measure::median;
 
 const BYTES: usize = 512 << 20;
 const CHUNK: usize = 16 << 10;
@@ -138,10 +139,4 @@ fn figure(bench: &std::path::Path, args: &[&str], key: &str) -> Result<f64> {
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .with_context(|| format!("ring-bench {args:?} printed {text:?}"))
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }

@@ -25,6 +25,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 use grader::labfile::Tree;
+use grader::measure::median;
 
 /// Builds the reference `kv-server` in release mode, into `target/bench/tcp-sockets`.
 fn build_reference(tree: &Tree, work: &Path) -> Result<PathBuf> {
@@ -243,8 +244,8 @@ fn round(
         ("GET", |r: &Sample| r.get),
     ] {
         let (k, r) = (
-            median(ours.iter().map(pick).collect()),
-            median(theirs.iter().map(pick).collect()),
+            median(&ours.iter().map(pick).collect::<Vec<_>>()),
+            median(&theirs.iter().map(pick).collect::<Vec<_>>()),
         );
         println!(
             "  -P {pipeline:<2} -n {n:<8} {test}{how}: kv-server {k:>10.0} req/s, redis-server \
@@ -254,8 +255,8 @@ fn round(
     }
     // Throughput is set by whichever side runs out of CPU first. The server's CPU per
     // request says which server is cheaper even when the load generator is that side.
-    let cpu = |v: &[Sample]| median(v.iter().map(|r| r.server_cpu * 1e6).collect());
-    let busy = |v: &[Sample]| median(v.iter().map(|r| r.bench_busy * 100.0).collect());
+    let cpu = |v: &[Sample]| median(&v.iter().map(|r| r.server_cpu * 1e6).collect::<Vec<_>>());
+    let busy = |v: &[Sample]| median(&v.iter().map(|r| r.bench_busy * 100.0).collect::<Vec<_>>());
     let (k, r) = (cpu(&ours), cpu(&theirs));
     println!(
         "  -P {pipeline:<2}{how} server CPU per request: kv-server {k:.2} us, redis-server {r:.2} \
@@ -266,11 +267,6 @@ fn round(
         busy(&theirs),
     );
     Ok(())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn which(program: &str) -> Option<PathBuf> {

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use grader::labfile::Tree;
+use grader::measure::median;
 
 /// Bytes of each stream run.
 const STREAM_BYTES: usize = 1 << 30;
@@ -46,7 +47,7 @@ pub fn run(tree: &Tree, runs: usize) -> Result<()> {
     for _ in 0..runs {
         lines.push(lines_run(&bus, work.path())?);
     }
-    let rate = median(&mut lines);
+    let rate = median(&lines);
     println!(
         "uds-bus (reference, release), {SENDERS} senders + {RECEIVERS} receivers, {LINE}-byte \
          lines, {} lines in, median of {runs}: {:.0} lines/s in, {:.2} M deliveries/s \
@@ -365,9 +366,4 @@ fn bus_stream_run(exe: &Path, work: &Path) -> Result<f64> {
     let secs = t0.elapsed().as_secs_f64();
     writer.join().expect("writer thread")?;
     Ok(BUS_BYTES as f64 / secs)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|x, y| x.partial_cmp(y).expect("no NaN"));
-    v[v.len() / 2]
 }

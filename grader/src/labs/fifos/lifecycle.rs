@@ -15,9 +15,9 @@ use super::harness::{
 use super::state::{doing, own_pids, server_state, stderr_of};
 use super::{PROMPT, SERVER_FIFO};
 use crate::check::{CheckResult, Ctx};
-use crate::procinfo;
 use crate::sandbox::Ending;
 use crate::{ensure, fail};
+use testkit::procfs;
 
 // ---------------------------------------------------------------------------------------
 // sigterm_removes_fifo, kill_and_restart, second_server
@@ -206,7 +206,7 @@ pub(super) fn no_leftovers(ctx: &mut Ctx) -> CheckResult {
     let outer = waiting.pid;
     ensure!(
         wait_for(PROMPT, || exists(&reply)
-            && procinfo::Snapshot::take(outer)
+            && procfs::Process::read(outer)
                 .is_some_and(|s| s.stat.state == 'S')),
         "`fifo-client mute 3` never created mute/client.{pid}.fifo and waited"
     );

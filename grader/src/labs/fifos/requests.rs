@@ -13,8 +13,8 @@ use super::ends::FakeServer;
 use super::harness::{client_start, exists, service_dir, start_server, wait_for};
 use super::state::{doing, own_pids, server_state, stderr_of};
 use crate::check::{CheckResult, Ctx, Fail, Output};
-use crate::procinfo;
 use crate::{ensure, fail};
+use testkit::procfs;
 
 // ---------------------------------------------------------------------------------------
 // many_clients: one write per request, then 32 clients at once
@@ -43,7 +43,7 @@ pub(super) fn one_write_probe(ctx: &mut Ctx) -> CheckResult {
     let mut p = ctx.spawn(&spec)?;
     let pids = own_pids(p.pid);
     let blocked = wait_for(PROMPT, || {
-        procinfo::Snapshot::take(p.pid).is_some_and(|s| {
+        procfs::Process::read(p.pid).is_some_and(|s| {
             s.stat.state == 'S'
                 && ["pipe_write", "poll", "select", "nanosleep"]
                     .iter()

@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use crate::check::{Ctx, Fail, Output};
 use crate::fail;
-use crate::procinfo;
+use testkit::procfs;
 
 use super::BIN;
 
 /// The live children of `pid` (its workers).
 pub(super) fn live_children(pid: i32) -> Vec<i32> {
-    procinfo::descendants(std::process::id() as i32)
+    procfs::descendants(std::process::id() as i32)
         .into_iter()
         .filter(|s| s.ppid == pid && s.state != 'Z' && s.state != 'X')
         .map(|s| s.pid)
@@ -55,7 +55,7 @@ pub(super) fn describe_run(dispatcher: i32) -> String {
         } else {
             format!("worker (pid {pid})")
         };
-        let Some(stat) = procinfo::stat(*pid) else {
+        let Some(stat) = procfs::stat(*pid) else {
             continue;
         };
         let doing = match (stat.state, blocked_syscall(*pid)) {

@@ -82,20 +82,12 @@ pub(super) fn start(ctx: &mut Ctx, root: &Path, workers: usize) -> Result<Server
         "--workers".as_ref(),
         workers.to_string().as_ref(),
     ]);
-    let mut proc = ctx.spawn(&spec)?;
-    let line = |out: &[u8]| out.contains(&b'\n');
-    if !proc.wait_stdout(Instant::now() + PROMPT, line) {
-        let why = match proc.try_ending() {
-            Some(e) => format!("{}; its stderr: {:?}", e.describe(), stderr(&proc)),
-            None => format!("printed nothing within {} s", PROMPT.as_secs()),
-        };
-        fail!(
-            "`prefork-httpd --port 0 --root www --workers {workers}` must print \
-             `listening on 127.0.0.1:PORT` first, but it {why}"
-        );
-    }
-    let out = String::from_utf8_lossy(&proc.stdout().0).into_owned();
-    let first = out.lines().next().unwrap_or("");
+    let (proc, first) = ctx.start_server(
+        &spec,
+        &format!("prefork-httpd --port 0 --root www --workers {workers}"),
+        "`listening on 127.0.0.1:PORT`",
+        PROMPT,
+    )?;
     let Some(port) = first
         .strip_prefix("listening on 127.0.0.1:")
         .and_then(|p| p.trim().parse::<u16>().ok())
@@ -123,8 +115,10 @@ pub(super) fn start(ctx: &mut Ctx, root: &Path, workers: usize) -> Result<Server
     })
 }
 
-/// The server's stderr, clipped, for messages.
+/// The server's stderr, clipped, for messages (what is still in the pipe of a server that
+/// has ended included).
 pub(super) fn stderr(p: &Proc) -> String {
+    p.wait_stderr(Instant::now() + Duration::from_millis(500), |_| false);
     crate::run::clip(String::from_utf8_lossy(&p.stderr().0).trim(), 600)
 }
 
@@ -162,69 +156,7 @@ pub(super) fn status_total(port: u16) -> Result<u64, Fail> {
     }
 }
 
-/// What wrk reported.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct WrkFigures {
-    pub requests: u64,
-    pub per_sec: f64,
-    pub connect: u64,
-    pub read: u64,
-    pub write: u64,
-    pub timeout: u64,
-    pub non_2xx: u64,
-}
-
-impl WrkFigures {
-    /// Requests that failed: socket errors and non-2xx responses. wrk's "timeout" counts
-    /// responses that came, but later than `--timeout` (a connection that waited in the
-    /// accept queue while every worker was busy): late, not lost, so not here.
-    pub fn failed(&self) -> u64 {
-        self.connect + self.read + self.write + self.non_2xx
-    }
-
-    pub fn describe(&self) -> String {
-        format!(
-            "{} requests ({:.0}/s); errors: connect {}, read {}, write {}; answered after over \
-             5 s {}; non-2xx responses {}",
-            self.requests,
-            self.per_sec,
-            self.connect,
-            self.read,
-            self.write,
-            self.timeout,
-            self.non_2xx
-        )
-    }
-}
-
-/// Parses wrk's report.
-pub(super) fn parse_wrk(text: &str) -> Option<WrkFigures> {
-    let mut f = WrkFigures::default();
-    let mut seen = false;
-    for line in text.lines().map(str::trim) {
-        if let Some((n, _)) = line.split_once(" requests in ") {
-            f.requests = n.trim().parse().ok()?;
-            seen = true;
-        } else if let Some(v) = line.strip_prefix("Requests/sec:") {
-            f.per_sec = v.trim().parse().ok()?;
-        } else if let Some(v) = line.strip_prefix("Socket errors:") {
-            for part in v.split(',') {
-                let mut w = part.split_whitespace();
-                let (name, n) = (w.next()?, w.next()?.parse::<u64>().ok()?);
-                match name {
-                    "connect" => f.connect = n,
-                    "read" => f.read = n,
-                    "write" => f.write = n,
-                    "timeout" => f.timeout = n,
-                    _ => {}
-                }
-            }
-        } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
-            f.non_2xx = v.trim().parse().ok()?;
-        }
-    }
-    seen.then_some(f)
-}
+pub(super) use crate::measure::{WrkFigures, parse_wrk};
 
 /// Starts `wrk -t2 -c CONNS -d SECS url`, a peer.
 pub(super) fn spawn_wrk(
@@ -307,25 +239,4 @@ pub(super) fn keeps_alive(port: u16) -> Result<bool, Fail> {
         PROMPT,
     )?;
     Ok(got.windows(12).filter(|w| w == b"HTTP/1.1 200").count() == 2)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_wrk_reports() {
-        let text = "Running 3s test @ http://127.0.0.1:1/4k.bin\n  2 threads and 64 connections\n\
-                    \x20 32720 requests in 3.07s, 131.81MB read\n\
-                    \x20 Socket errors: connect 0, read 3, write 1, timeout 2\n\
-                    \x20 Non-2xx or 3xx responses: 5\nRequests/sec:  10653.67\n";
-        let f = parse_wrk(text).unwrap();
-        assert_eq!(
-            (f.requests, f.read, f.write, f.timeout, f.non_2xx),
-            (32720, 3, 1, 2, 5)
-        );
-        assert_eq!(f.failed(), 9);
-        assert!((f.per_sec - 10653.67).abs() < 0.01);
-        assert!(parse_wrk("nothing").is_none());
-    }
 }

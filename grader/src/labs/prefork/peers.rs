@@ -127,13 +127,23 @@ pub(super) fn curl_statuses(ctx: &mut Ctx) -> CheckResult {
         let (got, headers, body) = fetch(ctx, &bin, &s, &extra, path)?;
         if got != code {
             fail!(
-                "curl {what}: expected status {code}, got {} (headers: {:?})",
+                "curl {what}: expected status {code}, got {} (headers: {:?}){}",
                 if got == 0 {
                     "no response".into()
                 } else {
                     got.to_string()
                 },
-                crate::run::clip(headers.trim(), 400)
+                crate::run::clip(headers.trim(), 400),
+                if matches!(code, 414 | 431) && got == 400 {
+                    format!(
+                        ". A request that long arrives in several reads: a 400 says the server \
+                         parsed bytes from its middle, while a {code} comes from the whole \
+                         buffered head passing its limit; keep what each read brings until \
+                         the head is whole or too long"
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
         if !header.is_empty() && !headers.contains(header) {

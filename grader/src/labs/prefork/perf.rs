@@ -27,28 +27,15 @@ fn free_port() -> Result<u16, Fail> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// The configuration of nginx: the same root, `WORKERS` workers, no access log, every
-/// file it writes under `dir`.
-pub(crate) fn nginx_conf(dir: &Path, root: &Path, port: u16, workers: usize) -> String {
-    let d = dir.display();
-    format!(
-        "daemon off;\nmaster_process on;\nworker_processes {workers};\npid {d}/nginx.pid;\n\
-         error_log {d}/error.log;\nevents {{ worker_connections 1024; }}\nhttp {{\n\
-         \x20   access_log off;\n    client_body_temp_path {d}/body;\n\
-         \x20   proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n\
-         \x20   uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n\
-         \x20   default_type application/octet-stream;\n    sendfile on;\n\
-         \x20   server {{ listen 127.0.0.1:{port}; root {}; }}\n}}\n",
-        root.display()
-    )
-}
-
 /// Starts nginx, a peer, and waits until it accepts connections: not gradable here if it
 /// does not (this runs before the student's server starts).
 fn start_nginx(ctx: &mut Ctx, nginx: &Path, root: &Path) -> Result<(Proc, u16), Fail> {
     let dir = ctx.peer_folder("nginx")?;
     let port = free_port()?;
-    let conf = ctx.peer_file("nginx/nginx.conf", nginx_conf(&dir, root, port, WORKERS))?;
+    let conf = ctx.peer_file(
+        "nginx/nginx.conf",
+        crate::measure::nginx_conf(&dir, root, port, WORKERS),
+    )?;
     let spec = ctx.peer(nginx).args([
         "-e".as_ref(),
         dir.join("error.log").as_os_str(),

@@ -30,28 +30,23 @@ pub(super) fn start_server(ctx: &mut Ctx) -> Result<Server, Fail> {
 
 /// Starts `spec` (an `rpc-server` command) and waits for its `listening on` line.
 pub(super) fn start_spec(ctx: &mut Ctx, spec: &Spec) -> Result<Server, Fail> {
-    let mut p = ctx.spawn(spec)?;
-    let printed = p.wait_stdout(Instant::now() + PROMPT, |out| out.contains(&b'\n'));
-    let out = String::from_utf8_lossy(&p.stdout().0).into_owned();
-    let line = out.lines().next().unwrap_or("");
+    let (p, line) = ctx.start_server(
+        spec,
+        "rpc-server --port 0",
+        "`listening on 127.0.0.1:PORT` (the port it got), flushed, once it accepts connections,",
+        PROMPT,
+    )?;
     let port = line
         .strip_prefix("listening on ")
         .and_then(|a| a.trim().parse::<std::net::SocketAddrV4>().ok())
         .map(|a| a.port())
         .filter(|&p| p != 0);
     match port {
-        Some(port) if printed => Ok(Server { proc: p, port }),
-        _ => {
-            let why = match p.try_ending() {
-                Some(e) => format!("{}; {}", e.describe(), stderr_of(&p)),
-                None if printed => format!("printed {line:?}"),
-                None => format!("printed nothing within {} s", PROMPT.as_secs()),
-            };
-            fail!(
-                "`rpc-server --port 0` must print `listening on 127.0.0.1:PORT` (the port it \
-                 got) as its first line, flushed, once it accepts connections; it {why}"
-            )
-        }
+        Some(port) => Ok(Server { proc: p, port }),
+        None => fail!(
+            "`rpc-server --port 0` must print `listening on 127.0.0.1:PORT` (the port it got) \
+             as its first line, flushed, once it accepts connections; it printed {line:?}"
+        ),
     }
 }
 
@@ -69,14 +64,12 @@ impl Server {
 
 /// How many descriptors `pid` has open (`None` once it is gone).
 pub(super) fn fds(pid: i32) -> Option<usize> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()
-        .map(|d| d.count())
+    testkit::procfs::fd_count(pid)
 }
 
 /// Whether `pid` has ended (gone, or a zombie not yet reaped).
 pub(super) fn ended(pid: i32) -> bool {
-    crate::procinfo::stat(pid).is_none_or(|s| s.state == 'Z')
+    testkit::procfs::stat(pid).is_none_or(|s| s.state == 'Z')
 }
 
 /// How many threads `pid` has (`None` once it is gone).
@@ -88,16 +81,7 @@ pub(super) fn threads(pid: i32) -> Option<usize> {
 
 /// A field of `/proc/PID/status` in kB (`VmHWM`, `VmSize`, `VmRSS`).
 pub(super) fn status_kb(pid: i32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| {
-        l.strip_prefix(field)?
-            .strip_prefix(':')?
-            .trim()
-            .strip_suffix("kB")?
-            .trim()
-            .parse()
-            .ok()
-    })
+    testkit::procfs::status_kb(pid, field)
 }
 
 /// Whether a thread of `pid` is in `nanosleep` or `clock_nanosleep` (a `sleep` running).

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::check::{Ctx, Fail, poll_until};
 use crate::labs::shell_quote;
-use crate::procinfo;
 use crate::sandbox::{Input, Proc, Spec};
+use testkit::procfs;
 
 /// A ring name for this check: `/shmring-<seed>-<tag>`.
 pub(super) fn ring_name(ctx: &Ctx, tag: &str) -> String {
@@ -82,13 +82,13 @@ pub(super) fn start_recv(ctx: &mut Ctx, name: &str, out: &str) -> Result<Proc, F
 /// for its peer); whether it did within `limit`.
 pub(super) fn wait_asleep(pid: i32, limit: Duration) -> bool {
     poll_until(Instant::now() + limit, || {
-        procinfo::Snapshot::take(pid).is_some_and(|s| s.stat.state == 'S' && !s.wchan.is_empty())
+        procfs::Process::read(pid).is_some_and(|s| s.stat.state == 'S' && !s.wchan.is_empty())
     })
 }
 
 /// The kernel function `pid` sleeps in, or "" when it runs or is gone.
 pub(super) fn wchan(pid: i32) -> String {
-    procinfo::Snapshot::take(pid)
+    procfs::Process::read(pid)
         .map(|s| s.wchan)
         .unwrap_or_default()
 }
@@ -101,7 +101,7 @@ pub(super) fn waiting_in(pid: i32) -> String {
     } else {
         format!(
             "{} ({})",
-            procinfo::describe_wait(&w),
+            testkit::hang::describe_wait(&w),
             if w.is_empty() { "running" } else { &w }
         )
     }

@@ -131,7 +131,7 @@ pub(super) fn objects_of(path: &Path, key: i32) -> Result<(ShmRow, SemRow), Fail
 
 /// The state letter of `pid` (R, S, T, Z...), or `None` once it is gone.
 pub(super) fn state(pid: i32) -> Option<char> {
-    crate::procinfo::stat(pid).map(|s| s.state)
+    testkit::procfs::stat(pid).map(|s| s.state)
 }
 
 /// Waits until `cond` holds, polling every millisecond, until `deadline`.

@@ -20,24 +20,36 @@ pub(super) struct Server {
 
 /// Starts `kv-server --port 0 EXTRA...` and waits for `listening on 127.0.0.1:PORT`.
 pub(super) fn start(ctx: &mut Ctx, extra: &[&str]) -> Result<Server, Fail> {
+    // Whoever started the grader may have left SIGINT ignored (a shell does so for its
+    // background jobs), and an ignored signal stays ignored across fork and exec: the server
+    // must find SIGINT's default action, as a terminal's Ctrl-C would.
+    // SAFETY: sets a default disposition; this process handles no SIGINT of its own.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
     let spec = ctx.bin("kv-server").args(["--port", "0"]).args(extra);
-    let proc = ctx.spawn(&spec)?;
-    proc.wait_stdout(Instant::now() + PROMPT, |out| out.contains(&b'\n'));
-    let out = proc.stdout().0;
-    let line =
-        String::from_utf8_lossy(out.split(|&b| b == b'\n').next().unwrap_or(&[])).into_owned();
-    let addr = line
+    let (proc, line) = ctx.start_server(
+        &spec,
+        "kv-server --port 0",
+        "`listening on 127.0.0.1:PORT` (the port the kernel picked)",
+        PROMPT,
+    )?;
+    let printed = line
         .strip_prefix("listening on ")
-        .and_then(|a| a.trim().parse::<SocketAddr>().ok())
-        .filter(|a| a.ip().is_loopback() && a.port() != 0);
-    match addr {
-        Some(addr) => Ok(Server { proc, addr }),
-        None => fail!(
+        .and_then(|a| a.trim().parse::<SocketAddr>().ok());
+    match printed {
+        Some(addr) if addr.ip().is_loopback() && addr.port() != 0 => Ok(Server { proc, addr }),
+        Some(addr) if addr.ip().is_unspecified() => fail!(
+            "`kv-server --port 0` printed `{line}`: it listens on {}, every address of the \
+             machine, so anyone on the network can reach it. Listen on 127.0.0.1 only",
+            addr.ip()
+        ),
+        Some(addr) if addr.port() == 0 => fail!(
+            "`kv-server --port 0` printed `{line}`: with --port 0 the kernel picks the port, \
+             and the line must say which (ask the socket: `local_addr`, getsockname), or no \
+             client can find the server"
+        ),
+        _ => fail!(
             "`kv-server --port 0` must print `listening on 127.0.0.1:PORT` (the port the kernel \
-             picked) as its first line within {} s; it printed {:?} and said {:?}",
-            PROMPT.as_secs(),
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&proc.stderr().0).trim()
+             picked) as its first line; it printed {line:?}"
         ),
     }
 }
@@ -164,6 +176,59 @@ pub(super) fn answers_ping(server: &Server, what: &str) -> Result<(), Fail> {
     Ok(())
 }
 
+/// A probe before a scenario that pipelines: three PINGs in one write must get three
+/// PONGs. A server that answers only part of a read fails here, with a message that says
+/// so and that `subject` was not judged, rather than later, where its failure would look
+/// like the scenario's subject.
+pub(super) fn pipelining_works(c: &mut Raw, subject: &str) -> Result<(), Fail> {
+    let ping = req(&[b"PING"]);
+    c.send(&ping.repeat(3))?;
+    let want = b"+PONG\r\n".repeat(3);
+    let started = Instant::now();
+    let got = c.read_n(want.len());
+    if got != want {
+        fail!(
+            "three PINGs sent in one write, a probe this check needs, got {}: kv-server does \
+             not answer every request that one read brings (the server item's pipelining \
+             test says more). Fix that first; {subject} was not judged",
+            shown_after(&got, started)
+        );
+    }
+    Ok(())
+}
+
+/// A reply that fell short, for messages: what came, and whether the connection ended or
+/// nothing more came within [`PROMPT`].
+pub(super) fn shown_after(got: &[u8], started: Instant) -> String {
+    let why = if started.elapsed() >= PROMPT {
+        format!("nothing more came within {} s", PROMPT.as_secs())
+    } else {
+        "then the connection ended".to_string()
+    };
+    if got.is_empty() {
+        format!("nothing ({why})")
+    } else {
+        format!("{} ({why})", testkit::compare::show(got))
+    }
+}
+
+/// Sets `key` to `value` (at most 32 KiB, so that the request is one segment and one read)
+/// to prepare a scenario; a failure says that `subject` was not judged.
+pub(super) fn prepare(c: &mut Raw, key: &[u8], value: &[u8], subject: &str) -> Result<(), Fail> {
+    c.send(&req(&[b"SET", key, value]))?;
+    let started = Instant::now();
+    let got = c.read_n(5);
+    if got != b"+OK\r\n" {
+        fail!(
+            "a SET of a {} KiB value, sent in one write to prepare this check, got {} instead \
+             of +OK: make the commands and server items pass first; {subject} was not judged",
+            value.len() >> 10,
+            shown_after(&got, started)
+        );
+    }
+    Ok(())
+}
+
 /// Reads exactly `want.len()` bytes and compares them; `what` says what was sent.
 pub(super) fn expect(c: &mut Raw, what: &str, want: &[u8]) -> Result<(), Fail> {
     let got = c.read_n(want.len());
@@ -182,6 +247,106 @@ pub(super) fn expect(c: &mut Raw, what: &str, want: &[u8]) -> Result<(), Fail> {
 }
 
 pub(super) use testkit::net::rx_queue;
+
+/// The send and receive queues of `local`'s end of the TCP connection to `remote`, from
+/// /proc/net/tcp: bytes written and not yet acknowledged by `remote` (so not yet in its
+/// receive queue), and bytes received and not yet read. `None` when there is no such
+/// connection.
+pub(super) fn queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => String::new(),
+    };
+    let (l, r) = (hex(local), hex(remote));
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.get(1) != Some(&l.as_str()) || f.get(2) != Some(&r.as_str()) {
+            return None;
+        }
+        let (tx, rx) = f.get(4)?.split_once(':')?;
+        Some((
+            u64::from_str_radix(tx, 16).ok()?,
+            u64::from_str_radix(rx, 16).ok()?,
+        ))
+    })
+}
+
+/// Waits until kv-server has begun answering what `c` sent and every byte `c` sent has
+/// reached the server's side of the connection (in its socket's receive queue or read):
+/// from then on, those requests count as received. `Ok` with the bytes still unread in the
+/// server's receive queue at that moment.
+pub(super) fn await_received(c: &Raw, what: &str) -> Result<u64, Fail> {
+    let me = c.stream.local_addr()?;
+    let mut unread = 0;
+    let ok = crate::check::poll_until(Instant::now() + PROMPT, || {
+        let mine = queues(me, c.server);
+        let theirs = queues(c.server, me);
+        match (mine, theirs) {
+            (Some((0, answered)), Some((_, left))) if answered > 0 => {
+                unread = left;
+                true
+            }
+            _ => false,
+        }
+    });
+    if !ok {
+        fail!(
+            "kv-server did not start answering {what} within {} s",
+            PROMPT.as_secs()
+        );
+    }
+    Ok(unread)
+}
+
+/// How many descriptors `pid` has open (0 once it is gone).
+pub(super) fn fd_count(pid: i32) -> usize {
+    testkit::procfs::fd_count(pid).unwrap_or(0)
+}
+
+/// What `pid`'s descriptors are, grouped: `3 x socket, 1 x anon_inode:[eventpoll]`.
+pub(super) fn fd_kinds(pid: i32) -> String {
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        for e in dir.flatten() {
+            let target = std::fs::read_link(e.path())
+                .map(|t| t.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "?".into());
+            // `socket:[12345]`: the inode says nothing to the student.
+            let kind = match target.split_once(":[") {
+                Some((k, _)) if !k.starts_with("anon_inode") => k.to_owned(),
+                _ => target,
+            };
+            *kinds.entry(kind).or_default() += 1;
+        }
+    }
+    kinds
+        .iter()
+        .map(|(k, n)| format!("{n} x {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The process's peak resident memory (VmHWM) in KiB.
+pub(super) fn vm_hwm(pid: i32) -> u64 {
+    testkit::procfs::status_kb(pid, "VmHWM").unwrap_or(0)
+}
+
+/// How it ended, or that it still runs, with its stderr, for messages.
+pub(super) fn ending(server: &mut Server) -> String {
+    match server.proc.try_ending() {
+        Some(e) => format!(
+            "kv-server {} ({})",
+            e.describe(),
+            crate::check::stderr_of(&server.proc)
+        ),
+        None => "kv-server still runs".into(),
+    }
+}
 
 /// A RESP request of `args`, written out here.
 pub(super) fn req(args: &[&[u8]]) -> Vec<u8> {
@@ -206,13 +371,14 @@ pub(super) fn bulk(v: &[u8]) -> Vec<u8> {
 pub(super) fn doing(pid: i32) -> String {
     let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
     let threads = testkit::procfs::threads(pid).len();
+    let wchan = wchan.trim();
     format!(
-        "kv-server (pid {pid}, {threads} thread{}) waits in `{}`",
+        "kv-server (pid {pid}, {threads} thread{}) {}",
         if threads == 1 { "" } else { "s" },
         if wchan.is_empty() || wchan == "0" {
-            "nothing (it runs)"
+            "is running, waiting for nothing".to_string()
         } else {
-            wchan.trim()
+            format!("{} (`{wchan}`)", testkit::hang::describe_wait(wchan))
         }
     )
 }
@@ -231,10 +397,5 @@ pub(super) fn all_asleep(pid: i32) -> bool {
 
 /// The process's virtual memory size in KiB.
 pub(super) fn vm_size(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmSize:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    testkit::procfs::status_kb(pid, "VmSize").unwrap_or(0)
 }

@@ -105,11 +105,6 @@ fn bench(ctx: &mut Ctx, exe: &Path, port: u16, who: &str) -> Result<f64, Fail> {
     Ok((rates[0] + rates[1]) / 2.0)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn list(v: &[f64]) -> String {
     v.iter()
         .map(|x| format!("{:.0}", x))
@@ -135,7 +130,10 @@ pub(in crate::labs) fn throughput(ctx: &mut Ctx) -> CheckResult {
         theirs.push(bench(ctx, &bench_exe, redis_port, "redis-server")?);
         drop(frozen);
     }
-    let (k, r) = (median(ours.clone()), median(theirs.clone()));
+    let (k, r) = (
+        crate::measure::median(&ours),
+        crate::measure::median(&theirs),
+    );
     let ratio = k / r;
     let figures = format!(
         "`redis-benchmark -t set,get -P 16 -c 50 -n {REQUESTS}`, mean of SET and GET, median \

@@ -6,7 +6,8 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -86,6 +87,17 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // As a terminal starts it: a test runner started in the background (or with nohup)
+        // ignores SIGINT or SIGHUP, and an ignored disposition survives exec.
+        // SAFETY: signal(2) is async-signal-safe; nothing is allocated.
+        unsafe {
+            cmd.pre_exec(|| {
+                for sig in [libc::SIGINT, libc::SIGHUP, libc::SIGTERM] {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+                Ok(())
+            });
+        }
         let what = format!("prefork-httpd --port 0 --root DIR --workers {workers}");
         let mut group = Group::spawn(&mut cmd, what.clone());
         let stdout = Capture::start(group.child().stdout.take().unwrap(), 1 << 16);
@@ -198,6 +210,52 @@ impl Server {
             .any(|l| l.split(' ').nth(2) == Some(state))
     }
 
+    /// Waits until the server has read every byte sent on `c` (its end of the connection
+    /// has nothing left in its receive queue): the next bytes then arrive in a read of their
+    /// own. Fails the test with `what` when it does not within [`DEADLINE`].
+    #[track_caller]
+    pub fn wait_read(&self, c: &TcpStream, what: &str) {
+        let (server, client) = (c.peer_addr().unwrap(), c.local_addr().unwrap());
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let left = testkit::net::rx_queue(server, client);
+            if left == Some(0) {
+                return;
+            }
+            if Instant::now() > end {
+                panic!(
+                    "the server did not read {what} within {} ({} bytes of it still unread): \
+                     a worker must accept the connection and read what the client sends\n{}",
+                    testkit::deadline::secs(DEADLINE),
+                    left.map_or("all".to_string(), |n| n.to_string()),
+                    self.group.hang_report()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The worker that serves connection `c` (holds the server's end of it). Fails the
+    /// test when no worker does.
+    #[track_caller]
+    pub fn holder(&self, c: &TcpStream) -> i32 {
+        let inode = socket_inode(c.peer_addr().unwrap(), c.local_addr().unwrap());
+        let found = inode.and_then(|ino| {
+            self.workers().into_iter().find(|&w| {
+                testkit::procfs::fds(w)
+                    .iter()
+                    .any(|f| f.kind == testkit::procfs::FdKind::Socket(ino))
+            })
+        });
+        found.unwrap_or_else(|| {
+            panic!(
+                "no worker of {:?} holds the server's end of the connection (socket inode \
+                 {inode:?}): a worker must accept it and serve it",
+                self.workers()
+            )
+        })
+    }
+
     /// `GET path` with `Connection: close`.
     #[track_caller]
     pub fn get(&self, path: &str) -> Response {
@@ -236,28 +294,46 @@ fn is_reset(e: &std::io::Error) -> bool {
 /// `with_body`. Fails the test with what was read when it cannot.
 #[track_caller]
 pub fn read_response(s: &mut TcpStream, request: &str, with_body: bool) -> Response {
+    try_read_response(s, request, with_body).unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// [`read_response`], with what went wrong as an `Err` for the caller to explain (a
+/// malformed head still fails the test).
+#[track_caller]
+pub fn try_read_response(
+    s: &mut TcpStream,
+    request: &str,
+    with_body: bool,
+) -> Result<Response, String> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     // Byte by byte up to the blank line, so nothing of a next response is consumed.
     while !buf.ends_with(b"\r\n\r\n") {
         match s.read(&mut byte) {
             Ok(1) => buf.push(byte[0]),
-            Ok(_) => panic!(
-                "the server closed the connection before a whole response head to {request:?}; \
-                 it had sent {:?}",
-                String::from_utf8_lossy(&buf)
-            ),
+            Ok(_) => {
+                return Err(format!(
+                    "the server closed the connection before a whole response head to \
+                     {request:?}; it had sent {:?}",
+                    String::from_utf8_lossy(&buf)
+                ));
+            }
             // A reset is a close too: a peer killed with our bytes unread answers with RST.
-            Err(e) if is_reset(&e) => panic!(
-                "the server closed the connection ({e}) before a whole response head to \
-                 {request:?}; it had sent {:?}",
-                String::from_utf8_lossy(&buf)
-            ),
-            Err(e) => panic!(
-                "no whole response head to {request:?} within {} ({e}); the server had sent {:?}",
-                testkit::deadline::secs(DEADLINE),
-                String::from_utf8_lossy(&buf)
-            ),
+            Err(e) if is_reset(&e) => {
+                return Err(format!(
+                    "the server closed the connection ({e}) before a whole response head to \
+                     {request:?}; it had sent {:?}",
+                    String::from_utf8_lossy(&buf)
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "no whole response head to {request:?} within {} ({e}); the server had \
+                     sent {:?}",
+                    testkit::deadline::secs(DEADLINE),
+                    String::from_utf8_lossy(&buf)
+                ));
+            }
         }
     }
     let text = String::from_utf8_lossy(&buf).into_owned();
@@ -288,11 +364,11 @@ pub fn read_response(s: &mut TcpStream, request: &str, with_body: bool) -> Respo
         .unwrap_or_else(|| panic!("the response to {request:?} has no Content-Length: {text:?}"));
     if with_body {
         r.body = vec![0; len];
-        s.read_exact(&mut r.body).unwrap_or_else(|e| {
-            panic!("the response to {request:?} promised {len} bytes of body but: {e}")
-        });
+        s.read_exact(&mut r.body).map_err(|e| {
+            format!("the response to {request:?} promised {len} bytes of body but: {e}")
+        })?;
     }
-    r
+    Ok(r)
 }
 
 /// Whether the peer closed `s` (a read returns 0, or a reset) within `limit`; bytes or a
@@ -310,4 +386,75 @@ pub fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
     };
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     closed
+}
+
+/// The inode of the socket whose local address is `local` and peer `remote`, from
+/// /proc/net/tcp (`None` when there is no such connection).
+pub fn socket_inode(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => String::new(),
+    };
+    let (l, r) = (hex(local), hex(remote));
+    std::fs::read_to_string("/proc/net/tcp")
+        .ok()?
+        .lines()
+        .skip(1)
+        .find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f.get(1) == Some(&l.as_str()) && f.get(2) == Some(&r.as_str()))
+                .then(|| f.get(9)?.parse().ok())
+                .flatten()
+        })
+}
+
+/// Whether signal `sig` waits to be delivered to process `pid` (`ShdPnd` or `SigPnd` of
+/// /proc/PID/status): a stopped process keeps the signals sent to it pending.
+pub fn pending(pid: i32, sig: nix::sys::signal::Signal) -> bool {
+    let bit = 1u64 << (sig as i32 - 1);
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("ShdPnd:")
+                .or_else(|| l.strip_prefix("SigPnd:"))
+        })
+        .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .any(|mask| mask & bit != 0)
+}
+
+/// The state letter of `pid` in /proc (`S`, `T` stopped, `Z` zombie), `'-'` once gone.
+pub fn state(pid: i32) -> char {
+    testkit::procfs::stat(pid).map_or('-', |p| p.state)
+}
+
+/// Stops `pid` (SIGSTOP) and waits until it is stopped: the signals sent to it meanwhile
+/// stay pending, and the bytes sent to it wait in its sockets, until [`resume`].
+#[track_caller]
+pub fn stop(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGSTOP,
+    );
+    let end = Instant::now() + DEADLINE;
+    while state(pid) != 'T' {
+        assert!(
+            Instant::now() < end,
+            "process {pid} did not stop on SIGSTOP (state {})",
+            state(pid)
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Lets a process stopped by [`stop`] go on.
+pub fn resume(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGCONT,
+    );
 }

@@ -10,6 +10,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,16 @@ impl KvServer {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // Whoever started the tests may have left SIGINT ignored (a shell does so for its
+        // background jobs), and an ignored signal stays ignored across exec: give the server
+        // SIGINT's default action, as a terminal's Ctrl-C would find it.
+        // SAFETY: only sigaction, which is async-signal-safe, between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         let mut group =
             testkit::Group::spawn(&mut cmd, format!("kv-server --port 0 {}", extra.join(" ")));
         let stdout =
@@ -59,13 +70,25 @@ impl KvServer {
             }
             std::thread::sleep(Duration::from_millis(2));
         };
-        let addr = line
+        let addr = match line
             .strip_prefix("listening on ")
             .and_then(|a| a.parse::<SocketAddr>().ok())
-            .filter(|a| a.ip().is_loopback() && a.port() != 0)
-            .unwrap_or_else(|| {
-                panic!("kv-server's first line must be `listening on 127.0.0.1:PORT` with the real port, got {line:?}")
-            });
+        {
+            Some(a) if a.ip().is_loopback() && a.port() != 0 => a,
+            Some(a) if a.ip().is_unspecified() => panic!(
+                "kv-server printed {line:?}: it listens on {}, every address of the machine, \
+                 so anyone on the network can reach it. Listen on 127.0.0.1 only",
+                a.ip()
+            ),
+            Some(a) if a.port() == 0 => panic!(
+                "kv-server --port 0 printed {line:?}: the kernel picks the port, and the line \
+                 must say which (ask the socket: `local_addr`, getsockname)"
+            ),
+            _ => panic!(
+                "kv-server's first line must be `listening on 127.0.0.1:PORT` with the real \
+                 port, got {line:?}"
+            ),
+        };
         KvServer {
             group,
             addr,
@@ -225,6 +248,33 @@ impl Raw {
 /// The receive queue of the server's end of the connection `server` <- `client`: how many
 /// bytes the client sent that the server has not read yet.
 pub use testkit::net::rx_queue;
+
+/// The send and receive queues of `local`'s end of the connection to `remote`, from
+/// /proc/net/tcp: bytes written and not yet acknowledged by `remote` (not yet in its receive
+/// queue), and bytes received and not yet read.
+pub fn queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => String::new(),
+    };
+    let (l, r) = (hex(local), hex(remote));
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.get(1) != Some(&l.as_str()) || f.get(2) != Some(&r.as_str()) {
+            return None;
+        }
+        let (tx, rx) = f.get(4)?.split_once(':')?;
+        Some((
+            u64::from_str_radix(tx, 16).ok()?,
+            u64::from_str_radix(rx, 16).ok()?,
+        ))
+    })
+}
 
 /// The RESP array of bulk strings for `args`, written out here (not with your encoder).
 pub fn req(args: &[&[u8]]) -> Vec<u8> {
