@@ -3,6 +3,9 @@
 //! Exit status: 0 graded (whatever the score; with `--exit-code`, 1 when an item graded
 //! fails), 2 usage error, 3 not gradable (for `grade-all`: at least one submission was not
 //! gradable; every other one is graded and every file written all the same).
+//!
+//! Its length is clap's declaration of every subcommand's arguments, each documented, and
+//! the exit status each one's outcome maps to; what they do is the library's.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

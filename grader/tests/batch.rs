@@ -1,6 +1,9 @@
 //! `grader grade-all` on a folder of mixed submissions: every one graded (a broken one never
 //! stops the batch), resumable by content, with each student's report as a page and as text,
 //! a gradebook and an LMS export from a roster, and a summary page that renders.
+//!
+//! Its length is one class folder graded twice and asserted on at length: grading is what
+//! costs, so one class serves every file `grade-all` writes.
 
 mod common;
 
