@@ -180,7 +180,7 @@ fn a_class_is_graded_into_reports_a_gradebook_and_a_summary() {
     let page = grades.join("summary.html");
     let html = read(&page);
     assert!(
-        html.contains("6 submissions: 5 graded (2 of them did not compile), 1 not gradable"),
+        html.contains("6 submissions: 5 graded (1 of them did not compile, 1 could not be unpacked), 1 not gradable"),
         "{html}"
     );
     assert_eq!(html.matches(r#"<tr class="student""#).count(), 6, "{html}");

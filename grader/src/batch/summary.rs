@@ -274,7 +274,8 @@ pub fn summary_html(lab: &Lab, rows: &[Row], pairs: Option<(&[Pair], usize)>) ->
         gradable.iter().map(|r| r.score).sum::<f64>() / gradable.len() as f64
     };
     let not_gradable: Vec<&Row> = rows.iter().filter(|r| !r.report.gradable).collect();
-    let no_compile = gradable.iter().filter(|r| !r.compiled).count();
+    let unreadable = gradable.iter().filter(|r| r.unreadable.is_some()).count();
+    let no_compile = gradable.iter().filter(|r| !r.compiled).count() - unreadable;
     let mut broken = String::new();
     if not_gradable.is_empty() {
         broken.push_str(r#"<p id="not-gradable">Every submission was graded.</p>"#);
@@ -316,7 +317,7 @@ rect.bar {{ fill: #4a7bd0; }}
 </style></head>
 <body>
 <h1>{title} (<code>{slug}</code>): class summary</h1>
-<p id="counts">{n} submissions: {graded} graded ({no_compile} of them did not compile), {ng} not gradable. Mean score of the graded: {mean} / {max}.</p>
+<p id="counts">{n} submissions: {graded} graded ({no_compile} of them did not compile, {unreadable} could not be unpacked), {ng} not gradable. Mean score of the graded: {mean} / {max}.</p>
 <h2>Score histogram</h2>
 {svg}
 <h2>Students</h2>
