@@ -45,6 +45,19 @@ pub fn first_sentence(message: &str) -> String {
     }
 }
 
+/// A file name as a relative URL: every byte but letters, digits and `-._~` percent-encoded
+/// (a submission named `a#1` or `b?` still links to its page).
+fn url_path(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The label of a row: the student's name when the roster gives one, with the submission.
 fn who(row: &Row) -> String {
     match &row.student {
@@ -126,7 +139,7 @@ fn students(lab: &Lab, rows: &[Row]) -> String {
             o,
             r#"<td data-v="{t:.1}">{t:.1}</td><td><a href="{href}">report</a></td></tr>"#,
             t = r.elapsed_s,
-            href = html(&page_name(&row.name)),
+            href = html(&url_path(&page_name(&row.name))),
         );
     }
     o.push_str("</tbody></table>");
@@ -346,7 +359,14 @@ rect.bar {{ fill: #4a7bd0; }}
 
 #[cfg(test)]
 mod tests {
-    use super::first_sentence;
+    use super::{first_sentence, url_path};
+
+    /// A link to a page survives any submission name.
+    #[test]
+    fn links_are_percent_encoded() {
+        assert_eq!(url_path("a b#1?.html"), "a%20b%231%3F.html");
+        assert_eq!(url_path("José.html"), "Jos%C3%A9.html");
+    }
 
     /// The same mistake groups whatever the numbers after its first sentence.
     #[test]
