@@ -5,7 +5,7 @@
 //! queue), clients that hold a worker with half a request.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -64,33 +64,9 @@ pub(super) fn resume(pid: i32) {
     let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
 }
 
-/// The inode of the TCP socket whose address is `local` and peer `remote`
-/// (/proc/net/tcp).
-fn socket_inode(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
-    let hex = |a: SocketAddr| match a {
-        SocketAddr::V4(v4) => format!(
-            "{:08X}:{:04X}",
-            u32::from_le_bytes(v4.ip().octets()),
-            v4.port()
-        ),
-        SocketAddr::V6(_) => String::new(),
-    };
-    let (l, r) = (hex(local), hex(remote));
-    std::fs::read_to_string("/proc/net/tcp")
-        .ok()?
-        .lines()
-        .skip(1)
-        .find_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            (f.get(1) == Some(&l.as_str()) && f.get(2) == Some(&r.as_str()))
-                .then(|| f.get(9)?.parse().ok())
-                .flatten()
-        })
-}
-
 /// Which of `pids` holds the server's end of connection `c`.
 pub(super) fn holder(pids: &[i32], c: &TcpStream) -> Option<i32> {
-    let ino = socket_inode(c.peer_addr().ok()?, c.local_addr().ok()?)?;
+    let ino = testkit::net::connection(c.peer_addr().ok()?, c.local_addr().ok()?)?.inode;
     pids.iter().copied().find(|&p| {
         testkit::procfs::fds(p)
             .iter()

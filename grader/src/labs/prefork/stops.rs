@@ -308,19 +308,9 @@ fn request_on_its_way(s: &mut Server) -> CheckResult {
     Ok(())
 }
 
-/// The inode of the socket listening on 127.0.0.1:`port` (/proc/net/tcp, state 0A).
+/// The inode of the socket listening on 127.0.0.1:`port`.
 fn listener_inode(port: u16) -> Option<u64> {
-    let local = format!("{:08X}:{port:04X}", u32::from_le_bytes([127, 0, 0, 1]));
-    std::fs::read_to_string("/proc/net/tcp")
-        .ok()?
-        .lines()
-        .skip(1)
-        .find_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            (f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A"))
-                .then(|| f.get(9)?.parse().ok())
-                .flatten()
-        })
+    testkit::net::listener(std::net::SocketAddr::from(([127, 0, 0, 1], port))).map(|s| s.inode)
 }
 
 /// Whether `pid` holds socket `inode`.
