@@ -36,8 +36,8 @@ use crate::{ensure, fail};
 use ipcs::{ipcs_row, parse_stat};
 use kernel::{ftok, objects_of, poll_until, sem_of, sem_state, shm_of, state};
 use permissions::permissions;
-use signals::signals;
 use scene::{Scene, finish_adders, guarded};
+use signals::signals;
 use text::{hex, quoted, s};
 
 /// The checks, by the names lab.toml uses.
@@ -453,10 +453,31 @@ fn create_fails_halfway(scene: &mut Scene) -> CheckResult {
         hex(key),
         std::io::Error::last_os_error()
     );
+    // Owned by the student's identity, as a set an earlier run of theirs left would be: a
+    // create that is not exclusive then really opens it (another owner's set would refuse it).
+    if let Some((uid, gid)) = scene.ctx.student {
+        let mut ds = std::mem::MaybeUninit::<libc::semid_ds>::zeroed();
+        // SAFETY: IPC_STAT fills the semid_ds the pointer points to (zeroed, so valid anyway).
+        let mut ds = unsafe {
+            libc::semctl(semid, 0, libc::IPC_STAT, ds.as_mut_ptr());
+            ds.assume_init()
+        };
+        ds.sem_perm.uid = uid;
+        ds.sem_perm.gid = gid;
+        // SAFETY: IPC_SET reads the semid_ds the pointer points to.
+        unsafe { libc::semctl(semid, 0, libc::IPC_SET, &mut ds as *mut libc::semid_ds) };
+    }
     let out = scene.run(&["create", s(&path)])?;
     let left = shm_of(key);
     // SAFETY: IPC_RMID takes no fourth argument.
     unsafe { libc::semctl(semid, 0, libc::IPC_RMID) };
+    ensure!(
+        out.status() != 0,
+        "a semaphore set with the key ftok(PATH, 'c') existed already (made by the grader), and \
+         `shmctr create PATH` still exited 0: it took over a semaphore it did not make. \
+         Semaphore::create must be exclusive (semget with IPC_CREAT | IPC_EXCL, EEXIST when \
+         the key is taken), and create must then exit 1"
+    );
     if let Some(shm) = left {
         fail!(
             "a semaphore set with the key ftok(PATH, 'c') existed already, so `shmctr create \
@@ -504,17 +525,26 @@ fn create_twice_and_missing(scene: &mut Scene) -> CheckResult {
         twice.ending.describe(),
         quoted(&twice.stderr_str())
     );
+    let key = scene.key(&path);
+    let (shm, sem) = (shm_of(key), sem_of(key));
+    ensure!(
+        shm.is_some() && sem.is_some(),
+        "a refused second `shmctr create PATH` removed the existing counter's {}, and the 3 \
+         increments counted in it with it: a failed create must leave the existing counter \
+         alone. Create the segment exclusively (IPC_CREAT | IPC_EXCL): then a second create \
+         fails before it has anything to clean up, and its clean-up never touches objects it \
+         did not make",
+        if shm.is_none() {
+            "segment"
+        } else {
+            "semaphore set"
+        }
+    );
     let value = scene.get(&path)?;
     ensure!(
         value == 3,
         "after `shmctr add PATH 3` and a refused second `shmctr create PATH`, `shmctr get PATH` \
          printed {value} instead of 3: a failed create must leave the existing counter alone"
-    );
-    let key = scene.key(&path);
-    ensure!(
-        shm_of(key).is_some() && sem_of(key).is_some(),
-        "a refused second `shmctr create PATH` removed the existing counter's segment or \
-         semaphore"
     );
     scene.run_ok(&["remove", s(&path)])?;
 

@@ -20,6 +20,24 @@ const ENDS: Duration = Duration::from_secs(1);
 const GIVE_UP: Duration = Duration::from_secs(3);
 /// How long to try to catch the adder holding the lock.
 const HUNT: Duration = Duration::from_secs(5);
+/// How many increments the adder makes before it is hunted.
+const WARM_UP: u64 = 1000;
+
+/// The counter's value, read through a read-only attachment of the grader's own that is
+/// detached at once; `None` if the segment cannot be attached.
+fn counter_value(shmid: i32) -> Option<u64> {
+    // SAFETY: a null address lets the kernel choose; SHM_RDONLY maps it read-only.
+    let at = unsafe { libc::shmat(shmid, std::ptr::null(), libc::SHM_RDONLY) };
+    if at as isize == -1 {
+        return None;
+    }
+    // SAFETY: the counter's segment holds at least one u64 (8 bytes, page-aligned), mapped
+    // until the shmdt below; another process may write it, hence the volatile read.
+    let value = unsafe { std::ptr::read_volatile(at.cast::<u64>()) };
+    // SAFETY: `at` came from shmat above and nothing refers to it any more.
+    unsafe { libc::shmdt(at) };
+    Some(value)
+}
 
 pub(super) fn signals(scene: &mut Scene) -> CheckResult {
     // A grader started in the background by a shell ignores SIGINT, and an ignored
@@ -42,10 +60,16 @@ pub(super) fn signals(scene: &mut Scene) -> CheckResult {
 /// one), sends `sig` and continues it; judges how fast it ends and what it leaves.
 fn one_signal(scene: &mut Scene, path: &Path, sig: Signal) -> CheckResult {
     let key = scene.key(path);
-    let (_, sem) = objects_of(path, key)?;
+    let (shm, sem) = objects_of(path, key)?;
+    let before = counter_value(shm.id).unwrap_or(0);
     let spec = scene.shmctr(&["add", s(path), "1000000000"]);
     let mut p = scene.spawn(&spec)?;
     let pid = p.pid;
+    // Let it make many increments first, so that what the kernel undoes at its exit is the
+    // sum of many locks and unlocks, not of its first lock alone.
+    poll_until(Instant::now() + HUNT, || {
+        counter_value(shm.id).is_some_and(|v| v >= before + WARM_UP)
+    });
     // Catch it holding the lock: wait until the semaphore is 0 and its last semop is the
     // adder's, stop it, and look again (it may have released the lock in between).
     let hunt = Instant::now() + HUNT;
@@ -116,12 +140,14 @@ fn one_signal(scene: &mut Scene, path: &Path, sig: Signal) -> CheckResult {
         hex(key),
         value.map_or("gone".to_owned(), |v| v.to_string()),
         match value {
-            Some(0) => "0 means the lock stays taken by a process that no longer exists, and \
+            Some(0) =>
+                "0 means the lock stays taken by a process that no longer exists, and \
                         every other adder waits forever: the kernel undoes only the operations \
                         made with SEM_UNDO, so both the wait (semop -1) and the post (semop +1) \
                         need it",
             None => "A program must never remove the counter when it is signalled",
-            Some(_) => "A value above 1 lets two processes hold the lock at once: the kernel \
+            Some(_) =>
+                "A value above 1 lets two processes hold the lock at once: the kernel \
                         undid a wait (semop -1 with SEM_UNDO) whose post had no SEM_UNDO, or \
                         the program posted more often than it waited",
         }
