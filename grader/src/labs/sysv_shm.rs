@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::check::{Check, CheckResult};
+use crate::check::{Check, CheckResult, Fail};
 use crate::sandbox::Proc;
 use crate::{ensure, fail};
 
@@ -178,6 +178,11 @@ fn counts_exactly(scene: &mut Scene) -> CheckResult {
     Ok(())
 }
 
+/// Why an adder that `survives_killed_adders` stopped and continued may exit 1.
+const STOPPED: &str = "To catch a lock holder the grader stopped and continued these adders \
+     (SIGSTOP, SIGCONT): an adder asleep in semop then gets EINTR (Interrupted system call), \
+     and wait must call semop again instead of returning the error";
+
 /// Adders SIGKILLed while they hold the lock: the others still finish (SEM_UNDO).
 fn survives_killed_adders(scene: &mut Scene) -> CheckResult {
     const PROCS: usize = 8;
@@ -206,7 +211,7 @@ fn survives_killed_adders(scene: &mut Scene) -> CheckResult {
                 if ending != crate::sandbox::Ending::Exited(0) && !killed.contains(&p.pid) {
                     let err = String::from_utf8_lossy(&p.stderr().0).into_owned();
                     fail!(
-                        "{what} {} (expected exit status 0); its stderr: {}",
+                        "{what} {} (expected exit status 0); its stderr: {}\n{STOPPED}",
                         ending.describe(),
                         quoted(&err)
                     );
@@ -279,7 +284,14 @@ fn survives_killed_adders(scene: &mut Scene) -> CheckResult {
         Instant::now() + Duration::from_secs(40),
         "The other adders must finish after two adders were SIGKILLed holding the lock \
          (SEM_UNDO releases it).",
-    )?;
+    )
+    .map_err(|Fail(m)| {
+        if m.contains("expected exit status 0") {
+            Fail(format!("{m}\n{STOPPED}"))
+        } else {
+            Fail(m)
+        }
+    })?;
     let value = scene.get(&path)?.saturating_sub(LONE);
     let (low, high) = ((PROCS - KILLS) as u64 * ADDS, PROCS as u64 * ADDS);
     ensure!(
