@@ -22,13 +22,14 @@ mod ipcs;
 mod kernel;
 mod permissions;
 mod scene;
+mod signals;
 mod text;
 
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::check::{Check, CheckResult};
+use crate::check::{Check, CheckResult, Fail};
 use crate::sandbox::Proc;
 use crate::{ensure, fail};
 
@@ -36,6 +37,7 @@ use ipcs::{ipcs_row, parse_stat};
 use kernel::{ftok, objects_of, poll_until, sem_of, sem_state, shm_of, state};
 use permissions::permissions;
 use scene::{Scene, finish_adders, guarded};
+use signals::signals;
 use text::{hex, quoted, s};
 
 /// The checks, by the names lab.toml uses.
@@ -64,6 +66,10 @@ pub const CHECKS: &[Check] = &[
         name: "create_twice_and_missing",
         run: |ctx| guarded(ctx, create_twice_and_missing),
     },
+    Check {
+        name: "signals",
+        run: |ctx| guarded(ctx, signals),
+    },
 ];
 
 /// How long one short `shmctr` command may take.
@@ -75,6 +81,51 @@ const PROJ: u8 = b'c';
 /// The uid and gid of "another user" (nobody).
 const NOBODY: (u32, u32) = (65534, 65534);
 
+/// The increments of [`lone_add_frees_lock`].
+const LONE: u64 = 3;
+
+/// One `shmctr add PATH 3`, alone on a new counter, must count 3 and leave the semaphore at
+/// exactly 1: a lock restored only roughly (a SEM_UNDO on one side of it) breaks the lock
+/// for everyone after the first adder exits, which many adders at once show only by luck.
+fn lone_add_frees_lock(scene: &mut Scene, path: &std::path::Path, key: i32) -> CheckResult {
+    scene.run_ok(&["add", s(path), &LONE.to_string()])?;
+    let value = scene.get(path)?;
+    ensure!(
+        value == LONE,
+        "`shmctr add PATH {LONE}` alone on a new counter exited 0, and `shmctr get PATH` then \
+         printed {value} instead of {LONE}: each increment must add exactly 1"
+    );
+    let Some((val, _)) = sem_of(key).and_then(|sem| sem_state(sem.id)) else {
+        fail!(
+            "after `shmctr add PATH {LONE}` the counter's semaphore set (key {}) is gone: only \
+             `remove` may remove it",
+            hex(key)
+        );
+    };
+    ensure!(
+        val == 1,
+        "`shmctr add PATH {LONE}`, alone on a new counter, exited 0 and left the counter's \
+         semaphore at {val} instead of 1 (free); the lock was taken and released {LONE} times. \
+         {}",
+        if val > 1 {
+            format!(
+                "When a process exits the kernel undoes its SEM_UNDO operations: {val} fits \
+                 waits (semop -1) made with SEM_UNDO and posts (semop +1) made without it \
+                 (1 + {LONE} undone waits = {}), or more posts than waits. A value above 1 \
+                 lets that many processes hold the lock at once: give both semops SEM_UNDO",
+                1 + LONE
+            )
+        } else {
+            "0 means the lock stays taken after its holder exited, and every later adder \
+             waits forever: it fits posts (semop +1) made with SEM_UNDO and waits made \
+             without it (the kernel undoes the posts at exit), or a wait with no post. Give \
+             both semops SEM_UNDO"
+                .to_owned()
+        }
+    );
+    Ok(())
+}
+
 // The checks
 
 /// 8 processes x 2000 increments at once: exactly 16000.
@@ -83,13 +134,14 @@ fn counts_exactly(scene: &mut Scene) -> CheckResult {
     const ADDS: u64 = 2000;
     let path = scene.counter_file("counter")?;
     scene.create(&path)?;
+    let key = scene.key(&path);
+    lone_add_frees_lock(scene, &path, key)?;
     let mut adders = Vec::new();
     for _ in 0..PROCS {
         let spec = scene.shmctr(&["add", s(&path), &ADDS.to_string()]);
         let p = scene.spawn(&spec)?;
         adders.push((p, format!("`shmctr add {} {ADDS}`", path.display())));
     }
-    let key = scene.key(&path);
     finish_adders(
         scene,
         &mut adders,
@@ -97,12 +149,12 @@ fn counts_exactly(scene: &mut Scene) -> CheckResult {
         Instant::now() + Duration::from_secs(10),
         "8 adders of 2000 must finish in a few seconds.",
     )?;
-    let value = scene.get(&path)?;
+    let value = scene.get(&path)?.saturating_sub(LONE);
     let want = PROCS as u64 * ADDS;
     if value < want {
         fail!(
-            "{PROCS} processes each ran `shmctr add PATH {ADDS}` at once; the counter ends at \
-             {value} instead of {want}: {} updates were lost. Two processes read the same value \
+            "{PROCS} processes each ran `shmctr add PATH {ADDS}` at once; the counter counted \
+             {value} of their increments instead of {want}: {} updates were lost. Two processes read the same value \
              and both wrote value+1. Every read-modify-write must happen under the semaphore's \
              lock: wait (semop -1) before the read, post (semop +1) after the write",
             want - value
@@ -110,8 +162,8 @@ fn counts_exactly(scene: &mut Scene) -> CheckResult {
     }
     ensure!(
         value == want,
-        "{PROCS} processes each ran `shmctr add PATH {ADDS}` at once; the counter ends at \
-         {value}, more than the {want} increments asked for"
+        "{PROCS} processes each ran `shmctr add PATH {ADDS}` at once; the counter counted \
+         {value} of their increments, more than the {want} asked for"
     );
     if let Some(sem) = sem_of(key) {
         if let Some((val, _)) = sem_state(sem.id) {
@@ -126,6 +178,11 @@ fn counts_exactly(scene: &mut Scene) -> CheckResult {
     Ok(())
 }
 
+/// Why an adder that `survives_killed_adders` stopped and continued may exit 1.
+const STOPPED: &str = "To catch a lock holder the grader stopped and continued these adders \
+     (SIGSTOP, SIGCONT): an adder asleep in semop then gets EINTR (Interrupted system call), \
+     and wait must call semop again instead of returning the error";
+
 /// Adders SIGKILLed while they hold the lock: the others still finish (SEM_UNDO).
 fn survives_killed_adders(scene: &mut Scene) -> CheckResult {
     const PROCS: usize = 8;
@@ -135,6 +192,7 @@ fn survives_killed_adders(scene: &mut Scene) -> CheckResult {
     scene.create(&path)?;
     let key = scene.key(&path);
     let (_, sem) = objects_of(&path, key)?;
+    lone_add_frees_lock(scene, &path, key)?;
     let mut adders: Vec<(Proc, String)> = Vec::new();
     for _ in 0..PROCS {
         let spec = scene.shmctr(&["add", s(&path), &ADDS.to_string()]);
@@ -153,7 +211,7 @@ fn survives_killed_adders(scene: &mut Scene) -> CheckResult {
                 if ending != crate::sandbox::Ending::Exited(0) && !killed.contains(&p.pid) {
                     let err = String::from_utf8_lossy(&p.stderr().0).into_owned();
                     fail!(
-                        "{what} {} (expected exit status 0); its stderr: {}",
+                        "{what} {} (expected exit status 0); its stderr: {}\n{STOPPED}",
                         ending.describe(),
                         quoted(&err)
                     );
@@ -226,8 +284,15 @@ fn survives_killed_adders(scene: &mut Scene) -> CheckResult {
         Instant::now() + Duration::from_secs(40),
         "The other adders must finish after two adders were SIGKILLed holding the lock \
          (SEM_UNDO releases it).",
-    )?;
-    let value = scene.get(&path)?;
+    )
+    .map_err(|Fail(m)| {
+        if m.contains("expected exit status 0") {
+            Fail(format!("{m}\n{STOPPED}"))
+        } else {
+            Fail(m)
+        }
+    })?;
+    let value = scene.get(&path)?.saturating_sub(LONE);
     let (low, high) = ((PROCS - KILLS) as u64 * ADDS, PROCS as u64 * ADDS);
     ensure!(
         (low..=high).contains(&value),
@@ -339,13 +404,130 @@ fn removes_everything(scene: &mut Scene) -> CheckResult {
         get.ending.describe(),
         quoted(&get.stdout_str())
     );
+    remove_with_one_gone(scene)?;
+    create_fails_halfway(scene)
+}
+
+/// A counter with one of its two objects already removed (by the grader): `shmctr remove`
+/// removes the other and exits 1 with one line.
+fn remove_with_one_gone(scene: &mut Scene) -> CheckResult {
+    for gone in ["segment", "semaphore set"] {
+        let path = scene.counter_file(&format!("half-{}", gone.replace(' ', "-")))?;
+        let key = scene.key(&path);
+        scene.create(&path)?;
+        let (shm, sem) = objects_of(&path, key)?;
+        // SAFETY: IPC_RMID takes no buffer and no fourth argument.
+        unsafe {
+            if gone == "segment" {
+                libc::shmctl(shm.id, libc::IPC_RMID, std::ptr::null_mut());
+            } else {
+                libc::semctl(sem.id, 0, libc::IPC_RMID);
+            }
+        }
+        let out = scene.run(&["remove", s(&path)])?;
+        let other = if gone == "segment" {
+            sem_of(key).map(|r| format!("semaphore set (semid {})", r.id))
+        } else {
+            shm_of(key).map(|r| format!("segment (shmid {})", r.id))
+        };
+        if let Some(other) = other {
+            fail!(
+                "the grader removed the counter's {gone} itself, then ran `shmctr remove PATH` \
+                 ({}); the counter's {other} is still there, left until reboot. remove must \
+                 remove whichever of the two still exists, and only then report the missing \
+                 one (do not return at the first error)",
+                out.ending.describe()
+            );
+        }
+        let err = out.stderr_str();
+        ensure!(
+            out.status() == 1 && err.starts_with("shmctr: ") && err.trim_end().lines().count() == 1,
+            "the grader removed the counter's {gone} itself, then ran `shmctr remove PATH`: it \
+             removed the rest but {} with stderr {}; expected exit status 1 and one line \
+             `shmctr: ...` about the missing {gone}",
+            out.ending.describe(),
+            quoted(&err)
+        );
+    }
+    Ok(())
+}
+
+/// A semaphore set with the counter's key exists already (made by the grader), so `shmctr
+/// create` fails after it made the segment: it must exit 1 and leave no segment behind.
+fn create_fails_halfway(scene: &mut Scene) -> CheckResult {
+    let path = scene.counter_file("taken-semaphore")?;
+    let key = scene.key(&path);
+    // SAFETY: semget takes no pointer.
+    let semid = unsafe { libc::semget(key, 1, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
+    ensure!(
+        semid != -1,
+        "the grader could not make a semaphore set with key {}: {}",
+        hex(key),
+        std::io::Error::last_os_error()
+    );
+    // Owned by the student's identity, as a set an earlier run of theirs left would be: a
+    // create that is not exclusive then really opens it (another owner's set would refuse it).
+    if let Some((uid, gid)) = scene.ctx.student {
+        let mut ds = std::mem::MaybeUninit::<libc::semid_ds>::zeroed();
+        // SAFETY: IPC_STAT fills the semid_ds the pointer points to (zeroed, so valid anyway).
+        let mut ds = unsafe {
+            libc::semctl(semid, 0, libc::IPC_STAT, ds.as_mut_ptr());
+            ds.assume_init()
+        };
+        ds.sem_perm.uid = uid;
+        ds.sem_perm.gid = gid;
+        // SAFETY: IPC_SET reads the semid_ds the pointer points to.
+        unsafe { libc::semctl(semid, 0, libc::IPC_SET, &mut ds as *mut libc::semid_ds) };
+    }
+    let out = scene.run(&["create", s(&path)])?;
+    let left = shm_of(key);
+    // SAFETY: IPC_RMID takes no fourth argument.
+    unsafe { libc::semctl(semid, 0, libc::IPC_RMID) };
+    ensure!(
+        out.status() != 0,
+        "a semaphore set with the key ftok(PATH, 'c') existed already (made by the grader), and \
+         `shmctr create PATH` still exited 0: it took over a semaphore it did not make. \
+         Semaphore::create must be exclusive (semget with IPC_CREAT | IPC_EXCL, EEXIST when \
+         the key is taken), and create must then exit 1"
+    );
+    if let Some(shm) = left {
+        fail!(
+            "a semaphore set with the key ftok(PATH, 'c') existed already, so `shmctr create \
+             PATH` could not make the counter's semaphore ({}); it left the segment it had \
+             just made (key {}, shmid {}) behind, a half counter that `create` now refuses and \
+             nobody removes. When create fails halfway it must remove what it made",
+            out.ending.describe(),
+            hex(key),
+            shm.id
+        );
+    }
+    let err = out.stderr_str();
+    ensure!(
+        out.status() == 1 && err.starts_with("shmctr: "),
+        "a semaphore set with the key ftok(PATH, 'c') existed already; `shmctr create PATH` {} \
+         with stderr {}; expected exit status 1 and one line `shmctr: ...` (semget: EEXIST)",
+        out.ending.describe(),
+        quoted(&err)
+    );
     Ok(())
 }
 
 /// Create twice, a missing counter, a missing file, usage errors.
 fn create_twice_and_missing(scene: &mut Scene) -> CheckResult {
+    const CONTENT: &str = "the counter file's own bytes\n";
     let path = scene.counter_file("counter")?;
+    // Same inode, same key: shmctr must never create, truncate or write PATH.
+    std::fs::write(&path, CONTENT)?;
     scene.create(&path)?;
+    let now = std::fs::read_to_string(&path).unwrap_or_default();
+    ensure!(
+        now == CONTENT,
+        "`shmctr create PATH` changed the file PATH: it held {} and now holds {}. PATH only \
+         names the counter (ftok reads its inode); shmctr must never create, truncate or write \
+         it",
+        quoted(CONTENT),
+        quoted(&now)
+    );
     scene.run_ok(&["add", s(&path), "3"])?;
     let twice = scene.run(&["create", s(&path)])?;
     ensure!(
@@ -355,17 +537,26 @@ fn create_twice_and_missing(scene: &mut Scene) -> CheckResult {
         twice.ending.describe(),
         quoted(&twice.stderr_str())
     );
+    let key = scene.key(&path);
+    let (shm, sem) = (shm_of(key), sem_of(key));
+    ensure!(
+        shm.is_some() && sem.is_some(),
+        "a refused second `shmctr create PATH` removed the existing counter's {}, and the 3 \
+         increments counted in it with it: a failed create must leave the existing counter \
+         alone. Create the segment exclusively (IPC_CREAT | IPC_EXCL): then a second create \
+         fails before it has anything to clean up, and its clean-up never touches objects it \
+         did not make",
+        if shm.is_none() {
+            "segment"
+        } else {
+            "semaphore set"
+        }
+    );
     let value = scene.get(&path)?;
     ensure!(
         value == 3,
         "after `shmctr add PATH 3` and a refused second `shmctr create PATH`, `shmctr get PATH` \
          printed {value} instead of 3: a failed create must leave the existing counter alone"
-    );
-    let key = scene.key(&path);
-    ensure!(
-        shm_of(key).is_some() && sem_of(key).is_some(),
-        "a refused second `shmctr create PATH` removed the existing counter's segment or \
-         semaphore"
     );
     scene.run_ok(&["remove", s(&path)])?;
 
@@ -383,16 +574,55 @@ fn create_twice_and_missing(scene: &mut Scene) -> CheckResult {
             vec!["remove", s(path)],
         ] {
             let out = scene.run(&args)?;
+            let err = out.stderr_str();
             ensure!(
-                out.status() == 1 && out.stderr_str().starts_with("shmctr: "),
+                out.status() == 1
+                    && err.starts_with("shmctr: ")
+                    && err.trim_end().lines().count() == 1,
                 "`shmctr {}` {} with stderr {}, where {why}; expected exit status 1 and one \
                  line `shmctr: ...`",
                 args.join(" "),
                 out.ending.describe(),
-                quoted(&out.stderr_str())
+                quoted(&err)
+            );
+            ensure!(
+                err.contains("(os error "),
+                "`shmctr {}`, where {why}, printed {} on stderr: the line must include the OS \
+                 error that made the call fail, as `io::Error`'s Display shows it (\"No such \
+                 file or directory (os error 2)\"), so that the user knows which call failed \
+                 and why",
+                args.join(" "),
+                quoted(&err)
             );
         }
     }
+    let create = scene.run(&["create", s(&nofile)])?;
+    let created = nofile.exists();
+    if let Some(k) = ftok(&nofile) {
+        // A counter made for a file it created: remove it now, the key is not the scene's.
+        if let Some(shm) = shm_of(k) {
+            // SAFETY: IPC_RMID ignores the buffer.
+            unsafe { libc::shmctl(shm.id, libc::IPC_RMID, std::ptr::null_mut()) };
+        }
+        if let Some(sem) = sem_of(k) {
+            // SAFETY: IPC_RMID takes no fourth argument.
+            unsafe { libc::semctl(sem.id, 0, libc::IPC_RMID) };
+        }
+        let _ = std::fs::remove_file(&nofile);
+    }
+    ensure!(
+        !created,
+        "`shmctr create PATH` where PATH did not exist created the file PATH ({}): shmctr never \
+         creates or changes PATH; a missing file is an error (exit 1)",
+        create.ending.describe()
+    );
+    ensure!(
+        create.status() == 1 && create.stderr_str().starts_with("shmctr: "),
+        "`shmctr create PATH` where PATH does not exist {} with stderr {}; expected exit \
+         status 1 and one line `shmctr: ...` (ftok fails with ENOENT): shmctr never creates PATH",
+        create.ending.describe(),
+        quoted(&create.stderr_str())
+    );
     ensure!(
         ftok(&never).is_some_and(|k| shm_of(k).is_none() && sem_of(k).is_none()),
         "`shmctr get/add/stat/remove` on a file with no counter created a segment or a \

@@ -1,5 +1,5 @@
 //! Hidden tests: removal while attached, SEM_UNDO when a process dies holding the lock,
-//! OS errors kept, many openers at once, `shmctr stat` with an attachment.
+//! OS errors kept, a wait interrupted by a signal handler, many openers at once, `shmctr stat` with an attachment.
 
 mod common;
 
@@ -161,6 +161,51 @@ fn remove_wakes_waiter_part_b() {
         move || waiter.join().expect("the waiting thread"),
     );
     assert!(result.is_err(), "wait() on a removed semaphore returned Ok");
+}
+
+/// A signal handler runs while `wait` sleeps in semop (which then fails with EINTR, whatever
+/// SA_RESTART says): `wait` waits again, and returns Ok once someone posts.
+#[test]
+fn wait_retries_after_signal_handler_part_b() {
+    use std::os::unix::thread::JoinHandleExt;
+    use std::sync::atomic::AtomicBool;
+
+    static HANDLED: AtomicBool = AtomicBool::new(false);
+    extern "C" fn handler(_: libc::c_int) {
+        HANDLED.store(true, Ordering::SeqCst);
+    }
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe { libc::signal(libc::SIGUSR1, handler as libc::sighandler_t) };
+    let mut cleanup = Cleanup::new();
+    let sem = Semaphore::create(Key::PRIVATE, 0, 0o600)
+        .expect_success("Semaphore::create(Key::PRIVATE, 0, 0o600)");
+    cleanup.semaphore(sem.id());
+    let id = sem.id();
+    let waiter = std::thread::spawn(move || sem.wait());
+    // SAFETY: GETNCNT takes no fourth argument.
+    let asleep = common::eventually(|| unsafe { libc::semctl(id, 0, libc::GETNCNT) } == 1);
+    assert!(
+        asleep,
+        "wait() on a semaphore of value 0 never slept in semop (semncnt stayed 0)"
+    );
+    // SAFETY: the thread is alive: it sleeps in semop.
+    unsafe { libc::pthread_kill(waiter.as_pthread_t(), libc::SIGUSR1) };
+    assert!(
+        common::eventually(|| HANDLED.load(Ordering::SeqCst)),
+        "the signal handler never ran"
+    );
+    sem.post().expect_success("post to wake the waiter");
+    let result = common::within_deadline(
+        "wait() interrupted by a signal handler, then posted",
+        "after EINTR, wait must call semop again; the post then wakes it",
+        move || waiter.join().expect("the waiting thread"),
+    );
+    assert!(
+        result.is_ok(),
+        "a signal handler ran while wait() slept in semop, and wait() returned {result:?}: \
+         semop fails with EINTR (Interrupted) when a handler runs, and wait must then call \
+         semop again instead of returning the error"
+    );
 }
 
 /// 8 threads call open_or_create on one key at once: all get the same segment.
