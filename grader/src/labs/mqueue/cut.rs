@@ -55,7 +55,8 @@ pub(super) fn lines_cut_anywhere(ctx: &mut Ctx) -> CheckResult {
             .and_then(|()| stdin.flush())
             .map_err(|e| Fail(format!("mq-dispatch stopped reading its stdin: {e}")))?;
         let fd = stdin.as_raw_fd();
-        shown.push(format!("{:?}", String::from_utf8_lossy(piece)));
+        // Escaped bytes: the piece that ends inside "é" is not text on its own.
+        shown.push(format!("\"{}\"", piece.escape_ascii()));
         if !poll_until(Instant::now() + READ, || unread(fd) == Some(0)) {
             let state = describe_run(pid);
             p.kill();
@@ -86,15 +87,19 @@ pub(super) fn lines_cut_anywhere(ctx: &mut Ctx) -> CheckResult {
         .map(|(n, s)| (n, s.to_owned()))
         .collect();
     if let Some(problems) = judge_results(&out.stdout_str(), &expected) {
+        // What the dispatcher printed may not be UTF-8: show a replaced byte as a code.
+        let printed =
+            crate::run::clip(out.stdout_str().trim(), 300).replace('\u{fffd}', "\\u{fffd}");
+        let problems = problems.replace('\u{fffd}', "\\u{fffd}");
         fail!(
             "mq-dispatch's stdin got the 4 lines \"1 abc\", \"2 déf\", \"3 xyz\", \"4 end\" in \
-             pieces, each piece read by a read() of its own: {}. It printed {}: {problems}. A line \
+             pieces, each piece read by a read() of its own: {}. It printed {:?}: {problems}. A line \
              is what lies between two newlines, however its bytes arrive: a read may end inside \
              a line, even inside a UTF-8 character, so keep the unfinished end of each read and \
              put the next read's bytes after it; decode a line only once its newline came.{}",
             shown.join(", "),
-            crate::run::clip(out.stdout_str().trim(), 300),
-            stderr_note(&out)
+            printed,
+            stderr_note(&out).replace('\u{fffd}', "\\u{fffd}")
         );
     }
     if ending != Ending::Exited(0) {
