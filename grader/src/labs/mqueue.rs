@@ -16,7 +16,9 @@
 //! - `mqueue/procs.rs`: starting the dispatcher and describing what its processes wait for.
 //! - `mqueue/ptrace.rs`: killing a worker while it holds a job.
 //! - `mqueue/jobs.rs`: job lines, the dispatcher's input, and the judging of its results.
+//! - `mqueue/cut.rs`: job lines cut over several reads of the dispatcher.
 
+mod cut;
 mod jobs;
 mod procs;
 mod ptrace;
@@ -60,6 +62,10 @@ pub const CHECKS: &[Check] = &[
     Check {
         name: "no_queue_left",
         run: no_queue_left,
+    },
+    Check {
+        name: "lines_cut_anywhere",
+        run: cut::lines_cut_anywhere,
     },
 ];
 
@@ -307,6 +313,10 @@ fn malformed_jobs(ctx: &mut Ctx) -> CheckResult {
         (format!("9 {exactly}").into_bytes(), true),
         (b"2 \xff\xfe not utf-8".to_vec(), false),
         (b" 5 leading space".to_vec(), false),
+        // Limits are in bytes: 500 x "é" is 1000 bytes (good), 501 x "é" 1002 (bad), though
+        // both are far fewer than 1000 characters.
+        (format!("6 {}", "é".repeat(500)).into_bytes(), true),
+        (format!("6 {}", "é".repeat(501)).into_bytes(), false),
         (b"8 last good line".to_vec(), true),
     ];
     let mut input = Vec::new();
@@ -334,7 +344,23 @@ fn malformed_jobs(ctx: &mut Ctx) -> CheckResult {
         "a mix of good and bad lines",
     )?;
     scope.sweep(&[pid]);
-    if let Some(problems) = judge_results(&out.stdout_str(), &expected) {
+    let stdout = out.stdout_str();
+    for (i, (line, good)) in lines.iter().enumerate() {
+        let n = i as u64 + 1;
+        let payload = &line[2.min(line.len())..];
+        let chars = String::from_utf8_lossy(payload).chars().count();
+        if payload.len() <= 1000 || chars > 1000 || *good {
+            continue;
+        }
+        ensure!(
+            !stdout.lines().any(|l| l.starts_with(&format!("{n} "))),
+            "line {n} has a payload of {} bytes ({chars} characters of 2 bytes each in UTF-8), \
+             more than the 1000 allowed, and still got a result: the limit is in bytes, not \
+             characters (count `payload.len()`, not `chars().count()`)",
+            payload.len()
+        );
+    }
+    if let Some(problems) = judge_results(&stdout, &expected) {
         fail!(
             "on input with bad lines ({}), the good lines ({}) must each get one result and the \
              bad ones none: {problems}.{}",
@@ -420,5 +446,66 @@ fn no_queue_left(ctx: &mut Ctx) -> CheckResult {
             stray.join(", ")
         );
     }
+    stdout_fails(ctx, &scope, &jobs)
+}
+
+/// A runtime error, provoked: stdout is /dev/full, so the first result printed fails with
+/// ENOSPC. One line `mq-dispatch: ...`, exit 1, and the same clean-up.
+fn stdout_fails(ctx: &mut Ctx, scope: &Scope, jobs: &[JobLine]) -> CheckResult {
+    let input = ctx.scratch.join("mqueue-jobs-for-dev-full");
+    std::fs::write(&input, input_of(jobs))?;
+    let mut spec = ctx.bin(BIN);
+    let bin = std::mem::replace(&mut spec.program, "/bin/bash".into());
+    spec.args = vec![
+        "-c".into(),
+        "exec \"$0\" --workers 2 < \"$1\" > /dev/full".into(),
+        bin,
+        input.clone().into_os_string(),
+    ];
+    let mut p = ctx.spawn(&spec)?;
+    let pid = p.pid;
+    let what = "`mq-dispatch --workers 2 > /dev/full` (40 jobs; every write to stdout fails \
+                with ENOSPC)";
+    if p.wait_until(Instant::now() + Duration::from_secs(10))
+        .is_none()
+    {
+        let state = describe_run(pid);
+        p.kill();
+        scope.sweep(&[pid]);
+        fail!(
+            "{what} did not exit within 10 s: a failed write to stdout is a runtime error, \
+             after which the dispatcher cleans up and exits 1. Its processes:\n{state}"
+        );
+    }
+    let out = ctx.finish("mq-dispatch", &mut p, Duration::from_secs(1))?;
+    let _ = std::fs::remove_file(&input);
+    let left = scope.sweep(&[pid]);
+    let stray: Vec<String> = procinfo::descendants(std::process::id() as i32)
+        .into_iter()
+        .filter(|s| s.state != 'Z' && s.state != 'X')
+        .map(|s| format!("`{}` (pid {})", s.comm, s.pid))
+        .collect();
+    ensure!(
+        left.is_empty() && stray.is_empty(),
+        "{what} {}, and left {} behind (the grader removed them). On a runtime error too, stop \
+         the workers and mq_unlink both queues before exiting.",
+        out.ending.describe(),
+        list(&left.into_iter().chain(stray).collect::<Vec<_>>())
+    );
+    let err = out.stderr_str();
+    let lines = err.trim_end().lines().count();
+    ensure!(
+        out.status() == 1 && err.starts_with("mq-dispatch: ") && lines == 1,
+        "{what} {} with {lines} line(s) on stderr: {}; expected exit status 1 and one line \
+         `mq-dispatch: <what went wrong>`.{}",
+        out.ending.describe(),
+        crate::run::clip(err.trim(), 400),
+        if err.contains("panicked") {
+            " It panicked: println! panics when stdout cannot be written; write with \
+             writeln! and return the error, so that main prints one line and exits 1"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }
