@@ -46,7 +46,8 @@ pub fn parse(text: &str) -> Vec<Clause> {
             }
             continue;
         }
-        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let cells = cells(line);
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
         if !in_table {
             in_table = cells.first().is_some_and(|c| c.starts_with("Clause"));
             continue;
@@ -77,6 +78,25 @@ pub fn parse(text: &str) -> Vec<Clause> {
         });
     }
     rows
+}
+
+/// The cells of a table row; `\|` is a `|` inside a cell, as markdown has it.
+fn cells(line: &str) -> Vec<String> {
+    let inner = line.strip_prefix('|').unwrap_or(line);
+    let inner = inner.strip_suffix('|').unwrap_or(inner);
+    let mut out = vec![String::new()];
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'|') => {
+                out.last_mut().unwrap().push('|');
+                chars.next();
+            }
+            '|' => out.push(String::new()),
+            c => out.last_mut().unwrap().push(c),
+        }
+    }
+    out.iter().map(|c| c.trim().to_owned()).collect()
 }
 
 /// `lab`'s contract table, checked: every row has an item of lab.toml and a mutant whose
@@ -155,5 +175,17 @@ mod tests {
         assert_eq!(rows[0].items, ["sigterm", "cleanup"]);
         assert_eq!(rows[0].mutants, ["exit-one"]);
         assert!(rows[1].items.is_empty() && rows[1].mutants.is_empty());
+    }
+
+    #[test]
+    fn an_escaped_bar_stays_in_its_cell() {
+        let text = "| Clause | Items | Mutants |\n|---|---|---|\n\
+                    | `a \\| b` pipes | `runs` | `m` |\n";
+        let rows = parse(text);
+        assert_eq!(rows[0].text, "`a | b` pipes");
+        assert_eq!(
+            (&rows[0].items[..], &rows[0].mutants[..]),
+            (&["runs".to_owned()][..], &["m".to_owned()][..])
+        );
     }
 }

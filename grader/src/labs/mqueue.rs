@@ -480,7 +480,7 @@ fn stdout_fails(ctx: &mut Ctx, scope: &Scope, jobs: &[JobLine]) -> CheckResult {
     let out = ctx.finish("mq-dispatch", &mut p, Duration::from_secs(1))?;
     let _ = std::fs::remove_file(&input);
     let left = scope.sweep(&[pid]);
-    let stray: Vec<String> = procinfo::descendants(std::process::id() as i32)
+    let stray: Vec<String> = procfs::descendants(std::process::id() as i32)
         .into_iter()
         .filter(|s| s.state != 'Z' && s.state != 'X')
         .map(|s| format!("`{}` (pid {})", s.comm, s.pid))
