@@ -143,7 +143,9 @@ pub(super) fn catch_up(ctx: &mut Ctx) -> CheckResult {
             ensure!(
                 matches!(&got, Ok(l) if *l == line(j)),
                 "one client stopped reading while another sent lines of 1 KiB; a third client, \
-                 which reads, expected line {j} ({:?}) and got {}. {}",
+                 which reads, expected line {j} ({:?}) and got {}. A client that does not read \
+                 must not stall the others: write to client sockets without blocking and keep \
+                 what one cannot take yet in its outbox. {}",
                 head(&line(j)),
                 describe(&got),
                 server_state(&mut bus)
@@ -165,15 +167,23 @@ pub(super) fn catch_up(ctx: &mut Ctx) -> CheckResult {
         let in_socket = queued_in_socket(&stalled);
         in_bus = owed.len().saturating_sub(in_socket);
         if hung_up(&stalled) {
+            let (held, waited) = (in_socket / 1024, in_bus / 1024);
+            if in_bus < ROUND * LINE {
+                fail!(
+                    "a client stopped reading; once its socket was full ({held} KiB), with \
+                     about {waited} KiB waiting for it in the bus, the bus dropped it. A client \
+                     whose socket is full has only fallen behind: what it cannot take yet waits \
+                     in its outbox, and it is dropped only when that would go past the bound \
+                     (256 KiB; any bound from 64 KiB to 1 MiB is accepted)"
+                );
+            }
             fail!(
-                "a client stopped reading; after {} KiB of lines for it, its socket held {} KiB \
-                 and about {} KiB more waited for it in the bus, and the bus dropped it. The \
-                 contract lets a client's outbox hold up to 256 KiB (any bound from 64 KiB to \
-                 1 MiB is accepted): OUTBOX_LIMIT, or the bound you give Outbox::new, is too \
-                 small (or the bus drops a client as soon as its socket is full)",
-                owed.len() / 1024,
-                in_socket / 1024,
-                in_bus / 1024
+                "a client stopped reading; after {} KiB of lines for it, its socket held {held} \
+                 KiB and about {waited} KiB more waited for it in the bus, and the bus dropped \
+                 it. The contract lets a client's outbox hold up to 256 KiB (any bound from 64 \
+                 KiB to 1 MiB is accepted): OUTBOX_LIMIT, or the bound you give Outbox::new, is \
+                 too small",
+                owed.len() / 1024
             );
         }
         if in_bus >= OUTBOX_MIN + ROUND * LINE {
