@@ -58,7 +58,12 @@ fn config_forms_part_b() {
     assert_eq!(c.path, std::path::PathBuf::from("bus.sock"));
     let mut allow = c.allow.clone();
     allow.sort();
-    assert_eq!(allow, [7, 8]);
+    assert_eq!(
+        allow,
+        [7, 8],
+        "the uids of `--allow 7 bus.sock --allow 8`: --allow may repeat (each adds a uid) and \
+         come before or after PATH"
+    );
     Config::parse(["bus.sock", "--allow", "-1"]).expect_failure("a negative uid");
     Config::parse(["bus.sock", "--verbose"]).expect_failure("an unknown option");
     Config::parse(Vec::<String>::new()).expect_failure("no PATH");

@@ -93,7 +93,10 @@ impl Drop for Stopped {
 /// The next line of `owed` from `at`, with its `\n`.
 fn next_of(owed: &[u8], at: usize) -> &[u8] {
     let rest = &owed[at.min(owed.len())..];
-    let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |n| n + 1);
+    let end = rest
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(rest.len(), |n| n + 1);
     &rest[..end]
 }
 
@@ -122,9 +125,21 @@ pub(super) fn catch_up(ctx: &mut Ctx) -> CheckResult {
     let mut talker = Peer::connect(ctx, &path)?;
     wait_logged(&mut bus, me(), "joined", 1, "after the talker connected")?;
     let mut stalled = Peer::connect(ctx, &path)?;
-    wait_logged(&mut bus, me(), "joined", 2, "after a second client connected")?;
+    wait_logged(
+        &mut bus,
+        me(),
+        "joined",
+        2,
+        "after a second client connected",
+    )?;
     let mut observer = Peer::connect(ctx, &path)?;
-    wait_logged(&mut bus, me(), "joined", 3, "after a third client connected")?;
+    wait_logged(
+        &mut bus,
+        me(),
+        "joined",
+        3,
+        "after a third client connected",
+    )?;
 
     // What the stalled client is owed, in the order the bus must deliver it.
     let mut owed: Vec<u8> = Vec::new();

@@ -55,17 +55,24 @@ fn receive_all(me: usize, mut peer: Peer, deadline: Instant) -> Received {
             Err(NoLine::Closed) => {
                 return Err((
                     true,
-                    format!("client {me} was disconnected by the bus after {got} of its {want} lines"),
+                    format!(
+                        "client {me} was disconnected by the bus after {got} of its {want} lines"
+                    ),
                 ));
             }
             Err(NoLine::Late) => {
-                return Err((false, format!(
-                    "client {me} received only {got} of {want} lines in time (a partial line: \
+                return Err((
+                    false,
+                    format!(
+                        "client {me} received only {got} of {want} lines in time (a partial line: \
                      {:?})",
-                    crate::run::clip(&peer.partial(), 80)
-                )));
+                        crate::run::clip(&peer.partial(), 80)
+                    ),
+                ));
             }
-            Err(NoLine::Error(e)) => return Err((false, format!("client {me} could not read: {e}"))),
+            Err(NoLine::Error(e)) => {
+                return Err((false, format!("client {me} could not read: {e}")));
+            }
         };
         let text = String::from_utf8_lossy(&line);
         let sender = text
@@ -74,28 +81,37 @@ fn receive_all(me: usize, mut peer: Peer, deadline: Instant) -> Received {
             .and_then(|n| n.parse::<usize>().ok())
             .filter(|&i| i < CLIENTS);
         let Some(i) = sender else {
-            return Err((false, format!(
-                "client {me} received {:?}, which no client sent",
-                crate::run::clip(&text, 120)
-            )));
+            return Err((
+                false,
+                format!(
+                    "client {me} received {:?}, which no client sent",
+                    crate::run::clip(&text, 120)
+                ),
+            ));
         };
         if i == me {
-            return Err((false, format!(
-                "client {me} received its own line {:?} back: a line goes to every other client, \
+            return Err((
+                false,
+                format!(
+                    "client {me} received its own line {:?} back: a line goes to every other client, \
                  not to its sender",
-                text.trim_end()
-            )));
+                    text.trim_end()
+                ),
+            ));
         }
         if next[i] >= LINES || line != line_of(i, next[i]) {
             let expected = line_of(i, next[i].min(LINES - 1));
-            return Err((false, format!(
-                "client {me} received {:?} where the next line of client {i} was {:?} (line \
+            return Err((
+                false,
+                format!(
+                    "client {me} received {:?} where the next line of client {i} was {:?} (line \
                  {} of {LINES}): lines must arrive whole, exactly once, and in the order their \
                  sender wrote them",
-                crate::run::clip(&text, 120),
-                String::from_utf8_lossy(&expected),
-                next[i]
-            )));
+                    crate::run::clip(&text, 120),
+                    String::from_utf8_lossy(&expected),
+                    next[i]
+                ),
+            ));
         }
         next[i] += 1;
         got += 1;
