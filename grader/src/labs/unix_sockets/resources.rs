@@ -54,7 +54,7 @@ fn grouped(targets: &[String]) -> String {
         *kinds.entry(kind(t)).or_default() += 1;
     }
     let mut kinds: Vec<_> = kinds.into_iter().collect();
-    kinds.sort_by(|a, b| b.1.cmp(&a.1));
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
     kinds
         .iter()
         .map(|(k, n)| format!("{n} x {k}"))
@@ -115,7 +115,9 @@ pub(super) fn per_connection(ctx: &mut Ctx) -> CheckResult {
         wait_logged(&mut bus, me(), "left", n + 1, "while clients came and went")?;
     }
     let mut denied = 0;
-    if ctx.student.is_some() {
+    // Another uid needs root (also in a student's own grading as root: the same verdict).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
         for _ in 0..DENIED {
             let c = connect_as(&path, NOBODY).map_err(|e| {
                 Fail(format!(

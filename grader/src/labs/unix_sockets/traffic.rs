@@ -39,13 +39,22 @@ impl Pieces {
     }
 }
 
+/// How many lines a sender may be ahead of the slowest client that reads them: so few that no
+/// client's socket ever fills, so that the bus's outboxes are never needed here (whether a
+/// client falls behind would depend on how the 100 threads are scheduled; `catch_up` forces
+/// that case instead).
+const AHEAD: usize = 2;
+
+/// Per sender: how many of its lines have been received, by all receivers together.
+type Delivered = Arc<Vec<(Mutex<usize>, Condvar)>>;
+
 /// What one receiver found, or the first thing wrong: whether the bus closed its connection,
 /// and what happened.
 type Received = Result<(), (bool, String)>;
 
 /// Reads lines at `me` until every other client's `LINES` lines came, checking that each is
 /// whole, from another client, and the next one of its sender.
-fn receive_all(me: usize, mut peer: Peer, deadline: Instant) -> Received {
+fn receive_all(me: usize, mut peer: Peer, deadline: Instant, delivered: &Delivered) -> Received {
     let mut next = [0usize; CLIENTS];
     let mut got = 0;
     let want = (CLIENTS - 1) * LINES;
@@ -115,12 +124,16 @@ fn receive_all(me: usize, mut peer: Peer, deadline: Instant) -> Received {
         }
         next[i] += 1;
         got += 1;
+        let (count, cv) = &delivered[i];
+        *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        cv.notify_one();
     }
     Ok(())
 }
 
 /// 50 clients at once, each sending 100 numbered lines cut in random pieces: every other
-/// client receives every line exactly once, whole, in per-sender order.
+/// client receives every line exactly once, whole, in per-sender order. A sender stays at most
+/// [`AHEAD`] lines ahead of the clients reading it.
 pub(super) fn many_clients(ctx: &mut Ctx) -> CheckResult {
     let path = ctx.scratch.join("bus.sock");
     let mut bus = start_bus(ctx, &path, &[])?;
@@ -150,17 +163,42 @@ pub(super) fn many_clients(ctx: &mut Ctx) -> CheckResult {
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let (tx, rx) = mpsc::channel::<(usize, Received)>();
+    let delivered: Delivered = Arc::new(
+        (0..CLIENTS)
+            .map(|_| (Mutex::new(0), Condvar::new()))
+            .collect(),
+    );
     let mut writers = Vec::new();
     for (i, peer) in peers.into_iter().enumerate() {
         let mut writer = Peer::from(peer.stream.try_clone()?);
         let mut pieces = Pieces(ctx.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let seen = Arc::clone(&delivered);
         writers.push(thread::spawn(move || {
             let mut rest: Vec<u8> = line_of(i, 0)[3..].to_vec();
+            // Where each line ends in `rest`.
+            let mut ends = vec![rest.len()];
             for k in 1..LINES {
                 rest.extend(line_of(i, k));
+                ends.push(rest.len());
             }
             let mut at = 0;
             while at < rest.len() {
+                // The piece starts in line `k`: every line before it is written whole. Wait
+                // until the others have received all of them but the last AHEAD.
+                let k = ends.partition_point(|&end| end <= at);
+                let (count, cv) = &seen[i];
+                let mut got = count.lock().unwrap_or_else(|e| e.into_inner());
+                while *got < k.saturating_sub(AHEAD) * (CLIENTS - 1) {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return;
+                    }
+                    got = cv
+                        .wait_timeout(got, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+                drop(got);
                 let n = pieces.next().min(rest.len() - at);
                 if writer.send(&rest[at..at + n]).is_err() {
                     return;
@@ -170,8 +208,9 @@ pub(super) fn many_clients(ctx: &mut Ctx) -> CheckResult {
             }
         }));
         let tx = tx.clone();
+        let delivered = Arc::clone(&delivered);
         thread::spawn(move || {
-            let _ = tx.send((i, receive_all(i, peer, deadline)));
+            let _ = tx.send((i, receive_all(i, peer, deadline, &delivered)));
         });
     }
     drop(tx);
