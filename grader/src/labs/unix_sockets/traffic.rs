@@ -39,11 +39,12 @@ impl Pieces {
     }
 }
 
-/// How many lines a sender may be ahead of the slowest client that reads them: so few that no
-/// client's socket ever fills, so that the bus's outboxes are never needed here (whether a
-/// client falls behind would depend on how the 100 threads are scheduled; `catch_up` forces
-/// that case instead).
-const AHEAD: usize = 2;
+/// How many lines a sender may be ahead of the slowest client that reads them. A piece never
+/// goes past the end of its line, so at most `AHEAD + 1` lines of each sender are on their
+/// way to a client: 98 writes of the bus at most, which no client's socket buffer is too
+/// small for, however the 100 threads are scheduled. The bus's outboxes are never needed
+/// here (whether one is would depend on scheduling); `catch_up` forces that case instead.
+const AHEAD: usize = 1;
 
 /// Per sender: how many of its lines have been received, by all receivers together.
 type Delivered = Arc<Vec<(Mutex<usize>, Condvar)>>;
@@ -183,7 +184,7 @@ pub(super) fn many_clients(ctx: &mut Ctx) -> CheckResult {
             }
             let mut at = 0;
             while at < rest.len() {
-                // The piece starts in line `k`: every line before it is written whole. Wait
+                // The piece is part of line `k`: every line before it is written whole. Wait
                 // until the others have received all of them but the last AHEAD.
                 let k = ends.partition_point(|&end| end <= at);
                 let (count, cv) = &seen[i];
@@ -199,7 +200,7 @@ pub(super) fn many_clients(ctx: &mut Ctx) -> CheckResult {
                         .0;
                 }
                 drop(got);
-                let n = pieces.next().min(rest.len() - at);
+                let n = pieces.next().min(ends[k] - at);
                 if writer.send(&rest[at..at + n]).is_err() {
                     return;
                 }
