@@ -46,8 +46,9 @@ impl Pieces {
 /// here (whether one is would depend on scheduling); `catch_up` forces that case instead.
 const AHEAD: usize = 1;
 
-/// Per sender: how many of its lines have been received, by all receivers together.
-type Delivered = Arc<Vec<(Mutex<usize>, Condvar)>>;
+/// Per sender: how many of its lines each client has received (its own count stays at
+/// `LINES`).
+type Delivered = Arc<Vec<(Mutex<Vec<usize>>, Condvar)>>;
 
 /// What one receiver found, or the first thing wrong: whether the bus closed its connection,
 /// and what happened.
@@ -125,8 +126,8 @@ fn receive_all(me: usize, mut peer: Peer, deadline: Instant, delivered: &Deliver
         }
         next[i] += 1;
         got += 1;
-        let (count, cv) = &delivered[i];
-        *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let (counts, cv) = &delivered[i];
+        counts.lock().unwrap_or_else(|e| e.into_inner())[me] = next[i];
         cv.notify_one();
     }
     Ok(())
@@ -166,7 +167,11 @@ pub(super) fn many_clients(ctx: &mut Ctx) -> CheckResult {
     let (tx, rx) = mpsc::channel::<(usize, Received)>();
     let delivered: Delivered = Arc::new(
         (0..CLIENTS)
-            .map(|_| (Mutex::new(0), Condvar::new()))
+            .map(|i| {
+                let mut counts = vec![0; CLIENTS];
+                counts[i] = LINES;
+                (Mutex::new(counts), Condvar::new())
+            })
             .collect(),
     );
     let mut writers = Vec::new();
@@ -185,11 +190,11 @@ pub(super) fn many_clients(ctx: &mut Ctx) -> CheckResult {
             let mut at = 0;
             while at < rest.len() {
                 // The piece is part of line `k`: every line before it is written whole. Wait
-                // until the others have received all of them but the last AHEAD.
+                // until every other client has received all of them but the last AHEAD.
                 let k = ends.partition_point(|&end| end <= at);
-                let (count, cv) = &seen[i];
-                let mut got = count.lock().unwrap_or_else(|e| e.into_inner());
-                while *got < k.saturating_sub(AHEAD) * (CLIENTS - 1) {
+                let (counts, cv) = &seen[i];
+                let mut got = counts.lock().unwrap_or_else(|e| e.into_inner());
+                while got.iter().min().copied().unwrap_or(0) < k.saturating_sub(AHEAD) {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return;
