@@ -15,6 +15,9 @@
 //!   raw system calls (the kernel keeps credentials per thread) and then connected: the
 //!   bus's SO_PEERCRED sees 65534.
 //!
+//! - `many_clients` keeps each sender at most one line ahead of every client reading it, so
+//!   no client's socket fills there and no outbox is needed: whether a reader falls behind
+//!   is not left to the scheduler;
 //! - a client whose outbox must hold lines is made so by the check itself: it stops
 //!   reading, the bus is stopped (SIGSTOP) while it reads a little and a new line comes, so
 //!   the order the bus keeps does not depend on when it runs.

@@ -119,7 +119,12 @@ fn listener_leaks_nothing_part_b() {
         "a Listener must close its socket and remove its file when dropped",
         |_| drop(Listener::bind(&path).expect_success("Listener::bind")),
     );
-    assert_eq!(listing(dir.path()), Vec::<String>::new(), "left after every Listener was dropped");
+    assert_eq!(
+        listing(dir.path()),
+        Vec::<String>::new(),
+        "left after every Listener was dropped: a Listener must remove its file when it is \
+         dropped (its Drop), whatever path drops it"
+    );
 }
 
 /// 1000 buses and fd servers started and dropped: no descriptor (listener, signalfd, the
@@ -147,7 +152,12 @@ fn servers_leak_nothing_part_c() {
             );
         },
     );
-    assert_eq!(listing(dir.path()), ["f.txt"], "left after every server was dropped");
+    assert_eq!(
+        listing(dir.path()),
+        ["f.txt"],
+        "left after every server was dropped: a server's Listener must remove its file when \
+         it is dropped, not only when a stop signal comes"
+    );
 }
 
 /// Listener::bind, uds-bus and fd-server all make mode 0666 socket files, whatever the
