@@ -15,12 +15,21 @@
 //!   raw system calls (the kernel keeps credentials per thread) and then connected: the
 //!   bus's SO_PEERCRED sees 65534.
 //!
+//! - `many_clients` keeps each sender at most one line ahead of every client reading it, so
+//!   no client's socket fills there and no outbox is needed: whether a reader falls behind
+//!   is not left to the scheduler;
+//! - a client whose outbox must hold lines is made so by the check itself: it stops
+//!   reading, the bus is stopped (SIGSTOP) while it reads a little and a new line comes, so
+//!   the order the bus keeps does not depend on when it runs.
+//!
 //! The one timed wait is the idle-CPU measurement: idleness has no event to wait for.
 //!
 //! # Layout
 //!
 //! - this file: the `CHECKS` table and the constants the scenarios share;
 //! - `traffic`: `many_clients` and `slow_reader`;
+//! - `backlog`: `catch_up` (a client that stops reading, then reads again);
+//! - `resources`: `per_connection` (descriptors of clients that have gone);
 //! - `identity`: `peer_credentials` and `fd_other_uid` (root);
 //! - `files`: `socket_files`, `foreign_clients` (socat, Python) and `idle_cpu`;
 //! - `harness`: starting the servers, the bus's log, the grader's clients, another uid.
@@ -29,9 +38,11 @@ use std::time::Duration;
 
 use crate::check::Check;
 
+mod backlog;
 mod files;
 mod harness;
 mod identity;
+mod resources;
 mod traffic;
 
 /// The checks, by the names lab.toml uses.
@@ -43,6 +54,14 @@ pub const CHECKS: &[Check] = &[
     Check {
         name: "slow_reader",
         run: traffic::slow_reader,
+    },
+    Check {
+        name: "catch_up",
+        run: backlog::catch_up,
+    },
+    Check {
+        name: "per_connection",
+        run: resources::per_connection,
     },
     Check {
         name: "peer_credentials",

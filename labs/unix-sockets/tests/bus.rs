@@ -208,6 +208,14 @@ fn not_a_socket_part_b() {
     let dir = socket_dir();
     let path = at(dir.path(), "notes.txt");
     std::fs::write(&path, "keep me\n").unwrap();
+    if let Ok(bus) = Server::try_start("uds-bus", &[path.as_os_str()]) {
+        drop(bus);
+        panic!(
+            "uds-bus printed `ready` with a regular file at PATH (connecting to it fails with \
+             ECONNREFUSED too: look at what the path is before taking it for a stale socket); \
+             it must exit 1 and never remove or change a file that is not a socket"
+        );
+    }
     let (out, _) = common::run("uds-bus", &[path.as_os_str()]);
     assert_eq!(
         out.status.code(),

@@ -172,7 +172,14 @@ fn file_removed_after_start_part_c() {
     let _server = Server::start("fd-server", &[path.as_os_str(), file.as_os_str()]);
     std::fs::remove_file(&file).unwrap();
     let (out, _) = common::run("fd-client", &[path.as_os_str()]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "still readable\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "still readable\n",
+        "fd-client's output after FILE's name was removed: fd-server opened FILE when it \
+         started, and that open file still reads (open it once, at start, not per client); \
+         fd-client's stderr: {:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// fd-client with no server, or a server that sends garbage: exit 1 with a message, at once.
@@ -220,6 +227,13 @@ fn server_missing_file_part_c() {
     let dir = socket_dir();
     let path = at(dir.path(), "fd.sock");
     let missing = at(dir.path(), "missing.txt");
+    if let Ok(server) = Server::try_start("fd-server", &[path.as_os_str(), missing.as_os_str()]) {
+        drop(server);
+        panic!(
+            "fd-server printed `ready` with a FILE that does not exist: it must open FILE when \
+             it starts, before binding, and exit 1 with `fd-server: ...` if it cannot"
+        );
+    }
     let (out, _) = common::run("fd-server", &[path.as_os_str(), missing.as_os_str()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("fd-server: "));

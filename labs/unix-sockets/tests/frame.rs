@@ -113,7 +113,7 @@ fn outbox_is_bounded_part_a() {
         .expect_success("push of 8 bytes into 10");
     let err = out
         .push(b"abc\n")
-        .expect_failure("push of 4 more bytes into 10");
+        .expect_failure("push of 4 more bytes into 10 (push is all or nothing: it refuses what would go past the limit)");
     assert_eq!(out.len(), 8, "a refused push must queue nothing ({err})");
     out.push(b"a\n")
         .expect_success("push of 2 more bytes: exactly 10");

@@ -44,7 +44,7 @@ fn socket_mode(path: &Path) -> Result<u32, String> {
 
 /// A stale socket file is replaced; a second bus on a live one exits 1 with the contract's
 /// line and leaves it alone; the file is mode 0666; SIGTERM and SIGINT close every client,
-/// remove the file, exit 0. fd-server's socket file too.
+/// remove the file, exit 0. fd-server's socket file too, on SIGTERM and on SIGINT.
 pub(super) fn socket_files(ctx: &mut Ctx) -> CheckResult {
     let path = ctx.scratch.join("bus.sock");
     // A stale socket: bound, then its listener closed, as a server killed with SIGKILL
@@ -150,23 +150,29 @@ pub(super) fn socket_files(ctx: &mut Ctx) -> CheckResult {
     let spec = ctx
         .bin("fd-server")
         .args([fd_path.as_os_str(), file.as_os_str()]);
-    let mut server = start_ready(ctx, &spec, "fd-server fd.sock served.txt")?;
-    match socket_mode(&fd_path) {
-        Ok(0o666) => {}
-        Ok(mode) => fail!("fd-server's fd.sock has mode {mode:o}; it must be 666"),
-        Err(why) => fail!("while fd-server runs, {why}"),
-    }
-    let ending = stop(&mut server, Signal::SIGTERM);
-    ensure!(
-        ending == Some(Ending::Exited(0)) && socket_mode(&fd_path).is_err(),
-        "after SIGTERM, fd-server {} and {}: it must remove its socket file and exit 0",
-        ending.map_or("was still running".to_string(), |e| e.describe()),
-        if socket_mode(&fd_path).is_err() {
-            "fd.sock is gone"
-        } else {
-            "fd.sock is still there"
+    for sig in [Signal::SIGTERM, Signal::SIGINT] {
+        let mut server = start_ready(ctx, &spec, "fd-server fd.sock served.txt")?;
+        match socket_mode(&fd_path) {
+            Ok(0o666) => {}
+            Ok(mode) => fail!("fd-server's fd.sock has mode {mode:o}; it must be 666"),
+            Err(why) => fail!("while fd-server runs, {why}"),
         }
-    );
+        let ending = stop(&mut server, sig);
+        ensure!(
+            ending == Some(Ending::Exited(0)) && socket_mode(&fd_path).is_err(),
+            "after {sig}, fd-server {} and {}: on SIGTERM and on SIGINT it must remove its \
+             socket file and exit 0 (poll its signalfd with the listening socket)",
+            ending.map_or(
+                format!("was still running {} s later", PROMPT.as_secs()),
+                |e| format!("{}; {}", e.describe(), stderr_of(&server))
+            ),
+            if socket_mode(&fd_path).is_err() {
+                "fd.sock is gone"
+            } else {
+                "fd.sock is still there"
+            }
+        );
+    }
     Ok(())
 }
 

@@ -104,8 +104,13 @@ pub(super) fn peer_credentials(ctx: &mut Ctx) -> CheckResult {
         me(),
         "joined",
         1,
-        "after a client of the bus's own uid connected",
-    )?;
+        "with --allow 65534, after a client of the bus's own uid connected",
+    )
+    .map_err(|Fail(why)| {
+        Fail(format!(
+            "{why}. --allow adds uids to the server's own: the bus's own uid is always admitted"
+        ))
+    })?;
     let mut guest = Peer::from(connect_as(&path, NOBODY)?);
     wait_logged(
         &mut bus,
@@ -216,12 +221,19 @@ fn client_copies(
                 testkit::compare::bytes_diff(data, &out.stdout).unwrap_or_default()
             )
         };
+        let advice = if out.stderr_str().contains("cannot connect") {
+            "Connecting to a UNIX socket needs write permission on its file: uid 65534 could \
+             not connect, so the server's socket file must be mode 0666 (chmod it after bind, \
+             whatever the umask)"
+        } else {
+            "The server passes its open descriptor with SCM_RIGHTS (the byte `F` and one \
+             descriptor); the client must use the descriptor it receives (recvmsg with room \
+             for the control message: cmsg_space!([RawFd; 1]); check MSG_CTRUNC) instead of \
+             opening the file"
+        };
         fail!(
             "`fd-client {}` run as uid 65534 {} and printed {got}; its stderr: {:?}. It was to \
-             copy a mode-0600 file it cannot open itself, which {}. The server passes its open \
-             descriptor with SCM_RIGHTS (the byte `F` and one descriptor); the client must use \
-             the descriptor it receives (recvmsg with room for the control message: \
-             cmsg_space!([RawFd; 1]); check MSG_CTRUNC) instead of opening the file",
+             copy a mode-0600 file it cannot open itself, which {}. {advice}",
             shown(path),
             out.ending.describe(),
             crate::run::clip(out.stderr_str().trim(), 400),

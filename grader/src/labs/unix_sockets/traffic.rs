@@ -39,12 +39,24 @@ impl Pieces {
     }
 }
 
-/// What one receiver found, or the first thing wrong.
-type Received = Result<(), String>;
+/// How many lines a sender may be ahead of the slowest client that reads them. A piece never
+/// goes past the end of its line, so at most `AHEAD + 1` lines of each sender are on their
+/// way to a client: 98 writes of the bus at most, which no client's socket buffer is too
+/// small for, however the 100 threads are scheduled. The bus's outboxes are never needed
+/// here (whether one is would depend on scheduling); `catch_up` forces that case instead.
+const AHEAD: usize = 1;
+
+/// Per sender: how many of its lines each client has received (its own count stays at
+/// `LINES`).
+type Delivered = Arc<Vec<(Mutex<Vec<usize>>, Condvar)>>;
+
+/// What one receiver found, or the first thing wrong: whether the bus closed its connection,
+/// and what happened.
+type Received = Result<(), (bool, String)>;
 
 /// Reads lines at `me` until every other client's `LINES` lines came, checking that each is
 /// whole, from another client, and the next one of its sender.
-fn receive_all(me: usize, mut peer: Peer, deadline: Instant) -> Received {
+fn receive_all(me: usize, mut peer: Peer, deadline: Instant, delivered: &Delivered) -> Received {
     let mut next = [0usize; CLIENTS];
     let mut got = 0;
     let want = (CLIENTS - 1) * LINES;
@@ -52,18 +64,26 @@ fn receive_all(me: usize, mut peer: Peer, deadline: Instant) -> Received {
         let line = match peer.line(deadline) {
             Ok(l) => l,
             Err(NoLine::Closed) => {
-                return Err(format!(
-                    "client {me} was disconnected by the bus after {got} of its {want} lines"
+                return Err((
+                    true,
+                    format!(
+                        "client {me} was disconnected by the bus after {got} of its {want} lines"
+                    ),
                 ));
             }
             Err(NoLine::Late) => {
-                return Err(format!(
-                    "client {me} received only {got} of {want} lines in time (a partial line: \
+                return Err((
+                    false,
+                    format!(
+                        "client {me} received only {got} of {want} lines in time (a partial line: \
                      {:?})",
-                    crate::run::clip(&peer.partial(), 80)
+                        crate::run::clip(&peer.partial(), 80)
+                    ),
                 ));
             }
-            Err(NoLine::Error(e)) => return Err(format!("client {me} could not read: {e}")),
+            Err(NoLine::Error(e)) => {
+                return Err((false, format!("client {me} could not read: {e}")));
+            }
         };
         let text = String::from_utf8_lossy(&line);
         let sender = text
@@ -72,37 +92,50 @@ fn receive_all(me: usize, mut peer: Peer, deadline: Instant) -> Received {
             .and_then(|n| n.parse::<usize>().ok())
             .filter(|&i| i < CLIENTS);
         let Some(i) = sender else {
-            return Err(format!(
-                "client {me} received {:?}, which no client sent",
-                crate::run::clip(&text, 120)
+            return Err((
+                false,
+                format!(
+                    "client {me} received {:?}, which no client sent",
+                    crate::run::clip(&text, 120)
+                ),
             ));
         };
         if i == me {
-            return Err(format!(
-                "client {me} received its own line {:?} back: a line goes to every other client, \
+            return Err((
+                false,
+                format!(
+                    "client {me} received its own line {:?} back: a line goes to every other client, \
                  not to its sender",
-                text.trim_end()
+                    text.trim_end()
+                ),
             ));
         }
         if next[i] >= LINES || line != line_of(i, next[i]) {
             let expected = line_of(i, next[i].min(LINES - 1));
-            return Err(format!(
-                "client {me} received {:?} where the next line of client {i} was {:?} (line \
+            return Err((
+                false,
+                format!(
+                    "client {me} received {:?} where the next line of client {i} was {:?} (line \
                  {} of {LINES}): lines must arrive whole, exactly once, and in the order their \
                  sender wrote them",
-                crate::run::clip(&text, 120),
-                String::from_utf8_lossy(&expected),
-                next[i]
+                    crate::run::clip(&text, 120),
+                    String::from_utf8_lossy(&expected),
+                    next[i]
+                ),
             ));
         }
         next[i] += 1;
         got += 1;
+        let (counts, cv) = &delivered[i];
+        counts.lock().unwrap_or_else(|e| e.into_inner())[me] = next[i];
+        cv.notify_one();
     }
     Ok(())
 }
 
 /// 50 clients at once, each sending 100 numbered lines cut in random pieces: every other
-/// client receives every line exactly once, whole, in per-sender order.
+/// client receives every line exactly once, whole, in per-sender order. A sender stays at most
+/// [`AHEAD`] lines ahead of the clients reading it.
 pub(super) fn many_clients(ctx: &mut Ctx) -> CheckResult {
     let path = ctx.scratch.join("bus.sock");
     let mut bus = start_bus(ctx, &path, &[])?;
@@ -132,18 +165,47 @@ pub(super) fn many_clients(ctx: &mut Ctx) -> CheckResult {
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let (tx, rx) = mpsc::channel::<(usize, Received)>();
+    let delivered: Delivered = Arc::new(
+        (0..CLIENTS)
+            .map(|i| {
+                let mut counts = vec![0; CLIENTS];
+                counts[i] = LINES;
+                (Mutex::new(counts), Condvar::new())
+            })
+            .collect(),
+    );
     let mut writers = Vec::new();
     for (i, peer) in peers.into_iter().enumerate() {
         let mut writer = Peer::from(peer.stream.try_clone()?);
         let mut pieces = Pieces(ctx.seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let seen = Arc::clone(&delivered);
         writers.push(thread::spawn(move || {
             let mut rest: Vec<u8> = line_of(i, 0)[3..].to_vec();
+            // Where each line ends in `rest`.
+            let mut ends = vec![rest.len()];
             for k in 1..LINES {
                 rest.extend(line_of(i, k));
+                ends.push(rest.len());
             }
             let mut at = 0;
             while at < rest.len() {
-                let n = pieces.next().min(rest.len() - at);
+                // The piece is part of line `k`: every line before it is written whole. Wait
+                // until every other client has received all of them but the last AHEAD.
+                let k = ends.partition_point(|&end| end <= at);
+                let (counts, cv) = &seen[i];
+                let mut got = counts.lock().unwrap_or_else(|e| e.into_inner());
+                while got.iter().min().copied().unwrap_or(0) < k.saturating_sub(AHEAD) {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return;
+                    }
+                    got = cv
+                        .wait_timeout(got, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+                drop(got);
+                let n = pieces.next().min(ends[k] - at);
                 if writer.send(&rest[at..at + n]).is_err() {
                     return;
                 }
@@ -152,31 +214,37 @@ pub(super) fn many_clients(ctx: &mut Ctx) -> CheckResult {
             }
         }));
         let tx = tx.clone();
+        let delivered = Arc::clone(&delivered);
         thread::spawn(move || {
-            let _ = tx.send((i, receive_all(i, peer, deadline)));
+            let _ = tx.send((i, receive_all(i, peer, deadline, &delivered)));
         });
     }
     drop(tx);
-    let mut problems = Vec::new();
-    for (_, result) in rx.iter() {
-        if let Err(why) = result {
-            problems.push(why);
+    // The first problem is the verdict: once one client is wrong, the others may wait for
+    // lines that will never come.
+    let first = rx.iter().find_map(|(_, result)| result.err());
+    let Some((closed, what)) = first else {
+        for w in writers {
+            let _ = w.join();
         }
-    }
-    for w in writers {
-        let _ = w.join();
-    }
-    if let Some(first) = problems.first() {
+        return Ok(());
+    };
+    if closed {
         fail!(
             "50 clients each sent {LINES} numbered lines, written in random pieces of 1 to 64 \
-             bytes; {} of them did not receive what they should: {first}. Keep the unfinished \
-             end of each client's stream in its own buffer until its newline arrives, and send \
-             each line, whole, to every other client in the order it came. {}",
-            problems.len(),
+             bytes, and every client read all the time; {what}. A client that reads must never \
+             be dropped: when its socket is full for a moment, what it cannot take yet waits in \
+             its outbox (up to 256 KiB) and is written when poll reports POLLOUT. {}",
             server_state(&mut bus)
         );
     }
-    Ok(())
+    fail!(
+        "50 clients each sent {LINES} numbered lines, written in random pieces of 1 to 64 bytes; \
+         {what}. Keep the unfinished end of each client's stream in its own buffer until its \
+         newline arrives, and send each line, whole, to every other client in the order it \
+         came. {}",
+        server_state(&mut bus)
+    );
 }
 
 /// Lines the talker sends in `slow_reader`, of [`BIG_LINE`] bytes each: 4 MiB.
