@@ -171,6 +171,26 @@ pub fn file_mode(path: &Path) -> Option<(&'static str, u32)> {
     Some((kind, m.mode() & 0o7777))
 }
 
+/// `bits` of a mode in words: "write for its group and every other user, execute for its
+/// owner".
+fn permissions(bits: u32) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for (bit, what) in [(0o4, "read"), (0o2, "write"), (0o1, "execute")] {
+        let who: Vec<&str> = [(6, "its owner"), (3, "its group"), (0, "every other user")]
+            .into_iter()
+            .filter(|(shift, _)| bits & (bit << shift) != 0)
+            .map(|(_, who)| who)
+            .collect();
+        if !who.is_empty() {
+            out.push(format!("{what} for {}", who.join(" and ")));
+        }
+    }
+    if bits & 0o7000 != 0 {
+        out.push(format!("the special bits {:04o}", bits & 0o7000));
+    }
+    out.join(", ")
+}
+
 /// Fails unless `actual` is `expected`, naming `what` and both modes in octal, and the
 /// permissions the difference gives away.
 #[track_caller]
@@ -178,30 +198,51 @@ pub fn assert_mode(what: &str, expected: u32, actual: u32) {
     if expected == actual {
         return;
     }
-    let extra = actual & !expected;
-    let who = |bits: u32| {
-        let mut v = Vec::new();
-        if bits & 0o070 != 0 {
-            v.push("its group");
-        }
-        if bits & 0o007 != 0 {
-            v.push("every other user");
-        }
-        if bits & 0o700 != 0 {
-            v.push("its owner");
-        }
-        v.join(" and ")
-    };
-    let gives = if extra != 0 {
-        format!(": it lets {} in, which the contract forbids", who(extra))
-    } else {
-        format!(
-            ": it lacks permissions the contract requires for {}",
-            who(expected & !actual)
-        )
-    };
+    let (extra, lacking) = (actual & !expected, expected & !actual);
+    let mut said = Vec::new();
+    if extra != 0 {
+        said.push(format!(
+            "it gives {} that the contract does not",
+            permissions(extra)
+        ));
+    }
+    if lacking != 0 {
+        said.push(format!(
+            "it lacks {} that the contract requires",
+            permissions(lacking)
+        ));
+    }
+    let gives = format!(": {}", said.join(", and "));
     panic!(
         "{what} has mode {actual:04o}, expected {expected:04o}{gives}; pass the mode the \
          contract states when you create it (the umask may only remove bits)"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(expected: u32, actual: u32) -> String {
+        let caught = std::panic::catch_unwind(|| assert_mode("the socket", expected, actual));
+        *caught.unwrap_err().downcast::<String>().unwrap()
+    }
+
+    #[test]
+    fn a_mode_is_described_by_what_it_gives_and_lacks() {
+        let text = message(0o666, 0o755);
+        assert!(
+            text.contains(
+                "it gives execute for its owner and its group and every other user that the \
+                 contract does not, and it lacks write for its group and every other user"
+            ),
+            "{text}"
+        );
+        let text = message(0o600, 0o644);
+        assert!(
+            text.contains(": it gives read for its group and every other user that"),
+            "{text}"
+        );
+        assert_mode("x", 0o600, 0o600);
+    }
 }

@@ -189,6 +189,14 @@ pub fn assert_no_leak(calls: usize, name: &str, advice: &str, mut call: impl FnM
     for i in 0..calls {
         call(i);
     }
+    // A table full of leaked descriptors cannot even be listed (EMFILE): that is a leak too.
+    if let Err(e) = std::fs::read_dir("/proc/self/fd") {
+        panic!(
+            "after {calls} calls of {name}, this process cannot open /proc/self/fd to count its \
+             descriptors ({e}): its descriptor table is full, so the calls leave descriptors \
+             open; {advice}"
+        );
+    }
     let threshold = calls.div_ceil(10).max(1);
     let leaks = |after: &Snapshot| -> Vec<(usize, String)> {
         after

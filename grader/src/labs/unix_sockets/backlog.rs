@@ -76,7 +76,7 @@ impl Stopped {
     fn new(bus: &Proc) -> Option<Stopped> {
         bus.signal(Signal::SIGSTOP);
         let stopped = Stopped(bus.pid);
-        let state = || crate::procinfo::stat(bus.pid).map(|s| s.state);
+        let state = || testkit::procfs::stat(bus.pid).map(|s| s.state);
         poll_until(Instant::now() + PROMPT, || {
             matches!(state(), Some('T' | 't'))
         })
