@@ -280,14 +280,14 @@ ulimit -n $((k + 1)) && exec "$0" "$@""#;
     );
     let stderr = String::from_utf8_lossy(&done.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
+    let advice = "Return the error of pipe2 or fork to main (no unwrap, expect or panic), which \
+                  prints it on one line and exits 1";
     assert!(
-        done.status.code() == Some(1) && lines.len() == 1 && lines[0].starts_with("pipeline: "),
+        done.status.code() == Some(1),
         "`{what}`: its second pipe cannot be created (EMFILE), which is a runtime error: \
-         expected exit 1 and one line `pipeline: <why>` on stderr, got {} and {} line(s) on \
-         stderr: {stderr:?}. Return the error of pipe2 or fork to main (no unwrap, expect or \
-         panic), which prints it on one line and exits 1",
+         expected exit 1 and one line `pipeline: <why>` on stderr, got {} and on stderr \
+         {stderr:?}. {advice}",
         exit_status(done.status),
-        lines.len(),
     );
     assert!(
         done.strays.is_empty(),
@@ -296,6 +296,13 @@ ulimit -n $((k + 1)) && exec "$0" "$@""#;
          (SIGKILL) and waitpid every stage already started before returning the error: \
          nothing may outlive a pipeline that could not be built.",
         done.strays
+    );
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("pipeline: "),
+        "`{what}`: its second pipe cannot be created (EMFILE): it exited 1 as it should, but \
+         a runtime error is one line `pipeline: <why>` on stderr, and it printed {} line(s): \
+         {stderr:?}. {advice}",
+        lines.len(),
     );
 }
 
