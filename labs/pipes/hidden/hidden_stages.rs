@@ -85,8 +85,21 @@ fn non_utf8_argument_part_b() {
         OsString::from("cat"),
     ];
     let outcome = common::run(&args, b"");
-    outcome.assert().code(0);
-    assert_eq!(outcome.stdout, [0xff, 0xfe, b'x'], "`{}`", outcome.command);
+    let stderr = String::from_utf8_lossy(&outcome.stderr);
+    assert!(
+        outcome.status.code() == Some(0) && outcome.stdout == [0xff, 0xfe, b'x'],
+        "`pipeline printf %s ARG '|' cat`, where ARG is the bytes ff fe 78 (not UTF-8): \
+         expected printf to get ARG byte for byte and status 0, got {} with stdout {:02x?} and \
+         stderr {:?}. Build each argument's C string from its bytes (OsStr::as_bytes), never \
+         through str or String, which cannot hold it",
+        exit_status(outcome.status),
+        outcome.stdout,
+        stderr
+            .lines()
+            .filter(|l| !l.is_empty())
+            .take(2)
+            .collect::<Vec<_>>(),
+    );
 }
 
 /// A stage that stops reading early ends the stages before it quietly (SIGPIPE), and the
