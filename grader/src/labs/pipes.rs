@@ -214,6 +214,23 @@ fn matches_bash(ctx: &mut Ctx) -> CheckResult {
         missing.shown(),
         got.stderr_str()
     );
+    // A program that exists but cannot be run (a directory: execvp fails with EACCES, not
+    // ENOENT) is bash's 126, not 127.
+    let cannot_run = Case::new(&[&["echo", "hi"], &["/"]]);
+    let bash = cannot_run.run_bash(ctx)?;
+    let got = cannot_run.run_student(ctx)?;
+    ensure!(
+        got.status() == bash.status() && !got.stderr_str().contains("command not found"),
+        "{}: `/` exists but cannot be executed (execvp fails with EACCES, not ENOENT), so bash \
+         gives status {} and says why; pipeline gave status {} and printed {:?} on stderr. \
+         127 and `command not found` are for a program that does not exist (ENOENT) only; any \
+         other execvp failure is status 126, with the reason in the message: \
+         `pipeline: CMD: <strerror>`",
+        cannot_run.shown(),
+        bash.status(),
+        got.status(),
+        got.stderr_str()
+    );
     Ok(())
 }
 

@@ -4,7 +4,13 @@ mod common;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
-use std::process::Command;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 
 use predicates::prelude::*;
 use rstest::rstest;
@@ -79,8 +85,21 @@ fn non_utf8_argument_part_b() {
         OsString::from("cat"),
     ];
     let outcome = common::run(&args, b"");
-    outcome.assert().code(0);
-    assert_eq!(outcome.stdout, [0xff, 0xfe, b'x'], "`{}`", outcome.command);
+    let stderr = String::from_utf8_lossy(&outcome.stderr);
+    assert!(
+        outcome.status.code() == Some(0) && outcome.stdout == [0xff, 0xfe, b'x'],
+        "`pipeline printf %s ARG '|' cat`, where ARG is the bytes ff fe 78 (not UTF-8): \
+         expected printf to get ARG byte for byte and status 0, got {} with stdout {:02x?} and \
+         stderr {:?}. Build each argument's C string from its bytes (OsStr::as_bytes), never \
+         through str or String, which cannot hold it",
+        exit_status(outcome.status),
+        outcome.stdout,
+        stderr
+            .lines()
+            .filter(|l| !l.is_empty())
+            .take(2)
+            .collect::<Vec<_>>(),
+    );
 }
 
 /// A stage that stops reading early ends the stages before it quietly (SIGPIPE), and the
@@ -234,5 +253,150 @@ fn no_leaked_fds_part_b() {
          directly (right): the extra ones are pipe ends it inherited; make every pipe \
          O_CLOEXEC or close the ends a child does not use",
         outcome.command
+    );
+}
+
+/// The `pipeline` binary under test, as a path.
+fn pipeline_path() -> OsString {
+    Command::cargo_bin("pipeline")
+        .unwrap_or_else(|err| panic!("cannot find the pipeline binary: {err}"))
+        .get_program()
+        .to_owned()
+}
+
+/// A pipe that cannot be created once the first stage runs (`ulimit -n` leaves room for one
+/// pipe only): one line `pipeline: <why>` on stderr, exit 1, and the stage already started
+/// is killed and waited for, not left running.
+#[test]
+fn pipe_fails_halfway_part_b() {
+    // The shell finds the two lowest free fds a < b and allows fds below b + 1 only:
+    // pipeline's first pipe gets a and b; its second finds one free fd, not two (EMFILE).
+    let script = r#"a=; k=3
+while :; do
+  if [ ! -h /proc/$$/fd/$k ]; then
+    if [ -z "$a" ]; then a=$k; else break; fi
+  fi
+  k=$((k + 1))
+done
+ulimit -n $((k + 1)) && exec "$0" "$@""#;
+    let stages = ["sleep", "30", "|", "cat", "|", "cat"];
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script).arg(pipeline_path()).args(stages);
+    let what = "pipeline sleep 30 '|' cat '|' cat, under `ulimit -n` that leaves room for one pipe";
+    let done = testkit::run(
+        &mut cmd,
+        what,
+        b"",
+        common::DEADLINE,
+        "When a pipe or a fork fails, pipeline kills (SIGKILL) and waits for the stages it \
+         has already started, then exits 1 with one line on stderr.",
+    );
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let advice = "Return the error of pipe2 or fork to main (no unwrap, expect or panic), which \
+                  prints it on one line and exits 1";
+    assert!(
+        done.status.code() == Some(1),
+        "`{what}`: its second pipe cannot be created (EMFILE), which is a runtime error: \
+         expected exit 1 and one line `pipeline: <why>` on stderr, got {} and on stderr \
+         {stderr:?}. {advice}",
+        exit_status(done.status),
+    );
+    assert!(
+        done.strays.is_empty(),
+        "`{what}` exited 1 as it should when its second pipe failed, but the stage it had \
+         already started was still running:\n{}When a pipe or a fork fails halfway, kill \
+         (SIGKILL) and waitpid every stage already started before returning the error: \
+         nothing may outlive a pipeline that could not be built.",
+        done.strays
+    );
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("pipeline: "),
+        "`{what}`: its second pipe cannot be created (EMFILE): it exited 1 as it should, but \
+         a runtime error is one line `pipeline: <why>` on stderr, and it printed {} line(s): \
+         {stderr:?}. {advice}",
+        lines.len(),
+    );
+}
+
+/// An exit status in words: "status 1", "killed by signal 9".
+fn exit_status(status: std::process::ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("status {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => format!("{status}"),
+    }
+}
+
+/// SIGINT or SIGTERM sent to pipeline's process group (what Ctrl-C in a terminal does)
+/// ends pipeline and every stage at once: no stage starts with the signal ignored.
+#[rstest]
+#[case::sigint(Signal::SIGINT)]
+#[case::sigterm(Signal::SIGTERM)]
+fn signal_ends_every_stage_part_b(#[case] sig: Signal) {
+    const WITHIN: Duration = Duration::from_secs(2);
+    let what = "pipeline sleep 30 '|' sleep 30";
+    let mut cmd = Command::cargo_bin("pipeline")
+        .unwrap_or_else(|err| panic!("cannot find the pipeline binary: {err}"));
+    cmd.args(["sleep", "30", "|", "sleep", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut group = testkit::Group::spawn(&mut cmd, what);
+    let pid = group.pid();
+    // Both stages have exec'd `sleep` before the signal is sent.
+    let start = Instant::now();
+    loop {
+        let sleeping = testkit::procfs::children(pid)
+            .iter()
+            .filter(|child| child.comm == "sleep")
+            .count();
+        if sleeping == 2 {
+            break;
+        }
+        if start.elapsed() > common::DEADLINE || group.exited_within(Duration::ZERO) {
+            let report = group.hang_report();
+            group.kill();
+            panic!(
+                "`{what}` did not have its two stages running `sleep` within {}: {sleeping} \
+                 did. Its processes:\n{report}",
+                testkit::deadline::secs(common::DEADLINE)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = killpg(Pid::from_raw(pid), sig);
+    let sent = Instant::now();
+    let exited = group.exited_within(WITHIN);
+    // The stages end on their own: wait, within the same time, until none runs any more.
+    let mut strays = group.strays();
+    while !strays.is_empty() && sent.elapsed() < WITHIN {
+        std::thread::sleep(Duration::from_millis(5));
+        strays = group.strays();
+    }
+    if !exited || !strays.is_empty() {
+        let report = group.hang_report();
+        group.kill();
+        panic!(
+            "`{what}`: {sig} sent to its process group (as Ctrl-C in a terminal) did not end \
+             {} within {}. Still running:\n{report}A stage starts with every signal pipeline \
+             ignores still ignored (exec keeps SIG_IGN): pipeline must leave {sig} at its \
+             default action, or reset it to SIG_DFL in each child before exec, as it does \
+             for SIGPIPE.",
+            match (exited, strays.is_empty()) {
+                (false, false) => "pipeline nor its stages",
+                (false, true) => "pipeline",
+                _ => "every stage",
+            },
+            testkit::deadline::secs(WITHIN)
+        );
+    }
+    let status = group.wait_timeout(Duration::ZERO).expect("it has exited");
+    assert_eq!(
+        status.signal(),
+        Some(sig as i32),
+        "`{what}` ended with {} after {sig} to its process group; expected it to be killed by \
+         {sig}, as bash's `sleep 30 | sleep 30` is",
+        exit_status(status)
     );
 }

@@ -86,3 +86,22 @@ fn empty_argv_part_c() {
         Ok(out) => panic!("filter([]) gave {out:?}, expected an error of kind InvalidInput"),
     }
 }
+
+/// The program's stderr is the caller's: what it writes there never comes back in `stdout`.
+#[test]
+fn stderr_stays_the_callers_part_c() {
+    let argv = [
+        "sh",
+        "-c",
+        "echo to-stdout; echo to-stderr-of-the-caller >&2",
+    ];
+    let out = common::filter_ok(&argv, b"");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "to-stdout\n",
+        "filter({argv:?}) returned in `stdout` what the program wrote on its stderr too: the \
+         program's stderr is the caller's, so the child must dup2 a pipe onto fds 0 and 1 only \
+         and leave fd 2 as it inherited it"
+    );
+    assert_eq!(out.status, 0, "filter({argv:?})");
+}

@@ -85,3 +85,13 @@ fn command_not_found_part_b(
             "pipeline: no-such-command-pipes-lab: command not found",
         ));
 }
+
+/// pipeline waits for every stage, not only the last: a first stage that is still busy when
+/// `true` has ended is waited for, and its message still arrives.
+#[test]
+fn waits_for_every_stage_part_b() {
+    common::run(&["sh", "-c", "sleep 0.3; echo late >&2", "|", "true"], b"")
+        .assert()
+        .code(0)
+        .stderr("late\n");
+}
