@@ -197,32 +197,58 @@ pub(super) fn no_leftovers(ctx: &mut Ctx) -> CheckResult {
          FIFO",
         listing(&mute)
     );
-    let spec = ctx
-        .bin("fifo-client")
-        .args([mute.as_os_str(), "3".as_ref()]);
-    let mut waiting = ctx.spawn(&spec)?;
-    let pid = *own_pids(waiting.pid).last().unwrap_or(&0);
-    let reply = mute.join(format!("client.{pid}.fifo"));
-    let outer = waiting.pid;
-    ensure!(
-        wait_for(PROMPT, || exists(&reply)
-            && procinfo::Snapshot::take(outer)
-                .is_some_and(|s| s.stat.state == 'S')),
-        "`fifo-client mute 3` never created mute/client.{pid}.fifo and waited"
-    );
-    waiting.signal(Signal::SIGINT);
-    let out = ctx.finish(
-        "`fifo-client mute 3` after SIGINT",
-        &mut waiting,
-        Duration::from_secs(7),
-    )?;
-    ensure!(
-        !exists(&reply),
-        "`fifo-client mute 3`, interrupted by SIGINT while it waited for its reply, {} and left \
-         mute/client.{pid}.fifo behind: on SIGINT and SIGTERM the client must remove its FIFO \
-         too (a handler without SA_RESTART makes poll fail with EINTR)",
-        out.ending.describe()
-    );
+    // Each signal the contract names, sent while the client waits for its reply: it ends at
+    // once (not at its 5 s timeout) with status 1, and removes its FIFO.
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        let spec = ctx
+            .bin("fifo-client")
+            .args([mute.as_os_str(), "3".as_ref()]);
+        let mut waiting = ctx.spawn(&spec)?;
+        let started = Instant::now();
+        let pid = *own_pids(waiting.pid).last().unwrap_or(&0);
+        let reply = mute.join(format!("client.{pid}.fifo"));
+        let outer = waiting.pid;
+        ensure!(
+            wait_for(PROMPT, || exists(&reply)
+                && procinfo::Snapshot::take(outer)
+                    .is_some_and(|s| s.stat.state == 'S')),
+            "`fifo-client mute 3` never created mute/client.{pid}.fifo and waited"
+        );
+        let sent = Instant::now();
+        waiting.signal(sig);
+        let out = ctx.finish(
+            &format!("`fifo-client mute 3` after {sig}"),
+            &mut waiting,
+            Duration::from_secs(7),
+        )?;
+        let after_signal = sent.elapsed();
+        let lived = started.elapsed();
+        ensure!(
+            !exists(&reply),
+            "`fifo-client mute 3`, sent {sig} while it waited for its reply, {} and left \
+             mute/client.{pid}.fifo behind: on SIGINT and SIGTERM (each of them) the client must \
+             remove its FIFO too: install a handler for both, without SA_RESTART, so that poll \
+             fails with EINTR",
+            out.ending.describe()
+        );
+        ensure!(
+            out.ending == Ending::Exited(1),
+            "`fifo-client mute 3`, sent {sig} while it waited for its reply, {} (its FIFO was \
+             removed); it must exit with status 1",
+            out.ending.describe()
+        );
+        // It waited out its own timeout if it lived about 5 s, however long the signal took
+        // to arrive: that is what a poll retried after EINTR does.
+        ensure!(
+            lived < Duration::from_secs(4) && after_signal < Duration::from_secs(2),
+            "`fifo-client mute 3`, sent {sig} while it waited for its reply, exited {} ms after \
+             the signal and {:.1} s after it started: it ignored the signal and ended at its \
+             5 s timeout instead of at once. poll fails with EINTR when the signal's handler \
+             has run: stop waiting then (do not retry the poll), remove the FIFO and exit 1",
+            after_signal.as_millis(),
+            lived.as_secs_f64()
+        );
+    }
 
     // A real server and its clients; at the end only what was there before is left.
     let dir = service_dir(ctx, "svc")?;
