@@ -14,7 +14,7 @@ use super::harness::{
 };
 use super::state::{doing, own_pids, server_state, stderr_of};
 use super::{PROMPT, SERVER_FIFO};
-use crate::check::{CheckResult, Ctx};
+use crate::check::{CheckResult, Ctx, Fail};
 use crate::procinfo;
 use crate::sandbox::Ending;
 use crate::{ensure, fail};
@@ -118,12 +118,20 @@ pub(super) fn second_server(ctx: &mut Ctx) -> CheckResult {
     let spec = ctx.bin("fifo-server").args([&dir]);
     let mut second = ctx.spawn(&spec)?;
     let Some(ending) = second.wait_until(Instant::now() + PROMPT) else {
+        let printed = String::from_utf8_lossy(&second.stdout().0).into_owned();
         fail!(
             "a second `fifo-server svc`, started while the first one serves svc, should exit \
-             with status 1 at once; it was still running after {} s (it printed {:?}), and {}",
+             with status 1 at once; it was still running after {} s (it printed {printed:?}), \
+             and {}{}",
             PROMPT.as_secs(),
-            String::from_utf8_lossy(&second.stdout().0),
-            doing(second.pid)
+            doing(second.pid),
+            if printed.contains("ready") {
+                ". Having printed `ready`, it serves a FIFO that was not its to take: an \
+                 existing FIFO is probed (open O_WRONLY|O_NONBLOCK: ENXIO means stale), never \
+                 unlinked and made again"
+            } else {
+                ""
+            }
         );
     };
     // The exit can be seen before the last bytes of stderr: read it to its end.
@@ -183,7 +191,13 @@ pub(super) fn no_leftovers(ctx: &mut Ctx) -> CheckResult {
     // A server that never answers: the client gives up after 5 s, or on SIGINT.
     let mute = service_dir(ctx, "mute")?;
     let _fake = FakeServer::new(&mute)?;
-    let out = client(ctx, &mute, "3")?;
+    let out = client(ctx, &mute, "3").map_err(|Fail(why)| {
+        Fail(format!(
+            "with a server that never answers, `fifo-client mute 3` must give up after 5 s \
+             with status 1: wait for the reply in poll with the time left, never without a \
+             timeout. {why}"
+        ))
+    })?;
     let secs = out.elapsed.as_secs_f64();
     ensure!(
         out.status() == 1 && (4.0..8.0).contains(&secs),

@@ -237,9 +237,9 @@ fn grouped_fds(fds: &[procinfo::Fd]) -> String {
                 k
             });
         kind.push_str(match (fd.read, fd.write) {
-            (true, true) => ", read and write",
-            (false, true) => ", write end",
-            _ => ", read end",
+            (true, true) => " [read and write]",
+            (false, true) => " [write end]",
+            _ => " [read end]",
         });
         match kinds.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, n)) => *n += 1,
