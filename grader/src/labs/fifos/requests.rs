@@ -246,7 +246,7 @@ fn grouped_fds(fds: &[procinfo::Fd]) -> String {
             None => kinds.push((kind, 1)),
         }
     }
-    kinds.sort_by(|a, b| b.1.cmp(&a.1));
+    kinds.sort_by_key(|kind| std::cmp::Reverse(kind.1));
     kinds
         .iter()
         .take(5)
