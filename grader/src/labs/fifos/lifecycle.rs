@@ -14,7 +14,7 @@ use super::harness::{
 };
 use super::state::{doing, own_pids, server_state, stderr_of};
 use super::{PROMPT, SERVER_FIFO};
-use crate::check::{CheckResult, Ctx};
+use crate::check::{CheckResult, Ctx, Fail};
 use crate::sandbox::Ending;
 use crate::{ensure, fail};
 use testkit::procfs;
@@ -118,12 +118,20 @@ pub(super) fn second_server(ctx: &mut Ctx) -> CheckResult {
     let spec = ctx.bin("fifo-server").args([&dir]);
     let mut second = ctx.spawn(&spec)?;
     let Some(ending) = second.wait_until(Instant::now() + PROMPT) else {
+        let printed = String::from_utf8_lossy(&second.stdout().0).into_owned();
         fail!(
             "a second `fifo-server svc`, started while the first one serves svc, should exit \
-             with status 1 at once; it was still running after {} s (it printed {:?}), and {}",
+             with status 1 at once; it was still running after {} s (it printed {printed:?}), \
+             and {}{}",
             PROMPT.as_secs(),
-            String::from_utf8_lossy(&second.stdout().0),
-            doing(second.pid)
+            doing(second.pid),
+            if printed.contains("ready") {
+                ". Having printed `ready`, it serves a FIFO that was not its to take: an \
+                 existing FIFO is probed (open O_WRONLY|O_NONBLOCK: ENXIO means stale), never \
+                 unlinked and made again"
+            } else {
+                ""
+            }
         );
     };
     // The exit can be seen before the last bytes of stderr: read it to its end.
@@ -183,7 +191,13 @@ pub(super) fn no_leftovers(ctx: &mut Ctx) -> CheckResult {
     // A server that never answers: the client gives up after 5 s, or on SIGINT.
     let mute = service_dir(ctx, "mute")?;
     let _fake = FakeServer::new(&mute)?;
-    let out = client(ctx, &mute, "3")?;
+    let out = client(ctx, &mute, "3").map_err(|Fail(why)| {
+        Fail(format!(
+            "with a server that never answers, `fifo-client mute 3` must give up after 5 s \
+             with status 1: wait for the reply in poll with the time left, never without a \
+             timeout. {why}"
+        ))
+    })?;
     let secs = out.elapsed.as_secs_f64();
     ensure!(
         out.status() == 1 && (4.0..8.0).contains(&secs),
@@ -197,32 +211,58 @@ pub(super) fn no_leftovers(ctx: &mut Ctx) -> CheckResult {
          FIFO",
         listing(&mute)
     );
-    let spec = ctx
-        .bin("fifo-client")
-        .args([mute.as_os_str(), "3".as_ref()]);
-    let mut waiting = ctx.spawn(&spec)?;
-    let pid = *own_pids(waiting.pid).last().unwrap_or(&0);
-    let reply = mute.join(format!("client.{pid}.fifo"));
-    let outer = waiting.pid;
-    ensure!(
-        wait_for(PROMPT, || exists(&reply)
-            && procfs::Process::read(outer)
-                .is_some_and(|s| s.stat.state == 'S')),
-        "`fifo-client mute 3` never created mute/client.{pid}.fifo and waited"
-    );
-    waiting.signal(Signal::SIGINT);
-    let out = ctx.finish(
-        "`fifo-client mute 3` after SIGINT",
-        &mut waiting,
-        Duration::from_secs(7),
-    )?;
-    ensure!(
-        !exists(&reply),
-        "`fifo-client mute 3`, interrupted by SIGINT while it waited for its reply, {} and left \
-         mute/client.{pid}.fifo behind: on SIGINT and SIGTERM the client must remove its FIFO \
-         too (a handler without SA_RESTART makes poll fail with EINTR)",
-        out.ending.describe()
-    );
+    // Each signal the contract names, sent while the client waits for its reply: it ends at
+    // once (not at its 5 s timeout) with status 1, and removes its FIFO.
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        let spec = ctx
+            .bin("fifo-client")
+            .args([mute.as_os_str(), "3".as_ref()]);
+        let mut waiting = ctx.spawn(&spec)?;
+        let started = Instant::now();
+        let pid = *own_pids(waiting.pid).last().unwrap_or(&0);
+        let reply = mute.join(format!("client.{pid}.fifo"));
+        let outer = waiting.pid;
+        ensure!(
+            wait_for(PROMPT, || exists(&reply)
+                && procfs::Process::read(outer)
+                    .is_some_and(|s| s.stat.state == 'S')),
+            "`fifo-client mute 3` never created mute/client.{pid}.fifo and waited"
+        );
+        let sent = Instant::now();
+        waiting.signal(sig);
+        let out = ctx.finish(
+            &format!("`fifo-client mute 3` after {sig}"),
+            &mut waiting,
+            Duration::from_secs(7),
+        )?;
+        let after_signal = sent.elapsed();
+        let lived = started.elapsed();
+        ensure!(
+            !exists(&reply),
+            "`fifo-client mute 3`, sent {sig} while it waited for its reply, {} and left \
+             mute/client.{pid}.fifo behind: on SIGINT and SIGTERM (each of them) the client must \
+             remove its FIFO too: install a handler for both, without SA_RESTART, so that poll \
+             fails with EINTR",
+            out.ending.describe()
+        );
+        ensure!(
+            out.ending == Ending::Exited(1),
+            "`fifo-client mute 3`, sent {sig} while it waited for its reply, {} (its FIFO was \
+             removed); it must exit with status 1",
+            out.ending.describe()
+        );
+        // It waited out its own timeout if it lived about 5 s, however long the signal took
+        // to arrive: that is what a poll retried after EINTR does.
+        ensure!(
+            lived < Duration::from_secs(4) && after_signal < Duration::from_secs(2),
+            "`fifo-client mute 3`, sent {sig} while it waited for its reply, exited {} ms after \
+             the signal and {:.1} s after it started: it ignored the signal and ended at its \
+             5 s timeout instead of at once. poll fails with EINTR when the signal's handler \
+             has run: stop waiting then (do not retry the poll), remove the FIFO and exit 1",
+            after_signal.as_millis(),
+            lived.as_secs_f64()
+        );
+    }
 
     // A real server and its clients; at the end only what was there before is left.
     let dir = service_dir(ctx, "svc")?;

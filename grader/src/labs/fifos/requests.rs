@@ -136,6 +136,7 @@ pub(super) fn many_clients(ctx: &mut Ctx) -> CheckResult {
     const REQUESTS: usize = 25;
     let dir = service_dir(ctx, "svc")?;
     let mut server = start_server(ctx, &dir)?;
+    let fds_at_start = procfs::Process::read(server.pid).map(|s| s.fds.len());
     let client_bin = ctx.bins.get("fifo-client").cloned().unwrap_or_default();
     let mut loops = Vec::new();
     for _ in 0..CLIENTS {
@@ -199,7 +200,66 @@ pub(super) fn many_clients(ctx: &mut Ctx) -> CheckResult {
         blocks.len(),
         CLIENTS * REQUESTS
     );
+    // Every client has exited: the server holds what it held when it started, whatever
+    // it opened to answer them.
+    if let (Some(before), Some(now)) = (fds_at_start, procfs::Process::read(server.pid)) {
+        let extra = now.fds.len().saturating_sub(before);
+        ensure!(
+            extra <= 2,
+            "close each client's reply FIFO once its reply is written (drop the fd): after \
+             {} answered requests from clients that have all exited, fifo-server holds {extra} \
+             more descriptors than when it started: {}. A server that keeps one per client \
+             runs out of descriptors (EMFILE) and stops answering",
+            CLIENTS * REQUESTS,
+            grouped_fds(&now.fds)
+        );
+    }
     Ok(())
+}
+
+/// A process's descriptors, equal kinds grouped, the most frequent first: a client's FIFO
+/// is `DIR/client.N.fifo` whatever its pid. At most 5 kinds.
+fn grouped_fds(fds: &[procfs::Fd]) -> String {
+    let mut kinds: Vec<(String, usize)> = Vec::new();
+    for fd in fds {
+        let (target, how) = match &fd.kind {
+            procfs::FdKind::Fifo { path, read, write } => (
+                path.clone(),
+                match (read, write) {
+                    (true, true) => " [read and write]",
+                    (false, true) => " [write end]",
+                    _ => " [read end]",
+                },
+            ),
+            other => (other.to_string(), ""),
+        };
+        let mut kind: String =
+            target
+                .rsplit('/')
+                .next()
+                .unwrap_or(&target)
+                .chars()
+                .fold(String::new(), |mut k, c| {
+                    if !c.is_ascii_digit() {
+                        k.push(c);
+                    } else if !k.ends_with('N') {
+                        k.push('N');
+                    }
+                    k
+                });
+        kind.push_str(how);
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((kind, 1)),
+        }
+    }
+    kinds.sort_by_key(|kind| std::cmp::Reverse(kind.1));
+    kinds
+        .iter()
+        .take(5)
+        .map(|(k, n)| format!("{n} x {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 // ---------------------------------------------------------------------------------------

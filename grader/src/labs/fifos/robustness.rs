@@ -2,6 +2,7 @@
 //! `vanished_client` (clients that go away before their reply) and `bad_requests`
 //! (malformed lines and garbage).
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{OFlag, open};
@@ -10,9 +11,10 @@ use nix::unistd::write;
 
 use super::ends::ReplyEnd;
 use super::harness::{client, client_start, send, service_dir, start_server};
-use super::state::server_state;
+use super::state::{server_state, stderr_of};
 use super::{FAKE_PID, PROMPT, trace};
 use crate::check::{CheckResult, Ctx, Fail};
+use crate::sandbox::Proc;
 use crate::{ensure, fail};
 
 // ---------------------------------------------------------------------------------------
@@ -176,19 +178,33 @@ pub(super) fn bad_requests(ctx: &mut Ctx) -> CheckResult {
         );
     }
     // Lines with no pid to answer: dropped, and the server goes on.
-    for garbage in [
-        b"hello world\n".to_vec(),
-        b"\n".to_vec(),
-        b"\x00\xff\xfe 3\n".to_vec(),
-        b"-7 3\n".to_vec(),
-        b"0 3\n".to_vec(),
-        [vec![b'x'; 10_000], b"\n".to_vec()].concat(),
+    let mut sent = Vec::new();
+    for (what, garbage) in [
+        ("`hello world`", b"hello world\n".to_vec()),
+        ("an empty line", b"\n".to_vec()),
+        ("binary bytes (00 ff fe)", b"\x00\xff\xfe 3\n".to_vec()),
+        ("pid -7", b"-7 3\n".to_vec()),
+        ("pid 0", b"0 3\n".to_vec()),
+        (
+            "a 10000-byte line",
+            [vec![b'x'; 10_000], b"\n".to_vec()].concat(),
+        ),
     ] {
-        send(&dir, &garbage)?;
+        send_or_explain(&mut server, &dir, &garbage, &sent)?;
+        sent.push(what);
     }
     let end = ReplyEnd::new(&dir, FAKE_PID + 300, true)?;
-    send(&dir, format!("{} 5\n", FAKE_PID + 300).as_bytes())?;
+    send_or_explain(
+        &mut server,
+        &dir,
+        format!("{} 5\n", FAKE_PID + 300).as_bytes(),
+        &sent,
+    )?;
     let got = end.line(PROMPT);
+    if got != b"0\n" {
+        // No answer because the server has ended: say that, whenever it died.
+        ended_on_garbage(&mut server, &sent)?;
+    }
     ensure!(
         got == b"0\n",
         "after rejected requests and garbage (empty lines, binary bytes, a 10000-byte line, pids \
@@ -205,4 +221,33 @@ pub(super) fn bad_requests(ctx: &mut Ctx) -> CheckResult {
         "after 0..5 the next client got {start} instead of 5"
     );
     Ok(())
+}
+
+/// [`send`], but when nobody reads the FIFO any more because the server has ended, says so,
+/// with the garbage it had been sent (`sent`), instead of guessing why the FIFO has no reader.
+fn send_or_explain(server: &mut Proc, dir: &Path, bytes: &[u8], sent: &[&str]) -> CheckResult {
+    let Err(err) = send(dir, bytes) else {
+        return Ok(());
+    };
+    if sent.is_empty() {
+        return Err(err);
+    }
+    ended_on_garbage(server, sent)?;
+    Err(err)
+}
+
+/// Fails, saying so, if the server has ended (or ends within 2 s: it may still be
+/// unwinding) after it was sent the garbage lines `sent`; `Ok` while it runs.
+fn ended_on_garbage(server: &mut Proc, sent: &[&str]) -> CheckResult {
+    match server.wait_until(Instant::now() + Duration::from_secs(2)) {
+        Some(ending) => fail!(
+            "bad input must never end the server: drop a line that has no pid (or answer \
+             `error` when it has one) and go on. fifo-server {} after it was sent garbage \
+             lines ({}), before it could answer the next request; {}",
+            ending.describe(),
+            sent.join(", "),
+            stderr_of(server)
+        ),
+        None => Ok(()),
+    }
 }

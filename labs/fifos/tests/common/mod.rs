@@ -184,9 +184,19 @@ pub fn run(prog: &str, args: &[&std::ffi::OsStr]) -> (Output, Duration) {
         &command_line(prog, args),
         b"",
         Duration::from_secs(10),
-        "A client must never block for good: it opens its reply FIFO for reading with \
-         O_NONBLOCK before it sends, and opens the server's FIFO with O_NONBLOCK (ENXIO: no \
-         server); a server must reply with O_NONBLOCK (ENXIO: the client is gone).",
+        if prog == "fifo-server" {
+            "A fifo-server that must not start (a live server already reads DIR/seqnum.fifo, \
+             or something that is not a FIFO is in its place) exits 1 at once and touches \
+             nothing; one that waits in poll is serving: it took a FIFO that was not its to \
+             take (never unlink an existing one: probe it with O_WRONLY|O_NONBLOCK, ENXIO \
+             means stale)."
+        } else {
+            "A client must never block for good: it opens its reply FIFO for reading with \
+             O_NONBLOCK before it sends, and opens the server's FIFO with O_NONBLOCK (ENXIO: \
+             no server); it waits for the reply in poll with the time left of its 5 s, never \
+             without a timeout; a server must reply with O_NONBLOCK (ENXIO: the client is \
+             gone)."
+        },
     );
     let output = Output {
         status: done.status,
