@@ -159,3 +159,84 @@ fn no_pipe_end_survives_a_call_part_c() {
         after - before
     );
 }
+
+/// Every pipe `filter` makes is close-on-exec from the moment it exists. On a thread where the
+/// kernel refuses (EPERM) any pipe made without O_CLOEXEC, by a seccomp filter, `filter` must
+/// still work: this judges the moment the race above can only hope to hit.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn every_pipe_is_close_on_exec_from_its_creation_part_c() {
+    let result = thread::spawn(|| {
+        refuse_inheritable_pipes();
+        pipes::filter(&["cat"], b"through cat")
+    })
+    .join()
+    .expect("the thread calling filter panicked");
+    match result {
+        Ok(out) => assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "through cat",
+            "filter([\"cat\"], \"through cat\") on a thread where only pipes made with \
+             O_CLOEXEC are allowed returned another output"
+        ),
+        Err(e) => panic!(
+            "filter([\"cat\"], ...) failed with `{e}` on a thread where the kernel refuses every \
+             pipe made without O_CLOEXEC (a pipe() followed by fcntl(FD_CLOEXEC) is inheritable \
+             in between, and another thread may fork right then): create every pipe with \
+             pipe2(O_CLOEXEC)"
+        ),
+    }
+}
+
+/// Installs, on this thread only (and what it forks), a seccomp filter under which `pipe`
+/// and a `pipe2` without O_CLOEXEC fail with EPERM; every other call is allowed.
+#[cfg(target_arch = "x86_64")]
+fn refuse_inheritable_pipes() {
+    use libc::{BPF_ABS, BPF_JEQ, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W, sock_filter};
+    let stmt = |code: u32, k: u32| sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u32, k: u32, jt: u8, jf: u8| sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    // struct seccomp_data: the call's number at offset 0, its arguments from offset 16, eight
+    // bytes each (the low half first on x86_64).
+    let (nr, flags) = (0, 16 + 8);
+    let refuse = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+    let program = [
+        stmt(BPF_LD | BPF_W | BPF_ABS, nr),
+        jump(BPF_JMP | BPF_JEQ | BPF_K, libc::SYS_pipe as u32, 3, 0),
+        jump(BPF_JMP | BPF_JEQ | BPF_K, libc::SYS_pipe2 as u32, 0, 3),
+        stmt(BPF_LD | BPF_W | BPF_ABS, flags),
+        jump(BPF_JMP | BPF_JSET | BPF_K, libc::O_CLOEXEC as u32, 1, 0),
+        stmt(BPF_RET | BPF_K, refuse),
+        stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr() as *mut sock_filter,
+    };
+    // SAFETY: prctl with plain integers, and a pointer to a filter that outlives the call
+    // (the kernel copies it).
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0, "no_new_privs");
+        assert_eq!(
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &fprog as *const libc::sock_fprog,
+                0,
+                0
+            ),
+            0,
+            "seccomp: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
