@@ -131,6 +131,17 @@ fn signal_removes_socket_part_b(#[case] sig: Signal) {
     let status = bus
         .wait(common::DEADLINE)
         .unwrap_or_else(|| panic!("uds-bus did not exit within 5 s of {sig}"));
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(killer) = status.signal() {
+            let killer = Signal::try_from(killer).map_or(killer.to_string(), |s| s.to_string());
+            panic!(
+                "uds-bus was killed by signal {killer} after {sig}: catch {sig} (a signalfd or \
+                 a flag its loop checks), then close every client, unlink the socket file and \
+                 exit 0"
+            );
+        }
+    }
     assert_eq!(status.code(), Some(0), "exit status after {sig}");
     a.wait_closed()
         .unwrap_or_else(|e| panic!("a client's connection after {sig}: {e}"));
