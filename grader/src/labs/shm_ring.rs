@@ -13,12 +13,18 @@
 //! - `shm_ring.rs`: the `CHECKS` table, the stream check and the one-ring-per-name check.
 //! - `shm_ring/shm.rs`: names, /dev/shm, starting the programs, what a process waits in.
 //! - `shm_ring/stream.rs`: seeded streams fed and compared on the fly.
-//! - `shm_ring/peers.rs`: a peer killed mid-stream; idle CPU.
+//! - `shm_ring/peers.rs`: a peer killed mid-stream or while the other waits for its input,
+//!   a receiver whose output closes; idle CPU.
+//! - `shm_ring/errors.rs`: error paths provoked (a second receiver, stdin that fails, a
+//!   create that fails halfway).
+//! - `shm_ring/signals.rs`: SIGINT and SIGTERM to each program.
 //! - `shm_ring/perf.rs`: throughput and round trip against pipes.
 
+mod errors;
 mod peers;
 mod perf;
 mod shm;
+mod signals;
 mod stream;
 
 use std::io::Write;
@@ -49,6 +55,10 @@ pub const CHECKS: &[Check] = &[
     Check {
         name: "one_ring_per_name",
         run: one_ring_per_name,
+    },
+    Check {
+        name: "signals",
+        run: signals::signals,
     },
     Check {
         name: "throughput",
@@ -156,6 +166,8 @@ fn one_ring_per_name(ctx: &mut Ctx) -> CheckResult {
         first_line(&out.stderr)
     );
     shm::ensure_gone(&[&name], "after the first sender and its receiver ended")?;
+    errors::second_receiver(ctx)?;
+    errors::error_paths(ctx)?;
 
     // Names and objects that are not rings.
     let fake = ring_name(ctx, "fake");
