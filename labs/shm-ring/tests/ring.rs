@@ -237,10 +237,7 @@ fn open_waits_for_a_ring_being_made_part_a() {
         let started = Instant::now();
         let (tid, opener) = common::reader_thread(move || Ring::open(&n).map(|r| r.capacity()));
         let done = || opener.is_finished();
-        let asleep = || {
-            testkit::procfs::Process::read(tid)
-                .is_some_and(|p| p.stat.state == 'S' && !p.wchan.is_empty())
-        };
+        let asleep = || common::is_asleep(tid);
         // 1. It sees size 0: it must wait (sleep in its retry loop), not give up.
         let until = Instant::now() + Duration::from_millis(300);
         while !done() && Instant::now() < until && !asleep() {
