@@ -236,7 +236,8 @@ fn dropping_a_half_closes_it_part_b() {
             let got = rx.read(&mut buf).expect_success("read");
             testkit::assert_same_bytes("what read returned", b"bye", &buf[..got]);
             assert_eq!(
-                rx.read(&mut buf).expect_success("read after the producer was dropped"),
+                rx.read(&mut buf)
+                    .expect_success("read after the producer was dropped"),
                 0,
                 "read after the producer was dropped (not closed) and the ring emptied"
             );

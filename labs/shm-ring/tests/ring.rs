@@ -110,6 +110,30 @@ fn bad_names_are_refused_part_a() {
     }
 }
 
+/// The longest name is `/` and 254 characters; one more, or a NUL, is refused by
+/// check_name itself.
+#[test]
+fn name_length_limit_part_a() {
+    let longest = format!("/{}", "n".repeat(254));
+    assert!(
+        shm_ring::check_name(&longest).is_ok(),
+        "check_name of `/` and 254 characters returned {:?}, expected Ok",
+        shm_ring::check_name(&longest)
+    );
+    for (bad, what) in [
+        (format!("/{}", "n".repeat(255)), "`/` and 255 characters"),
+        ("/a\0b".to_owned(), "a name with a NUL"),
+    ] {
+        match shm_ring::check_name(&bad) {
+            Err(RingError::BadName(_)) => {}
+            other => panic!(
+                "check_name of {what} returned {other:?}, expected Err(RingError::BadName): a \
+                 name is `/` then 1 to 254 characters"
+            ),
+        }
+    }
+}
+
 /// Opening a name that does not exist says so.
 #[test]
 fn open_of_a_missing_ring_is_not_found_part_a() {
@@ -192,7 +216,8 @@ fn write_header(path: &str, version: u32, capacity: u64, magic: &[u8; 8]) {
         .write(true)
         .open(path)
         .expect("open the object");
-    f.write_all_at(&version.to_le_bytes(), 8).expect("write the version");
+    f.write_all_at(&version.to_le_bytes(), 8)
+        .expect("write the version");
     f.write_all_at(&capacity.to_le_bytes(), 16)
         .expect("write the capacity");
     // Last, like a creator does: whoever sees the magic sees the rest.
@@ -205,7 +230,12 @@ fn write_header(path: &str, version: u32, capacity: u64, magic: &[u8; 8]) {
 fn open_refuses_a_header_that_does_not_match_part_a() {
     for (what, size, version, capacity) in [
         ("version 2", 4096 + 4096, 2u32, 4096u64),
-        ("capacity 65536 in an object of 8192 bytes", 4096 + 4096, 1, 65536),
+        (
+            "capacity 65536 in an object of 8192 bytes",
+            4096 + 4096,
+            1,
+            65536,
+        ),
         ("capacity 3000 (not a power of two)", 4096 + 4096, 1, 3000),
     ] {
         let name = RingName::new();
@@ -261,12 +291,9 @@ fn open_waits_for_a_ring_being_made_part_a() {
         }
         write_header(&path, 1, 4096, b"SHMRING1");
         let filled_after = started.elapsed();
-        let got = testkit::within(
-            "Ring::open of a ring being made",
-            DEADLINE,
-            "",
-            move || opener.join().expect("the opening thread"),
-        );
+        let got = testkit::within("Ring::open of a ring being made", DEADLINE, "", move || {
+            opener.join().expect("the opening thread")
+        });
         match got {
             Ok(4096) => return,
             // This test was too slow to finish the ring within the 1 s open may wait: again.

@@ -112,8 +112,7 @@ pub(super) fn error_paths(ctx: &mut Ctx) -> CheckResult {
         let _ = std::fs::remove_file(shm_file(&name));
         let out = out?;
         let err = out.stderr_str();
-        if out.status() != 1 || !err.starts_with(&format!("{prog}: ")) || err.lines().count() != 1
-        {
+        if out.status() != 1 || !err.starts_with(&format!("{prog}: ")) || err.lines().count() != 1 {
             return Err(Fail(format!(
                 "`{prog} {name}` {what} {} and said {:?} (expected exit 1 and one line `{prog}: \
                  <what went wrong>` on stderr)",

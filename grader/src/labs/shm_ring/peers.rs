@@ -172,7 +172,9 @@ fn output_closed_while_sender_waits_for_room(ctx: &mut Ctx, pattern: &Pattern) -
     feed(&mut send, pattern.clone(), 1 << 40, 64 << 10, seed, None);
     // Forced, not hoped for: ring-recv blocked writing its full stdout, ring-send asleep in
     // its wait for room (a futex, or whatever a spinner runs in).
-    let blocked = wait_in(recv.pid, Duration::from_secs(10), |w| w.contains("pipe_write"));
+    let blocked = wait_in(recv.pid, Duration::from_secs(10), |w| {
+        w.contains("pipe_write")
+    });
     let full = wait_in(send.pid, Duration::from_secs(5), |w| {
         !w.is_empty() && !w.contains("pipe") && !w.contains("poll")
     });
@@ -204,7 +206,9 @@ fn output_closed_while_sender_waits_for_room(ctx: &mut Ctx, pattern: &Pattern) -
         );
     };
     let recv_out = ctx.finish("ring-recv", &mut recv, Duration::from_secs(1))?;
-    let recv_said = String::from_utf8_lossy(&recv_out.stderr).trim_end().to_owned();
+    let recv_said = String::from_utf8_lossy(&recv_out.stderr)
+        .trim_end()
+        .to_owned();
     if recv_end != Ending::Exited(1)
         || !recv_said.starts_with("ring-recv: ")
         || recv_said.lines().count() != 1

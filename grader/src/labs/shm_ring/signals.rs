@@ -48,13 +48,7 @@ pub(super) fn signals(ctx: &mut Ctx) -> CheckResult {
     Ok(())
 }
 
-fn one(
-    p: &mut Proc,
-    prog: &str,
-    sig: Signal,
-    name: &str,
-    state: &str,
-) -> Result<(), Fail> {
+fn one(p: &mut Proc, prog: &str, sig: Signal, name: &str, state: &str) -> Result<(), Fail> {
     let cmd = format!("`{prog} {name}`");
     if !poll_until(Instant::now() + Duration::from_secs(5), || exists(name)) {
         let said = first_line(&p.stderr().0);

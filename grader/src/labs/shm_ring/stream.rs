@@ -166,6 +166,27 @@ pub(super) fn run_stream(ctx: &mut Ctx, pattern: &Pattern, s: &Stream) -> Result
              {said}): the program that starts first creates the ring"
         )));
     }
+    // The ring the first program made has the capacity asked for (`--capacity`, or the
+    // default 256 KiB) and the header's 4096 bytes.
+    let want = 4096 + s.capacity.unwrap_or(256 << 10) as u64;
+    let mut size = 0;
+    crate::check::poll_until(Instant::now() + Duration::from_secs(5), || {
+        size = std::fs::metadata(shm::shm_file(&name)).map_or(0, |m| m.len());
+        size != 0
+    });
+    if size != want {
+        first.kill();
+        let _ = std::fs::remove_file(shm::shm_file(&name));
+        let asked = match s.capacity {
+            Some(c) => format!("`--capacity {c}`"),
+            None => "no --capacity (the default is 262144)".to_owned(),
+        };
+        return Err(Fail(format!(
+            "`{first_is} {name}` with {asked} made /dev/shm{name} of {size} bytes, expected \
+             {want} (the 4096-byte header and the capacity): create the ring with the capacity \
+             the command line gives, and the default otherwise"
+        )));
+    }
     let mut second = if s.sender_first {
         start_recv(ctx, &name, &fifo.to_string_lossy())?
     } else {
