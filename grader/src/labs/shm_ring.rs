@@ -35,7 +35,7 @@ use crate::check::{Check, CheckResult, Ctx, poll_until};
 use crate::sandbox::{Ending, Spec};
 use crate::{ensure, fail};
 
-use shm::{exists, first_line, ring_name, shm_file, start_send, wait_asleep};
+use shm::{exists, first_line, made, ring_name, shm_file, start_send, wait_asleep};
 use stream::{Pattern, Stream, run_stream};
 
 /// The checks, by the names lab.toml uses.
@@ -112,7 +112,7 @@ fn one_ring_per_name(ctx: &mut Ctx) -> CheckResult {
     let name = ring_name(ctx, "one");
     let mut first = start_send(ctx, &name, &[])?;
     ensure!(
-        poll_until(Instant::now() + Duration::from_secs(5), || exists(&name)),
+        poll_until(Instant::now() + Duration::from_secs(5), || made(&name)),
         "`ring-send {name}` started alone did not create /dev/shm{name} within 5 s"
     );
     wait_asleep(first.pid, Duration::from_secs(5));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::check::{CheckResult, Ctx, Fail, poll_until};
 use crate::labs::shell_quote;
 
-use super::shm::{exists, first_line, ring_name, shm_file, start_recv, wait_asleep};
+use super::shm::{exists, first_line, made, ring_name, shm_file, start_recv, wait_asleep};
 
 /// A second `ring-recv NAME` while the first waits for a sender: exit 1 with a line, and the
 /// first one's ring is still there, the same object.
@@ -17,7 +17,7 @@ pub(super) fn second_receiver(ctx: &mut Ctx) -> CheckResult {
     let name = ring_name(ctx, "tworecv");
     let mut first = start_recv(ctx, &name, "/dev/null")?;
     let result = (|| {
-        if !poll_until(Instant::now() + Duration::from_secs(5), || exists(&name)) {
+        if !poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
             return Err(Fail(format!(
                 "`ring-recv {name}` started alone did not create /dev/shm{name} within 5 s"
             )));

@@ -12,7 +12,8 @@ use crate::sandbox::Ending;
 use crate::{ensure, fail};
 
 use super::shm::{
-    ensure_gone, exists, first_line, ring_name, start_recv, start_send, wait_asleep, waiting_in,
+    ensure_gone, exists, first_line, made, ring_name, start_recv, start_send, wait_asleep,
+    waiting_in,
 };
 use super::stream::{Pattern, feed, make_fifo, sink};
 
@@ -26,7 +27,7 @@ pub(super) fn peer_killed(ctx: &mut Ctx) -> CheckResult {
         let progress = Arc::new(AtomicU64::new(0));
         let _drain = sink(fifo.clone(), None, progress.clone());
         let mut recv = start_recv(ctx, &name, &fifo.to_string_lossy())?;
-        if !poll_until(Instant::now() + Duration::from_secs(5), || exists(&name)) {
+        if !poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
             fail!("`ring-recv {name}` started alone did not create /dev/shm{name} within 5 s");
         }
         let mut send = start_send(ctx, &name, &[])?;
@@ -105,7 +106,7 @@ fn wait_in(pid: i32, limit: Duration, wanted: impl Fn(&str) -> bool) -> Result<(
 fn killed_while_sender_waits_for_input(ctx: &mut Ctx) -> CheckResult {
     let name = ring_name(ctx, "kidle");
     let mut recv = start_recv(ctx, &name, "/dev/null")?;
-    if !poll_until(Instant::now() + Duration::from_secs(5), || exists(&name)) {
+    if !poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
         recv.kill();
         fail!("`ring-recv {name}` started alone did not create /dev/shm{name} within 5 s");
     }
@@ -163,7 +164,7 @@ fn output_closed_while_sender_waits_for_room(ctx: &mut Ctx, pattern: &Pattern) -
         .custom_flags(libc::O_NONBLOCK)
         .open(&fifo)?;
     let mut recv = start_recv(ctx, &name, &fifo.to_string_lossy())?;
-    if !poll_until(Instant::now() + Duration::from_secs(5), || exists(&name)) {
+    if !poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
         recv.kill();
         fail!("`ring-recv {name}` started alone did not create /dev/shm{name} within 5 s");
     }
@@ -286,7 +287,7 @@ pub(super) fn idle(ctx: &mut Ctx) -> CheckResult {
     let mut lonely = start_recv(ctx, &alone, "/dev/null")?;
     let mut recv = start_recv(ctx, &pair, "/dev/null")?;
     if !poll_until(Instant::now() + Duration::from_secs(5), || {
-        exists(&pair) && exists(&alone)
+        made(&pair) && made(&alone)
     }) {
         fail!("`ring-recv NAME` started alone did not create /dev/shm/NAME within 5 s");
     }

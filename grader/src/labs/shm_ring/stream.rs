@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::check::{Ctx, Fail};
 use crate::sandbox::{Ending, Proc};
 
-use super::shm::{self, ensure_gone, exists, first_line, start_recv, start_send, waiting_in};
+use super::shm::{self, ensure_gone, first_line, made, start_recv, start_send, waiting_in};
 
 /// The byte at stream offset `i` is `block[i % PERIOD]`: a prime period, so the pattern
 /// never lines up with a power-of-two ring and a shifted, repeated or lost byte shows.
@@ -158,7 +158,7 @@ pub(super) fn run_stream(ctx: &mut Ctx, pattern: &Pattern, s: &Stream) -> Result
     } else {
         start_recv(ctx, &name, &fifo.to_string_lossy())?
     };
-    if !crate::check::poll_until(Instant::now() + Duration::from_secs(5), || exists(&name)) {
+    if !crate::check::poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
         let out = ctx.finish(first_is, &mut first, Duration::from_millis(200));
         let said = out.map(|o| first_line(&o.stderr)).unwrap_or_default();
         return Err(Fail(format!(

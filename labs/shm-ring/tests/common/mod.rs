@@ -38,6 +38,13 @@ impl RingName {
         format!("/dev/shm{}", self.0)
     }
 
+    /// Whether the ring is finished: the object exists and its header starts with the magic.
+    /// A test starts the second program only then (the start-up race itself is judged by
+    /// `ring::open_waits_for_a_ring_being_made_part_a`).
+    pub fn made(&self) -> bool {
+        std::fs::read(self.path()).is_ok_and(|b| b.starts_with(b"SHMRING1"))
+    }
+
     /// Whether the object exists now.
     pub fn exists(&self) -> bool {
         std::path::Path::new(&self.path()).exists()
