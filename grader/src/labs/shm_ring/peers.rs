@@ -114,8 +114,9 @@ fn killed_while_sender_waits_for_input(ctx: &mut Ctx) -> CheckResult {
     // Paired (the name is removed once both are attached), and both asleep: ring-recv on
     // the empty ring, ring-send on its stdin.
     let paired = poll_until(Instant::now() + Duration::from_secs(5), || !exists(&name));
-    wait_asleep(send.pid, Duration::from_secs(5));
-    wait_asleep(recv.pid, Duration::from_secs(5));
+    // (A side that spins instead of sleeping is given 2 s: it has long been waiting then.)
+    wait_asleep(send.pid, Duration::from_secs(2));
+    wait_asleep(recv.pid, Duration::from_secs(2));
     let waited_in = waiting_in(send.pid);
     recv.signal(Signal::SIGKILL);
     let killed_at = Instant::now();
@@ -176,7 +177,7 @@ fn output_closed_while_sender_waits_for_room(ctx: &mut Ctx, pattern: &Pattern) -
     let blocked = wait_in(recv.pid, Duration::from_secs(10), |w| {
         w.contains("pipe_write")
     });
-    let full = wait_in(send.pid, Duration::from_secs(5), |w| {
+    let full = wait_in(send.pid, Duration::from_secs(3), |w| {
         !w.is_empty() && !w.contains("pipe") && !w.contains("poll")
     });
     if let Err(w) = blocked {

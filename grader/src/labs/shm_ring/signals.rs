@@ -9,7 +9,9 @@ use nix::sys::signal::Signal;
 use crate::check::{CheckResult, Ctx, Fail, poll_until};
 use crate::sandbox::{Ending, Input, Proc};
 
-use super::shm::{exists, first_line, ring_name, shm_file, start_recv, wait_asleep, waiting_in};
+use super::shm::{
+    exists, first_line, made, ring_name, shm_file, start_recv, wait_asleep, waiting_in,
+};
 
 /// How long a program has to end after the signal: it only has to remove a name and exit.
 const GRACE: Duration = Duration::from_secs(2);
@@ -50,14 +52,15 @@ pub(super) fn signals(ctx: &mut Ctx) -> CheckResult {
 
 fn one(p: &mut Proc, prog: &str, sig: Signal, name: &str, state: &str) -> Result<(), Fail> {
     let cmd = format!("`{prog} {name}`");
-    if !poll_until(Instant::now() + Duration::from_secs(5), || exists(name)) {
+    if !poll_until(Instant::now() + Duration::from_secs(5), || made(name)) {
         let said = first_line(&p.stderr().0);
         return Err(Fail(format!(
             "{cmd} started alone did not create /dev/shm{name} within 5 s (it said {said})"
         )));
     }
-    // It got as far as its wait: its handlers, if any, are in place by then.
-    wait_asleep(p.pid, Duration::from_secs(5));
+    // It got as far as its wait: its handlers, if any, are in place by then. A program that
+    // never sleeps (it spins) is signalled after 1 s: by then it has long been spinning.
+    wait_asleep(p.pid, Duration::from_secs(1));
     let sig_name = sig.as_str();
     p.signal(sig);
     let sent = Instant::now();
