@@ -110,6 +110,7 @@ fn stream(ctx: &mut Ctx) -> CheckResult {
 /// not disturb the first; bad names and objects that are not rings are exit 1 with a line.
 fn one_ring_per_name(ctx: &mut Ctx) -> CheckResult {
     let name = ring_name(ctx, "one");
+    let _remove = shm::RemoveOnDrop(name.clone());
     let mut first = start_send(ctx, &name, &[])?;
     ensure!(
         poll_until(Instant::now() + Duration::from_secs(5), || made(&name)),
@@ -171,6 +172,7 @@ fn one_ring_per_name(ctx: &mut Ctx) -> CheckResult {
 
     // Names and objects that are not rings.
     let fake = ring_name(ctx, "fake");
+    let _remove_fake = shm::RemoveOnDrop(fake.clone());
     // (NAME, the object to put there first: its size and fill byte, what it is)
     type Case<'a> = (&'a str, Option<(u64, u8)>, &'a str);
     let cases: [Case; 4] = [

@@ -23,6 +23,7 @@ pub(super) fn peer_killed(ctx: &mut Ctx) -> CheckResult {
     let pattern = Pattern::new(ctx);
     for victim in ["ring-send", "ring-recv"] {
         let name = ring_name(ctx, if victim == "ring-send" { "ks" } else { "kr" });
+        let _remove = super::shm::RemoveOnDrop(name.clone());
         let fifo = make_fifo(ctx, "kill")?;
         let progress = Arc::new(AtomicU64::new(0));
         let _drain = sink(fifo.clone(), None, progress.clone());
@@ -105,6 +106,7 @@ fn wait_in(pid: i32, limit: Duration, wanted: impl Fn(&str) -> bool) -> Result<(
 /// ring-recv: ring-send must notice although it is not waiting on the ring.
 fn killed_while_sender_waits_for_input(ctx: &mut Ctx) -> CheckResult {
     let name = ring_name(ctx, "kidle");
+    let _remove = super::shm::RemoveOnDrop(name.clone());
     let mut recv = start_recv(ctx, &name, "/dev/null")?;
     if !poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
         recv.kill();
@@ -158,6 +160,7 @@ fn killed_while_sender_waits_for_input(ctx: &mut Ctx) -> CheckResult {
 fn output_closed_while_sender_waits_for_room(ctx: &mut Ctx, pattern: &Pattern) -> CheckResult {
     use std::os::unix::fs::OpenOptionsExt;
     let name = ring_name(ctx, "epipe");
+    let _remove = super::shm::RemoveOnDrop(name.clone());
     let fifo = make_fifo(ctx, "epipe")?;
     // Opened without waiting for a writer; never read.
     let reader = std::fs::OpenOptions::new()

@@ -27,6 +27,16 @@ pub(super) fn exists(name: &str) -> bool {
     shm_file(name).exists()
 }
 
+/// Removes the object of a ring name when dropped: a check that fails half-way (a `?`, an
+/// `ensure!`) leaves nothing in /dev/shm either. Removing a name that is gone is harmless.
+pub(super) struct RemoveOnDrop(pub String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(shm_file(&self.0));
+    }
+}
+
 /// Whether the ring `name` is finished: its object exists and its header starts with the
 /// magic. The checks start a second program only then: one that opens a ring its creator is
 /// still making is the start-up race the library's own test (`ring`) judges, and here it

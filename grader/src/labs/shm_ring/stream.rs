@@ -140,6 +140,7 @@ pub(super) struct Stream<'a> {
 /// Runs `s`: both programs, the bytes through, both exits, nothing left in /dev/shm.
 pub(super) fn run_stream(ctx: &mut Ctx, pattern: &Pattern, s: &Stream) -> Result<(), Fail> {
     let name = shm::ring_name(ctx, s.tag);
+    let _remove = shm::RemoveOnDrop(name.clone());
     let fifo = make_fifo(ctx, s.tag)?;
     let cap_arg = s.capacity.map(|c| c.to_string());
     let extra: Vec<&str> = match &cap_arg {
