@@ -13,12 +13,18 @@
 //! - `shm_ring.rs`: the `CHECKS` table, the stream check and the one-ring-per-name check.
 //! - `shm_ring/shm.rs`: names, /dev/shm, starting the programs, what a process waits in.
 //! - `shm_ring/stream.rs`: seeded streams fed and compared on the fly.
-//! - `shm_ring/peers.rs`: a peer killed mid-stream; idle CPU.
+//! - `shm_ring/peers.rs`: a peer killed mid-stream or while the other waits for its input,
+//!   a receiver whose output closes; idle CPU.
+//! - `shm_ring/errors.rs`: error paths provoked (a second receiver, stdin that fails, a
+//!   create that fails halfway).
+//! - `shm_ring/signals.rs`: SIGINT and SIGTERM to each program.
 //! - `shm_ring/perf.rs`: throughput and round trip against pipes.
 
+mod errors;
 mod peers;
 mod perf;
 mod shm;
+mod signals;
 mod stream;
 
 use std::io::Write;
@@ -29,7 +35,7 @@ use crate::check::{Check, CheckResult, Ctx, poll_until};
 use crate::sandbox::{Ending, Spec};
 use crate::{ensure, fail};
 
-use shm::{exists, first_line, ring_name, shm_file, start_send, wait_asleep};
+use shm::{exists, first_line, made, ring_name, shm_file, start_send, wait_asleep};
 use stream::{Pattern, Stream, run_stream};
 
 /// The checks, by the names lab.toml uses.
@@ -49,6 +55,10 @@ pub const CHECKS: &[Check] = &[
     Check {
         name: "one_ring_per_name",
         run: one_ring_per_name,
+    },
+    Check {
+        name: "signals",
+        run: signals::signals,
     },
     Check {
         name: "throughput",
@@ -100,9 +110,10 @@ fn stream(ctx: &mut Ctx) -> CheckResult {
 /// not disturb the first; bad names and objects that are not rings are exit 1 with a line.
 fn one_ring_per_name(ctx: &mut Ctx) -> CheckResult {
     let name = ring_name(ctx, "one");
+    let _remove = shm::RemoveOnDrop(name.clone());
     let mut first = start_send(ctx, &name, &[])?;
     ensure!(
-        poll_until(Instant::now() + Duration::from_secs(5), || exists(&name)),
+        poll_until(Instant::now() + Duration::from_secs(5), || made(&name)),
         "`ring-send {name}` started alone did not create /dev/shm{name} within 5 s"
     );
     wait_asleep(first.pid, Duration::from_secs(5));
@@ -156,9 +167,12 @@ fn one_ring_per_name(ctx: &mut Ctx) -> CheckResult {
         first_line(&out.stderr)
     );
     shm::ensure_gone(&[&name], "after the first sender and its receiver ended")?;
+    errors::second_receiver(ctx)?;
+    errors::error_paths(ctx)?;
 
     // Names and objects that are not rings.
     let fake = ring_name(ctx, "fake");
+    let _remove_fake = shm::RemoveOnDrop(fake.clone());
     // (NAME, the object to put there first: its size and fill byte, what it is)
     type Case<'a> = (&'a str, Option<(u64, u8)>, &'a str);
     let cases: [Case; 4] = [

@@ -121,17 +121,108 @@ fn read_returns_zero_at_the_end_of_the_stream_part_b() {
     );
 }
 
-/// A reader blocked while the producer closes wakes up and sees the end of the stream.
+/// A reader asleep on an empty ring wakes as soon as the producer closes, and sees the end
+/// of the stream: in a few milliseconds, not at its next 100 ms futex timeout. Five rings,
+/// the median wake-up judged.
 #[test]
 fn close_wakes_a_blocked_reader_part_b() {
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        let name = RingName::new();
+        let n = name.0.clone();
+        let took = testkit::within(
+            "a blocked read, then close",
+            DEADLINE,
+            "close must wake a consumer that sleeps on an empty ring",
+            move || {
+                let tx = Ring::create(&n, 4096)
+                    .expect_success("Ring::create")
+                    .producer()
+                    .expect_success("producer");
+                let mut rx = Ring::open(&n)
+                    .expect_success("Ring::open")
+                    .consumer()
+                    .expect_success("consumer");
+                let (tid, reader) = common::reader_thread(move || {
+                    let mut buf = [0u8; 8];
+                    let got = rx.read(&mut buf).expect_success("read");
+                    (got, Instant::now())
+                });
+                // The reader sleeps on the empty ring (its futex wait) before the close.
+                common::wait_asleep(tid, Duration::from_secs(2));
+                let closed = Instant::now();
+                tx.close();
+                let (got, woke) = reader.join().expect("the reader thread");
+                assert_eq!(got, 0, "read after close of an empty ring");
+                woke.saturating_duration_since(closed)
+            },
+        );
+        waits.push(took);
+    }
+    waits.sort();
+    let median = waits[waits.len() / 2];
+    assert!(
+        median < Duration::from_millis(50),
+        "a consumer asleep on an empty ring returned 0 only {:.0} ms after the producer's close \
+         (median of 5; each: {}): the close did not wake it, it saw the end of the stream at \
+         its futex timeout. close must store `closed` and then ring the consumer's bell \
+         (bump it and FUTEX_WAKE) when it sleeps, like a write does",
+        median.as_secs_f64() * 1000.0,
+        waits
+            .iter()
+            .map(|d| format!("{:.1} ms", d.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+/// A writer blocked on a full ring wakes when the consumer closes, with
+/// `RingError::PeerClosed`, instead of waiting for room that will never come.
+#[test]
+fn close_wakes_a_blocked_writer_part_b() {
     let name = RingName::new();
     let n = name.0.clone();
     testkit::within(
-        "a blocked read, then close",
-        DEADLINE,
-        "close must wake a consumer that sleeps on an empty ring",
+        "a write blocked on a full ring, then the consumer closes",
+        Duration::from_secs(3),
+        "a producer waiting for room must also wake when the consumer closes: include the \
+         consumer's closed flag in the condition it waits for",
         move || {
-            let tx = Ring::create(&n, 4096)
+            let mut tx = Ring::create(&n, 4096)
+                .expect_success("Ring::create")
+                .producer()
+                .expect_success("producer");
+            let rx = Ring::open(&n)
+                .expect_success("Ring::open")
+                .consumer()
+                .expect_success("consumer");
+            tx.write_all(&pattern(4096)).expect_success("write_all");
+            let (tid, writer) = common::reader_thread(move || tx.write(b"one more"));
+            common::wait_asleep(tid, Duration::from_secs(2));
+            rx.close();
+            match writer.join().expect("the writer thread") {
+                Err(RingError::PeerClosed) => {}
+                other => panic!(
+                    "a write blocked on a full ring returned {other:?} after the consumer \
+                     closed, expected Err(RingError::PeerClosed)"
+                ),
+            }
+        },
+    );
+}
+
+/// Dropping a half closes it like close(): the consumer reads what is left, then 0; the
+/// producer's next write after the consumer is dropped fails with PeerClosed.
+#[test]
+fn dropping_a_half_closes_it_part_b() {
+    let name = RingName::new();
+    let n = name.0.clone();
+    testkit::within(
+        "a read after the producer was dropped",
+        Duration::from_secs(3),
+        "dropping a Producer or Consumer must close it (impl Drop), exactly as close() does",
+        move || {
+            let mut tx = Ring::create(&n, 4096)
                 .expect_success("Ring::create")
                 .producer()
                 .expect_success("producer");
@@ -139,20 +230,35 @@ fn close_wakes_a_blocked_reader_part_b() {
                 .expect_success("Ring::open")
                 .consumer()
                 .expect_success("consumer");
-            let (tid, reader) = common::reader_thread(move || {
-                let mut buf = [0u8; 8];
-                rx.read(&mut buf).expect_success("read")
-            });
-            // Best effort: the close should find the reader asleep on the empty ring.
-            common::wait_asleep(tid, Duration::from_secs(1));
-            tx.close();
+            tx.write_all(b"bye").expect_success("write_all");
+            drop(tx);
+            let mut buf = [0u8; 8];
+            let got = rx.read(&mut buf).expect_success("read");
+            testkit::assert_same_bytes("what read returned", b"bye", &buf[..got]);
             assert_eq!(
-                reader.join().expect("the reader thread"),
+                rx.read(&mut buf)
+                    .expect_success("read after the producer was dropped"),
                 0,
-                "read after close of an empty ring"
+                "read after the producer was dropped (not closed) and the ring emptied"
             );
         },
     );
+    let name = RingName::new();
+    let mut tx = Ring::create(name.as_str(), 4096)
+        .expect_success("Ring::create")
+        .producer()
+        .expect_success("producer");
+    let rx = Ring::open(name.as_str())
+        .expect_success("Ring::open")
+        .consumer()
+        .expect_success("consumer");
+    drop(rx);
+    match tx.write(b"anyone?") {
+        Err(RingError::PeerClosed) => {}
+        other => panic!(
+            "write after the consumer was dropped returned {other:?}, expected Err(RingError::PeerClosed)"
+        ),
+    }
 }
 
 /// A producer process that dies without closing (it calls _exit) turns the consumer's read

@@ -50,7 +50,7 @@ fn pair(name: &RingName, data: &[u8], sender_first: bool) {
         testkit::run(&mut first, &format!("{what1} {n}"), &d1, DEADLINE, HINT)
     });
     assert!(
-        wait_for(DEADLINE, || name.exists()),
+        wait_for(DEADLINE, || name.made()),
         "{what1} {} did not create {} within {DEADLINE:?}",
         name.0,
         name.path()
@@ -181,7 +181,7 @@ fn a_second_sender_is_refused_part_c() {
     first.arg(name.as_str()).stdin(Stdio::piped());
     let mut g = testkit::Group::spawn(&mut first, "ring-send (first)");
     assert!(
-        wait_for(DEADLINE, || name.exists()),
+        wait_for(DEADLINE, || name.made()),
         "ring-send did not create {}",
         name.path()
     );
@@ -232,6 +232,11 @@ fn end_of_stream_wakes_a_sleeping_receiver_part_c() {
     let mut send = bin("ring-send");
     send.arg(name.as_str()).stdin(Stdio::piped());
     let mut s = testkit::Group::spawn(&mut send, "ring-send");
+    assert!(
+        wait_for(DEADLINE, || name.made()),
+        "ring-send did not create {} within {DEADLINE:?}",
+        name.path()
+    );
     let mut recv = bin("ring-recv");
     recv.arg(name.as_str()).stdout(Stdio::piped());
     let mut r = testkit::Group::spawn(&mut recv, "ring-recv");

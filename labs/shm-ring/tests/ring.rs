@@ -110,6 +110,30 @@ fn bad_names_are_refused_part_a() {
     }
 }
 
+/// The longest name is `/` and 254 characters; one more, or a NUL, is refused by
+/// check_name itself.
+#[test]
+fn name_length_limit_part_a() {
+    let longest = format!("/{}", "n".repeat(254));
+    assert!(
+        shm_ring::check_name(&longest).is_ok(),
+        "check_name of `/` and 254 characters returned {:?}, expected Ok",
+        shm_ring::check_name(&longest)
+    );
+    for (bad, what) in [
+        (format!("/{}", "n".repeat(255)), "`/` and 255 characters"),
+        ("/a\0b".to_owned(), "a name with a NUL"),
+    ] {
+        match shm_ring::check_name(&bad) {
+            Err(RingError::BadName(_)) => {}
+            other => panic!(
+                "check_name of {what} returned {other:?}, expected Err(RingError::BadName): a \
+                 name is `/` then 1 to 254 characters"
+            ),
+        }
+    }
+}
+
 /// Opening a name that does not exist says so.
 #[test]
 fn open_of_a_missing_ring_is_not_found_part_a() {
@@ -153,6 +177,14 @@ fn unlink_removes_the_name_part_a() {
         "{} still exists after Ring::unlink",
         name.path()
     );
+    match Ring::unlink(name.as_str()) {
+        Err(RingError::NotFound(_)) => {}
+        other => panic!(
+            "a second Ring::unlink of {} (already removed) returned {other:?}, expected \
+             Err(RingError::NotFound): the caller must learn that there was nothing to remove",
+            name.0
+        ),
+    }
     tx.write_all(b"still here")
         .expect_success("write_all after unlink");
     let mut buf = [0u8; 16];
@@ -174,5 +206,106 @@ fn a_second_producer_is_refused_part_a() {
     {
         Err(RingError::Busy { .. }) => {}
         other => panic!("a second producer() returned {other:?}, expected Err(RingError::Busy)"),
+    }
+}
+
+/// Writes a ring header by hand: magic, version and capacity at offsets 0, 8 and 16.
+fn write_header(path: &str, version: u32, capacity: u64, magic: &[u8; 8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open the object");
+    f.write_all_at(&version.to_le_bytes(), 8)
+        .expect("write the version");
+    f.write_all_at(&capacity.to_le_bytes(), 16)
+        .expect("write the capacity");
+    // Last, like a creator does: whoever sees the magic sees the rest.
+    f.write_all_at(magic, 0).expect("write the magic");
+}
+
+/// Objects with a ring's magic but a wrong version, or a capacity that does not match their
+/// size, are refused: a ring trusted on its header's word would copy past the mapping.
+#[test]
+fn open_refuses_a_header_that_does_not_match_part_a() {
+    for (what, size, version, capacity) in [
+        ("version 2", 4096 + 4096, 2u32, 4096u64),
+        (
+            "capacity 65536 in an object of 8192 bytes",
+            4096 + 4096,
+            1,
+            65536,
+        ),
+        ("capacity 3000 (not a power of two)", 4096 + 4096, 1, 3000),
+    ] {
+        let name = RingName::new();
+        let f = std::fs::File::create(name.path()).expect("create a fake object");
+        f.set_len(size).expect("size it");
+        write_header(&name.path(), version, capacity, b"SHMRING1");
+        match Ring::open(name.as_str()) {
+            Err(RingError::Mismatch { .. }) => {}
+            other => panic!(
+                "Ring::open of an object of {size} bytes whose header says {what} returned \
+                 {other:?}, expected Err(RingError::Mismatch)"
+            ),
+        }
+    }
+}
+
+/// Two programs start at the same instant: one is still making the ring when the other
+/// opens it. Ring::open of an object whose size is still 0, then whose magic is still 0,
+/// waits for its creator (here, this test) and then opens it; it never reports a half-made
+/// ring as a mismatch.
+#[test]
+fn open_waits_for_a_ring_being_made_part_a() {
+    use std::time::{Duration, Instant};
+    for attempt in 1..=3 {
+        let name = RingName::new();
+        let path = name.path();
+        std::fs::File::create(&path).expect("create the object, size 0");
+        let n = name.0.clone();
+        let started = Instant::now();
+        let (tid, opener) = common::reader_thread(move || Ring::open(&n).map(|r| r.capacity()));
+        let done = || opener.is_finished();
+        let asleep = || common::is_asleep(tid);
+        // 1. It sees size 0: it must wait (sleep in its retry loop), not give up.
+        let until = Instant::now() + Duration::from_millis(300);
+        while !done() && Instant::now() < until && !asleep() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open the object")
+            .set_len(4096 + 4096)
+            .expect("size it");
+        // 2. Sized, magic still 0: it maps the object and must wait for the magic.
+        let until = Instant::now() + Duration::from_millis(300);
+        let mapped = || {
+            std::fs::read_to_string("/proc/self/maps")
+                .unwrap_or_default()
+                .contains(&path)
+        };
+        while !done() && Instant::now() < until && !mapped() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        write_header(&path, 1, 4096, b"SHMRING1");
+        let filled_after = started.elapsed();
+        let got = testkit::within("Ring::open of a ring being made", DEADLINE, "", move || {
+            opener.join().expect("the opening thread")
+        });
+        match got {
+            Ok(4096) => return,
+            // This test was too slow to finish the ring within the 1 s open may wait: again.
+            Err(RingError::Mismatch { .. })
+                if filled_after > Duration::from_millis(800) && attempt < 3 => {}
+            other => panic!(
+                "Ring::open of a ring whose creator had not finished it (size 0, then no magic \
+                 yet; it was finished {:.0} ms after open started) returned {other:?}, expected \
+                 Ok with capacity 4096: an object of size 0 or with magic 0 is still being made \
+                 by its creator; wait for it (1 s at most) instead of reporting a mismatch",
+                filled_after.as_secs_f64() * 1000.0
+            ),
+        }
     }
 }

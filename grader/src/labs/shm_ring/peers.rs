@@ -12,7 +12,8 @@ use crate::sandbox::Ending;
 use crate::{ensure, fail};
 
 use super::shm::{
-    ensure_gone, exists, first_line, ring_name, start_recv, start_send, wait_asleep, waiting_in,
+    ensure_gone, exists, first_line, made, ring_name, start_recv, start_send, wait_asleep,
+    waiting_in,
 };
 use super::stream::{Pattern, feed, make_fifo, sink};
 
@@ -22,11 +23,12 @@ pub(super) fn peer_killed(ctx: &mut Ctx) -> CheckResult {
     let pattern = Pattern::new(ctx);
     for victim in ["ring-send", "ring-recv"] {
         let name = ring_name(ctx, if victim == "ring-send" { "ks" } else { "kr" });
+        let _remove = super::shm::RemoveOnDrop(name.clone());
         let fifo = make_fifo(ctx, "kill")?;
         let progress = Arc::new(AtomicU64::new(0));
         let _drain = sink(fifo.clone(), None, progress.clone());
         let mut recv = start_recv(ctx, &name, &fifo.to_string_lossy())?;
-        if !poll_until(Instant::now() + Duration::from_secs(5), || exists(&name)) {
+        if !poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
             fail!("`ring-recv {name}` started alone did not create /dev/shm{name} within 5 s");
         }
         let mut send = start_send(ctx, &name, &[])?;
@@ -86,7 +88,175 @@ pub(super) fn peer_killed(ctx: &mut Ctx) -> CheckResult {
             &format!("after {victim} was killed and {survivor_name} exited"),
         )?;
     }
-    Ok(())
+    killed_while_sender_waits_for_input(ctx)?;
+    output_closed_while_sender_waits_for_room(ctx, &pattern)
+}
+
+/// Waits until `pid` is asleep in a kernel function `wanted` accepts; what it last slept in.
+fn wait_in(pid: i32, limit: Duration, wanted: impl Fn(&str) -> bool) -> Result<(), String> {
+    let mut last = String::new();
+    let ok = poll_until(Instant::now() + limit, || {
+        last = super::shm::wchan(pid);
+        wanted(&last)
+    });
+    if ok { Ok(()) } else { Err(last) }
+}
+
+/// The pair idle, ring-send waiting for its stdin (no input yet), then SIGKILL of
+/// ring-recv: ring-send must notice although it is not waiting on the ring.
+fn killed_while_sender_waits_for_input(ctx: &mut Ctx) -> CheckResult {
+    let name = ring_name(ctx, "kidle");
+    let _remove = super::shm::RemoveOnDrop(name.clone());
+    let mut recv = start_recv(ctx, &name, "/dev/null")?;
+    if !poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
+        recv.kill();
+        fail!("`ring-recv {name}` started alone did not create /dev/shm{name} within 5 s");
+    }
+    let mut send = start_send(ctx, &name, &[])?;
+    // Paired (the name is removed once both are attached), and both asleep: ring-recv on
+    // the empty ring, ring-send on its stdin.
+    let paired = poll_until(Instant::now() + Duration::from_secs(5), || !exists(&name));
+    // (A side that spins instead of sleeping is given 2 s: it has long been waiting then.)
+    wait_asleep(send.pid, Duration::from_secs(2));
+    wait_asleep(recv.pid, Duration::from_secs(2));
+    let waited_in = waiting_in(send.pid);
+    recv.signal(Signal::SIGKILL);
+    let killed_at = Instant::now();
+    let Some(ending) = send.wait_until(killed_at + Duration::from_secs(1)) else {
+        let state = waiting_in(send.pid);
+        send.kill();
+        recv.kill();
+        let _ = std::fs::remove_file(super::shm::shm_file(&name));
+        fail!(
+            "ring-recv was killed with SIGKILL while ring-send had no input yet (ring-send {} \
+             then); 1 s later ring-send (pid {}) was still running: it {state}. A receiver \
+             that dies while ring-send waits for its stdin must be noticed too: wait for \
+             stdin with poll and a timeout (100 ms), and check the peer at each timeout",
+            waited_in,
+            send.pid
+        );
+    };
+    recv.kill();
+    let out = ctx.finish("ring-send", &mut send, Duration::from_secs(1))?;
+    let said = first_line(&out.stderr);
+    ensure!(
+        ending == Ending::Exited(1) && out.stderr.starts_with(b"ring-send: "),
+        "ring-recv was killed with SIGKILL while ring-send waited for its stdin; ring-send \
+         then {} (expected exit status 1 and one line `ring-send: ...`); it said {said}",
+        ending.describe()
+    );
+    ensure!(
+        paired,
+        "ring-send and ring-recv on {name} both waited, but /dev/shm{name} was still there: \
+         once both halves are attached, remove the name"
+    );
+    ensure_gone(&[&name], "after ring-recv was killed and ring-send exited")
+}
+
+/// ring-recv's output is a FIFO nobody reads: ring-recv blocks writing it, the ring fills
+/// and ring-send waits for room. Then the reader goes away: ring-recv gets EPIPE and must
+/// exit 1 with one line; its half closes, and ring-send, asleep waiting for room, must wake
+/// and exit 1 too.
+fn output_closed_while_sender_waits_for_room(ctx: &mut Ctx, pattern: &Pattern) -> CheckResult {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = ring_name(ctx, "epipe");
+    let _remove = super::shm::RemoveOnDrop(name.clone());
+    let fifo = make_fifo(ctx, "epipe")?;
+    // Opened without waiting for a writer; never read.
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)?;
+    let mut recv = start_recv(ctx, &name, &fifo.to_string_lossy())?;
+    if !poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
+        recv.kill();
+        fail!("`ring-recv {name}` started alone did not create /dev/shm{name} within 5 s");
+    }
+    let mut send = start_send(ctx, &name, &[])?;
+    let seed = ctx.next_u64();
+    feed(&mut send, pattern.clone(), 1 << 40, 64 << 10, seed, None);
+    // Forced, not hoped for: ring-recv blocked writing its full stdout, ring-send asleep in
+    // its wait for room (a futex, or whatever a spinner runs in).
+    let blocked = wait_in(recv.pid, Duration::from_secs(10), |w| {
+        w.contains("pipe_write")
+    });
+    let full = wait_in(send.pid, Duration::from_secs(3), |w| {
+        !w.is_empty() && !w.contains("pipe") && !w.contains("poll")
+    });
+    if let Err(w) = blocked {
+        send.kill();
+        recv.kill();
+        fail!(
+            "ring-recv {name}, its output a FIFO nobody reads, never blocked writing it within \
+             10 s (it was in {:?}): it should copy the ring to stdout until stdout is full",
+            if w.is_empty() { "nothing: running" } else { &w }
+        );
+    }
+    let sender_state = match full {
+        Ok(()) => "waited for room in the full ring".to_owned(),
+        Err(_) => format!("{} (not waiting for room)", waiting_in(send.pid)),
+    };
+    drop(reader);
+    let closed_at = Instant::now();
+    let recv_end = recv.wait_until(closed_at + Duration::from_secs(2));
+    let Some(recv_end) = recv_end else {
+        let state = waiting_in(recv.pid);
+        send.kill();
+        recv.kill();
+        fail!(
+            "the program reading ring-recv's output went away; 2 s later ring-recv (pid {}) \
+             was still running: it {state}. A write to a pipe with no reader fails with EPIPE: \
+             that is an error (one line, exit 1)",
+            recv.pid
+        );
+    };
+    let recv_out = ctx.finish("ring-recv", &mut recv, Duration::from_secs(1))?;
+    let recv_said = String::from_utf8_lossy(&recv_out.stderr)
+        .trim_end()
+        .to_owned();
+    if recv_end != Ending::Exited(1)
+        || !recv_said.starts_with("ring-recv: ")
+        || recv_said.lines().count() != 1
+    {
+        send.kill();
+        let panic = if recv_end == Ending::Exited(101) || recv_said.contains("panicked") {
+            " Status 101 and `panicked` are a Rust panic: an unwrap or expect on the write to \
+             stdout. A write error is a runtime error like any other: return it, print one \
+             line and exit 1."
+        } else {
+            ""
+        };
+        fail!(
+            "ring-recv's stdout was closed by its reader (a write then fails with EPIPE); \
+             ring-recv {} and said {:?} (expected exit status 1 and one line `ring-recv: \
+             <why>` on stderr).{panic}",
+            recv_end.describe(),
+            recv_said.chars().take(300).collect::<String>()
+        );
+    }
+    let Some(send_end) = send.wait_until(Instant::now() + Duration::from_secs(1)) else {
+        let state = waiting_in(send.pid);
+        send.kill();
+        fail!(
+            "ring-recv exited 1 on EPIPE (its half closed) while ring-send {sender_state}; \
+             1 s later ring-send (pid {}) was still running: it {state}. A producer waiting \
+             for room must also wake when the consumer closes (its close rings the \
+             producer's bell, and the wait's condition includes the consumer's closed flag), \
+             then fail with PeerClosed: one line, exit 1",
+            send.pid
+        );
+    };
+    let send_out = ctx.finish("ring-send", &mut send, Duration::from_secs(1))?;
+    ensure!(
+        send_end == Ending::Exited(1) && send_out.stderr.starts_with(b"ring-send: "),
+        "ring-recv exited 1 on EPIPE while ring-send {sender_state}; ring-send then {} \
+         (expected exit status 1 and one line `ring-send: ...`: the consumer closed the \
+         ring); it said {}",
+        send_end.describe(),
+        first_line(&send_out.stderr)
+    );
+    let _ = std::fs::remove_file(&fifo);
+    ensure_gone(&[&name], "after ring-recv's output closed and both exited")
 }
 
 /// utime + stime of `pid` in seconds, and its runnable time when the kernel keeps it.
@@ -121,21 +291,33 @@ pub(super) fn idle(ctx: &mut Ctx) -> CheckResult {
     let mut lonely = start_recv(ctx, &alone, "/dev/null")?;
     let mut recv = start_recv(ctx, &pair, "/dev/null")?;
     if !poll_until(Instant::now() + Duration::from_secs(5), || {
-        exists(&pair) && exists(&alone)
+        made(&pair) && made(&alone)
     }) {
         fail!("`ring-recv NAME` started alone did not create /dev/shm/NAME within 5 s");
     }
     let mut send = start_send(ctx, &pair, &[])?;
+    // A sender alone with more input than its ring holds: it fills the ring and waits for
+    // room (the input stays open, so it never reaches the end).
+    let full = ring_name(ctx, "idle3");
+    let mut filler = start_send(ctx, &full, &[])?;
+    let pattern = Pattern::new(ctx);
+    let (_keep_open, hold) = std::sync::mpsc::channel::<()>();
+    let seed = ctx.next_u64();
+    feed(&mut filler, pattern, 1 << 20, 64 << 10, seed, Some(hold));
     // Paired: the name is removed once both have mapped the ring.
     let paired = poll_until(Instant::now() + Duration::from_secs(5), || !exists(&pair));
     // Settle: each got as far as its wait (a spinner never does; it is measured anyway).
-    for pid in [lonely.pid, recv.pid, send.pid] {
+    for pid in [lonely.pid, recv.pid, send.pid, filler.pid] {
         wait_asleep(pid, Duration::from_secs(1));
     }
     let procs = [
         (lonely.pid, format!("ring-recv {alone} with no sender yet")),
         (recv.pid, format!("ring-recv {pair}, its sender idle")),
         (send.pid, format!("ring-send {pair} with no input")),
+        (
+            filler.pid,
+            format!("ring-send {full}, its ring full and no receiver (waiting for room)"),
+        ),
     ];
     let before: Vec<_> = procs.iter().map(|(p, _)| usage(*p)).collect();
     let t0 = Instant::now();
@@ -167,11 +349,12 @@ pub(super) fn idle(ctx: &mut Ctx) -> CheckResult {
         }
     }
     send.close_stdin();
-    for p in [&mut lonely, &mut recv, &mut send] {
+    for p in [&mut lonely, &mut recv, &mut send, &mut filler] {
         p.kill();
     }
-    let _ = std::fs::remove_file(super::shm::shm_file(&alone));
-    let _ = std::fs::remove_file(super::shm::shm_file(&pair));
+    for n in [&alone, &pair, &full] {
+        let _ = std::fs::remove_file(super::shm::shm_file(n));
+    }
     if !busy.is_empty() {
         return Err(Fail(format!(
             "while there was nothing to do, {} (at most 2% allowed): it spins. Spin only a \

@@ -27,6 +27,29 @@ pub(super) fn exists(name: &str) -> bool {
     shm_file(name).exists()
 }
 
+/// Removes the object of a ring name when dropped: a check that fails half-way (a `?`, an
+/// `ensure!`) leaves nothing in /dev/shm either. Removing a name that is gone is harmless.
+pub(super) struct RemoveOnDrop(pub String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(shm_file(&self.0));
+    }
+}
+
+/// Whether the ring `name` is finished: its object exists and its header starts with the
+/// magic. The checks start a second program only then: one that opens a ring its creator is
+/// still making is the start-up race the library's own test (`ring`) judges, and here it
+/// would make a check's verdict depend on when the first program was scheduled.
+pub(super) fn made(name: &str) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    std::fs::File::open(shm_file(name))
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == b"SHMRING1"
+}
+
 /// Fails if any of `names` is still in /dev/shm (removing it), naming it and `when`.
 pub(super) fn ensure_gone(names: &[&str], when: &str) -> Result<(), Fail> {
     let left: Vec<&str> = names.iter().copied().filter(|n| exists(n)).collect();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::check::{Ctx, Fail};
 use crate::sandbox::{Ending, Proc};
 
-use super::shm::{self, ensure_gone, exists, first_line, start_recv, start_send, waiting_in};
+use super::shm::{self, ensure_gone, first_line, made, start_recv, start_send, waiting_in};
 
 /// The byte at stream offset `i` is `block[i % PERIOD]`: a prime period, so the pattern
 /// never lines up with a power-of-two ring and a shifted, repeated or lost byte shows.
@@ -140,6 +140,7 @@ pub(super) struct Stream<'a> {
 /// Runs `s`: both programs, the bytes through, both exits, nothing left in /dev/shm.
 pub(super) fn run_stream(ctx: &mut Ctx, pattern: &Pattern, s: &Stream) -> Result<(), Fail> {
     let name = shm::ring_name(ctx, s.tag);
+    let _remove = shm::RemoveOnDrop(name.clone());
     let fifo = make_fifo(ctx, s.tag)?;
     let cap_arg = s.capacity.map(|c| c.to_string());
     let extra: Vec<&str> = match &cap_arg {
@@ -158,12 +159,33 @@ pub(super) fn run_stream(ctx: &mut Ctx, pattern: &Pattern, s: &Stream) -> Result
     } else {
         start_recv(ctx, &name, &fifo.to_string_lossy())?
     };
-    if !crate::check::poll_until(Instant::now() + Duration::from_secs(5), || exists(&name)) {
+    if !crate::check::poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
         let out = ctx.finish(first_is, &mut first, Duration::from_millis(200));
         let said = out.map(|o| first_line(&o.stderr)).unwrap_or_default();
         return Err(Fail(format!(
             "`{first_is} {name}` started alone did not create /dev/shm{name} within 5 s (it said \
              {said}): the program that starts first creates the ring"
+        )));
+    }
+    // The ring the first program made has the capacity asked for (`--capacity`, or the
+    // default 256 KiB) and the header's 4096 bytes.
+    let want = 4096 + s.capacity.unwrap_or(256 << 10) as u64;
+    let mut size = 0;
+    crate::check::poll_until(Instant::now() + Duration::from_secs(5), || {
+        size = std::fs::metadata(shm::shm_file(&name)).map_or(0, |m| m.len());
+        size != 0
+    });
+    if size != want {
+        first.kill();
+        let _ = std::fs::remove_file(shm::shm_file(&name));
+        let asked = match s.capacity {
+            Some(c) => format!("`--capacity {c}`"),
+            None => "no --capacity (the default is 262144)".to_owned(),
+        };
+        return Err(Fail(format!(
+            "`{first_is} {name}` with {asked} made /dev/shm{name} of {size} bytes, expected \
+             {want} (the 4096-byte header and the capacity): create the ring with the capacity \
+             the command line gives, and the default otherwise"
         )));
     }
     let mut second = if s.sender_first {

@@ -38,6 +38,13 @@ impl RingName {
         format!("/dev/shm{}", self.0)
     }
 
+    /// Whether the ring is finished: the object exists and its header starts with the magic.
+    /// A test starts the second program only then (the start-up race itself is judged by
+    /// `ring::open_waits_for_a_ring_being_made_part_a`).
+    pub fn made(&self) -> bool {
+        std::fs::read(self.path()).is_ok_and(|b| b.starts_with(b"SHMRING1"))
+    }
+
     /// Whether the object exists now.
     pub fn exists(&self) -> bool {
         std::path::Path::new(&self.path()).exists()
@@ -91,17 +98,33 @@ pub fn reader_thread<T: Send + 'static>(
     (tid, handle)
 }
 
-/// Waits until process `pid` sleeps in a system call (it got as far as waiting for input
-/// or for its peer), at most `limit`.
+/// Waits until process `pid` (or thread `pid` of this process) sleeps in a system call (it
+/// got as far as waiting for input or for its peer), at most `limit`.
 pub fn wait_asleep(pid: i32, limit: Duration) -> bool {
     let end = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < end {
-        let asleep = testkit::procfs::Process::read(pid)
-            .is_some_and(|p| p.stat.state == 'S' && !p.wchan.is_empty());
-        if asleep {
+    loop {
+        if is_asleep(pid) {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
-    false
+}
+
+/// Whether process `pid`, or thread `pid` of this process, sleeps in a system call now.
+pub fn is_asleep(pid: i32) -> bool {
+    let task = format!("/proc/self/task/{pid}");
+    if std::path::Path::new(&task).exists() {
+        // One of our own threads: its own state and wait, not the process's.
+        let stat = std::fs::read_to_string(format!("{task}/stat")).unwrap_or_default();
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .unwrap_or("");
+        let wchan = std::fs::read_to_string(format!("{task}/wchan")).unwrap_or_default();
+        return state == "S" && !wchan.is_empty() && wchan != "0";
+    }
+    testkit::procfs::Process::read(pid).is_some_and(|p| p.stat.state == 'S' && !p.wchan.is_empty())
 }
