@@ -104,3 +104,20 @@ fn skeleton_doc_examples_do_not_run() {
         "doc examples a skeleton runs (write ```no_run): {runnable:#?}"
     );
 }
+
+/// Every lab has its contract table (`solutions/<slug>/CONTRACT.md`) and every row names an
+/// item of its lab.toml that exists and a mutant that exists and loses one of the row's items.
+#[test]
+fn every_lab_has_a_complete_contract_table() {
+    let tree = Tree::locate(Some(&common::root())).unwrap();
+    let mut problems = Vec::new();
+    for slug in tree.slugs().unwrap() {
+        let lab = tree.lab(&slug).unwrap();
+        match grader::contract::check(&lab) {
+            Ok(rows) if rows.len() >= 5 => {}
+            Ok(rows) => problems.push(format!("{slug}: only {} rows", rows.len())),
+            Err(e) => problems.extend(e.into_iter().map(|p| format!("{slug}: {p}"))),
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}

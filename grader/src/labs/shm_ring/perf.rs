@@ -101,12 +101,41 @@ fn pipe_throughput(ctx: &mut Ctx, file: &str) -> Result<f64, Fail> {
     Ok(BYTES as f64 / secs.max(0.001) / 1e9)
 }
 
+/// The start of the name of the pipe baseline's input file in /dev/shm; the pid follows.
+const BASELINE: &str = "shmring-baseline-";
+
+/// Removes the baseline files of checks that are no longer running.
+fn remove_stale_baselines() {
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(BASELINE))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if testkit::procfs::stat(pid).is_none() {
+            let _ = crate::check::with_fs_identity(crate::check::peer_identity(), || {
+                std::fs::remove_file(e.path())
+            });
+        }
+    }
+}
+
 /// Ring throughput (`ring-bench --throughput`) against a pipe (`cat | cat`, same bytes):
 /// at least 2x.
 pub(super) fn throughput(ctx: &mut Ctx) -> CheckResult {
     // The pipe's input: a file in tmpfs (this check's own /dev/shm), so no disk is timed,
     // the peers' own (/dev/shm is sticky: the submission cannot replace it).
-    let file = format!("/dev/shm/shmring-baseline-{:x}", ctx.seed & 0xffff);
+    // Named by this check's pid: a check killed at its time limit cannot remove its file,
+    // and the next one removes those of checks that are gone (without a jail, /dev/shm is
+    // the machine's, and 128 MiB would stay there until it reboots).
+    remove_stale_baselines();
+    let file = format!("/dev/shm/{BASELINE}{}", std::process::id());
     let block = ctx.random_bytes(1 << 20);
     crate::check::with_fs_identity(crate::check::peer_identity(), || {
         let mut f = std::fs::File::create(&file)?;
