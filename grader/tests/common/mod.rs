@@ -28,31 +28,30 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// A job for [`run_pairwise`]: its name and what it checks.
 pub type Job = (String, Box<dyn FnOnce() -> Result<(), String> + Send>);
 
-/// Runs `jobs` two at a time (the machine has two cores) and fails with every failure.
+/// Runs `jobs` two at a time (the machine has two cores), each worker taking the next job as
+/// soon as its last one ends, and fails with every failure.
 pub fn run_pairwise(jobs: Vec<Job>) {
-    let mut failures = Vec::new();
-    let mut jobs = jobs.into_iter();
-    loop {
-        let batch: Vec<Job> = jobs.by_ref().take(2).collect();
-        if batch.is_empty() {
-            break;
+    let queue = std::sync::Mutex::new(jobs.into_iter());
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                    let Some((name, job)) = next else { break };
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
+                        .unwrap_or_else(|_| Err("panicked".into()));
+                    if let Err(e) = result {
+                        failures
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(format!("{name}: {e}"));
+                    }
+                }
+            });
         }
-        let results: Vec<(String, Result<(), String>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .into_iter()
-                .map(|(name, job)| (name, s.spawn(job)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|(name, h)| (name, h.join().unwrap_or_else(|_| Err("panicked".into()))))
-                .collect()
-        });
-        for (name, r) in results {
-            if let Err(e) = r {
-                failures.push(format!("{name}: {e}"));
-            }
-        }
-    }
+    });
+    let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
 }
 
