@@ -146,8 +146,9 @@ fn explain_one(p: &Process, everyone: &[&Process]) -> String {
              write end in the child before exec (or create the pipe with O_CLOEXEC)"
                 .to_owned()
         } else if h.stat.pid == p.stat.pid {
-            "it holds the read end itself, so it is never told that its reader is gone: close \
-             the unused ends in the child before exec (or create the pipes with O_CLOEXEC)"
+            "it holds that pipe's read end itself, so it is never told that its reader is \
+             gone: close the unused ends in the child before exec (or create the pipes with \
+             O_CLOEXEC)"
                 .to_owned()
         } else if reading && is_ancestor(everyone, h.stat.pid, p.stat.pid) {
             "close it in the parent after fork".to_owned()
