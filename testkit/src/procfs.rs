@@ -210,6 +210,21 @@ pub fn status_kb(pid: i32, field: &str) -> Option<u64> {
     })
 }
 
+/// Whether signal number `signo` waits to be delivered to `pid` (`ShdPnd` or `SigPnd` of its
+/// status): a stopped process keeps the signals sent to it pending.
+pub fn signal_pending(pid: i32, signo: i32) -> bool {
+    let bit = 1u64 << (signo - 1);
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("ShdPnd:")
+                .or_else(|| l.strip_prefix("SigPnd:"))
+        })
+        .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .any(|mask| mask & bit != 0)
+}
+
 /// How many descriptors `pid` has open; `None` once it is gone.
 pub fn fd_count(pid: i32) -> Option<usize> {
     std::fs::read_dir(format!("/proc/{pid}/fd"))

@@ -31,16 +31,7 @@ pub(super) fn dead(pid: i32) -> bool {
 /// Whether `sig` waits to be delivered to `pid` (`ShdPnd` or `SigPnd` of its status): a
 /// stopped process keeps what is sent to it pending.
 pub(super) fn pending(pid: i32, sig: Signal) -> bool {
-    let bit = 1u64 << (sig as i32 - 1);
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("ShdPnd:")
-                .or_else(|| l.strip_prefix("SigPnd:"))
-        })
-        .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .any(|mask| mask & bit != 0)
+    testkit::procfs::signal_pending(pid, sig as i32)
 }
 
 /// Stops `pid` with SIGSTOP and waits until it is stopped: what is sent to it meanwhile

@@ -391,40 +391,13 @@ pub fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
 /// The inode of the socket whose local address is `local` and peer `remote`, from
 /// /proc/net/tcp (`None` when there is no such connection).
 pub fn socket_inode(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
-    let hex = |a: SocketAddr| match a {
-        SocketAddr::V4(v4) => format!(
-            "{:08X}:{:04X}",
-            u32::from_le_bytes(v4.ip().octets()),
-            v4.port()
-        ),
-        SocketAddr::V6(_) => String::new(),
-    };
-    let (l, r) = (hex(local), hex(remote));
-    std::fs::read_to_string("/proc/net/tcp")
-        .ok()?
-        .lines()
-        .skip(1)
-        .find_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            (f.get(1) == Some(&l.as_str()) && f.get(2) == Some(&r.as_str()))
-                .then(|| f.get(9)?.parse().ok())
-                .flatten()
-        })
+    testkit::net::connection(local, remote).map(|s| s.inode)
 }
 
-/// Whether signal `sig` waits to be delivered to process `pid` (`ShdPnd` or `SigPnd` of
-/// /proc/PID/status): a stopped process keeps the signals sent to it pending.
+/// Whether signal `sig` waits to be delivered to process `pid`: a stopped process keeps the
+/// signals sent to it pending.
 pub fn pending(pid: i32, sig: nix::sys::signal::Signal) -> bool {
-    let bit = 1u64 << (sig as i32 - 1);
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("ShdPnd:")
-                .or_else(|| l.strip_prefix("SigPnd:"))
-        })
-        .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .any(|mask| mask & bit != 0)
+    testkit::procfs::signal_pending(pid, sig as i32)
 }
 
 /// The state letter of `pid` in /proc (`S`, `T` stopped, `Z` zombie), `'-'` once gone.

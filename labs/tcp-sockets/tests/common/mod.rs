@@ -252,29 +252,8 @@ pub use testkit::net::rx_queue;
 /// The send and receive queues of `local`'s end of the connection to `remote`, from
 /// /proc/net/tcp: bytes written and not yet acknowledged by `remote` (not yet in its receive
 /// queue), and bytes received and not yet read.
-pub fn queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let hex = |a: SocketAddr| match a {
-        SocketAddr::V4(v4) => format!(
-            "{:08X}:{:04X}",
-            u32::from_le_bytes(v4.ip().octets()),
-            v4.port()
-        ),
-        SocketAddr::V6(_) => String::new(),
-    };
-    let (l, r) = (hex(local), hex(remote));
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.get(1) != Some(&l.as_str()) || f.get(2) != Some(&r.as_str()) {
-            return None;
-        }
-        let (tx, rx) = f.get(4)?.split_once(':')?;
-        Some((
-            u64::from_str_radix(tx, 16).ok()?,
-            u64::from_str_radix(rx, 16).ok()?,
-        ))
-    })
-}
+#[allow(unused_imports)]
+pub use testkit::net::queues;
 
 /// The RESP array of bulk strings for `args`, written out here (not with your encoder).
 pub fn req(args: &[&[u8]]) -> Vec<u8> {
