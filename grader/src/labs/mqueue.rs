@@ -37,7 +37,7 @@ use crate::{ensure, fail};
 use testkit::procfs;
 
 use jobs::{JobLine, expected_of, input_of, judge_results, list, random_jobs, stderr_note};
-use procs::{describe_run, live_children, run_dispatch};
+use procs::{describe_run, live_children, run_dispatch, strays};
 use ptrace::kill_holding_a_job;
 use scope::{Scope, posix_exists};
 
@@ -434,11 +434,7 @@ fn no_queue_left(ctx: &mut Ctx) -> CheckResult {
             out.ending.describe(),
             left.join(", ")
         );
-        let stray: Vec<String> = procfs::descendants(std::process::id() as i32)
-            .into_iter()
-            .filter(|s| s.state != 'Z' && s.state != 'X')
-            .map(|s| format!("`{}` (pid {})", s.comm, s.pid))
-            .collect();
+        let stray: Vec<String> = strays();
         ensure!(
             stray.is_empty(),
             "after `mq-dispatch --workers 2` on {what} exited, processes it started still run: \
@@ -480,11 +476,7 @@ fn stdout_fails(ctx: &mut Ctx, scope: &Scope, jobs: &[JobLine]) -> CheckResult {
     let out = ctx.finish("mq-dispatch", &mut p, Duration::from_secs(1))?;
     let _ = std::fs::remove_file(&input);
     let left = scope.sweep(&[pid]);
-    let stray: Vec<String> = procfs::descendants(std::process::id() as i32)
-        .into_iter()
-        .filter(|s| s.state != 'Z' && s.state != 'X')
-        .map(|s| format!("`{}` (pid {})", s.comm, s.pid))
-        .collect();
+    let stray: Vec<String> = strays();
     ensure!(
         left.is_empty() && stray.is_empty(),
         "{what} {}, and left {} behind (the grader removed them). On a runtime error too, stop \

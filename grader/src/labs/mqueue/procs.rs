@@ -18,6 +18,15 @@ pub(super) fn live_children(pid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Every live process the check's programs left running, named for a message.
+pub(super) fn strays() -> Vec<String> {
+    procfs::descendants(std::process::id() as i32)
+        .into_iter()
+        .filter(|s| s.state != 'Z' && s.state != 'X')
+        .map(|s| format!("`{}` (pid {})", s.comm, s.pid))
+        .collect()
+}
+
 /// The system call `pid` is blocked in, by number (`None` when running or gone).
 fn blocked_syscall(pid: i32) -> Option<i64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
