@@ -27,6 +27,21 @@ fn jailed(script: &str) -> (Child, String) {
     (child, scratch)
 }
 
+/// A `grader __jail` work folder (`grader-jail-*`, its scratch's parent), removed when the
+/// test ends: the test SIGKILLs that grader, which then cannot remove it itself.
+struct RemovedAtEnd(Option<std::path::PathBuf>);
+
+impl Drop for RemovedAtEnd {
+    fn drop(&mut self) {
+        if let Some(work) = self.0.as_ref().filter(|w| {
+            w.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("grader-jail-"))
+        }) {
+            let _ = std::fs::remove_dir_all(work);
+        }
+    }
+}
+
 /// The host pids of the processes below `pid` whose command name is `comm`.
 fn descendants_named(pid: u32, comm: &str) -> Vec<u32> {
     let mut found = Vec::new();
@@ -59,6 +74,11 @@ fn a_grading_cannot_reach_another() {
         return;
     }
     let (mut victim, victim_scratch) = jailed("echo victim-secret > secret; exec sleep 50");
+    let _victims_folder = RemovedAtEnd(
+        std::path::Path::new(&victim_scratch)
+            .parent()
+            .map(Into::into),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let target = loop {
         if let Some(p) = descendants_named(victim.id(), "sleep").first() {
