@@ -219,6 +219,15 @@ pub(super) fn cannot_start(ctx: &mut Ctx) -> CheckResult {
     // The limit counts every process of the user: only the grading's own identity for the
     // student's programs (root's grader) has none but these.
     ctx.require_root()?;
+    if ctx.student.is_none() {
+        // `cargo grade` runs the programs as whoever runs it: root's processes are never
+        // limited, and anyone else's count every process of their session.
+        return Err(ctx.not_gradable_here(
+            "RLIMIT_NPROC counts every process of the user a program runs as, and binds no \
+             root process: only the course's grader, which runs your programs as an identity of \
+             their own, can make the 4th fork fail (graded after you submit)",
+        ));
+    }
     let root = www(ctx)?;
     let mut spec = ctx.bin("prefork-httpd").args([
         "--port".as_ref(),

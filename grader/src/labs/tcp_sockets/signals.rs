@@ -76,12 +76,22 @@ fn owed_at_signal(ctx: &mut Ctx, sig: Signal, n: usize, len: usize) -> CheckResu
                      both from the signalfd (a signal nobody takes has its default action, \
                      which ends the process)"
                 )
-            } else if unread > 0 && i as u64 >= read {
+            } else if unread > 0 {
+                // Whether the lost reply answers a request still in the receive queue then,
+                // or one the server had read itself (a server that stops reading may also
+                // stop writing half-way): the evidence is named either way.
+                let lost = if i as u64 >= read {
+                    "it answered none of those: they count as received too, so read the \
+                     socket until it has nothing more before you stop"
+                } else {
+                    "a reply to a request it had read was cut short before it exited: the \
+                     requests in the receive queue count as received too, and every reply \
+                     must be sent whole"
+                };
                 format!(
                     ". When {name} came, kv-server had read {read} of the {n} requests; the \
                      other {} ({unread} bytes) were still in its socket's receive queue, and \
-                     it answered none of those: they count as received too, so read the \
-                     socket until it has nothing more before you stop",
+                     {lost}",
                     n as u64 - read
                 )
             } else {
