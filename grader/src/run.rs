@@ -301,7 +301,21 @@ fn panic_section(stdout: &str, name: &str) -> Option<String> {
         "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
         "",
     );
-    Some(clip(text.trim(), 3000))
+    Some(clip(&printable(text.trim()), 3000))
+}
+
+/// `text` with every control byte but newline and tab, and every byte that was not UTF-8
+/// (decoded as U+FFFD), written as an escape: a test that prints what a program wrote
+/// (colours, binary output) must not put raw bytes in a report that Gradescope shows.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            '\u{fffd}' => "\\u{fffd}".to_owned(),
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 fn tail_section(stderr: &[u8]) -> String {
@@ -377,5 +391,10 @@ mod tests {
     fn clip_keeps_char_boundaries() {
         assert_eq!(clip("héllo", 2), "h\n... (cut)");
         assert_eq!(clip("abc", 5), "abc");
+        assert_eq!(
+            printable("a\x1b[31mb\u{fffd}\n\tc"),
+            "a\\u{1b}[31mb\\u{fffd}\n\tc"
+        );
+        assert!(crate::verify::readable(&printable("\x00\x07\x1b\u{fffd}")));
     }
 }
