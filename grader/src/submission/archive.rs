@@ -63,10 +63,7 @@ fn read_zip<R: Read + std::io::Seek>(
             continue;
         }
         if entry.is_symlink() || !entry.is_file() {
-            sub.skipped.push(Skipped {
-                entry: name,
-                reason: "not a regular file".into(),
-            });
+            skip(sub, name, "not a regular file");
             continue;
         }
         let size = entry.size();
@@ -87,10 +84,7 @@ fn read_tar_gz<R: Read>(
         let name = match entry.path() {
             Ok(p) => p.to_string_lossy().into_owned(),
             Err(e) => {
-                sub.skipped.push(Skipped {
-                    entry: "?".into(),
-                    reason: e.to_string(),
-                });
+                skip(sub, "?".into(), &e.to_string());
                 continue;
             }
         };
@@ -99,16 +93,21 @@ fn read_tar_gz<R: Read>(
             continue;
         }
         if !kind.is_file() {
-            sub.skipped.push(Skipped {
-                entry: name,
-                reason: "not a regular file".into(),
-            });
+            skip(sub, name, "not a regular file");
             continue;
         }
         let size = entry.size();
         take(sub, total, &name, size, || read_capped(&mut entry, size));
     }
     Ok(())
+}
+
+/// Lists archive entry `entry` as skipped, and why.
+fn skip(sub: &mut Submission, entry: String, reason: &str) {
+    sub.skipped.push(Skipped {
+        entry,
+        reason: reason.to_owned(),
+    });
 }
 
 /// Reads at most `declared` bytes (and never more than [`MAX_FILE`]): archive headers lie.
