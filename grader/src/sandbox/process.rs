@@ -59,7 +59,7 @@ pub fn spawn(spec: &Spec) -> std::io::Result<Proc> {
         .clone()
         .filter(|_| crate::sandbox::isolate::worth_trying());
     let in_pid_ns = spec.pid_ns && crate::sandbox::init::provided();
-    let (mut child, scoped) = match command(spec, isolation.clone()).spawn() {
+    let (mut child, scoped) = match command(spec, isolation.clone())?.spawn() {
         Ok(c) => {
             if isolation.is_some() {
                 crate::sandbox::isolate::worked();
@@ -68,7 +68,7 @@ pub fn spawn(spec: &Spec) -> std::io::Result<Proc> {
         }
         Err(e) if isolation.is_some() && crate::sandbox::isolate::is_refusal(&e) => {
             crate::sandbox::isolate::refused(&e);
-            (command(spec, None).spawn()?, spec.own_tree_only)
+            (command(spec, None)?.spawn()?, spec.own_tree_only)
         }
         Err(e) if isolation.is_some() && e.raw_os_error() == Some(libc::ENOTDIR) => {
             return Err(std::io::Error::new(
@@ -127,7 +127,7 @@ pub fn spawn(spec: &Spec) -> std::io::Result<Proc> {
 fn command(
     spec: &Spec,
     isolation: Option<Arc<crate::sandbox::isolate::Isolation>>,
-) -> std::process::Command {
+) -> std::io::Result<std::process::Command> {
     let pid_ns = spec.pid_ns && isolation.is_some() && crate::sandbox::init::provided();
     let mut cmd = if pid_ns {
         // The init shim drops to `spec.user` itself, after it has mounted the namespace's
@@ -146,9 +146,10 @@ fn command(
         .current_dir(&spec.cwd)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(match spec.input {
+        .stdin(match &spec.input {
             Input::Null => Stdio::null(),
-            _ => Stdio::piped(),
+            Input::File(fd) => Stdio::from(fd.try_clone()?),
+            Input::Bytes(_) | Input::Pipe => Stdio::piped(),
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -178,7 +179,7 @@ fn command(
             child_setup(&limits, user)
         });
     }
-    cmd
+    Ok(cmd)
 }
 
 /// Runs in the child between fork and exec.

@@ -75,6 +75,9 @@ pub enum Input {
     Bytes(Vec<u8>),
     /// A pipe the caller writes through [`Proc::stdin`].
     Pipe,
+    /// This open file, read from its current offset (shared with the caller, who may seek
+    /// it back between runs). A memfd here is input that nothing can leave behind.
+    File(Arc<OwnedFd>),
 }
 
 /// A command to run in the sandbox.

@@ -9,7 +9,9 @@
 //! passes or not.
 
 use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::check::{CheckResult, Ctx, Fail};
@@ -82,12 +84,15 @@ fn bench_within(ctx: &mut Ctx, args: &[&str], key: &str, limit: Duration) -> Res
     }
 }
 
-/// The pipe baseline of throughput: `cat < FILE | cat > /dev/null` with FILE in tmpfs,
-/// timed by bash's `time` around the pipeline only; GB/s.
+/// The pipe baseline of throughput: `cat | cat > /dev/null` with `input` (an in-memory file
+/// of [`BYTES`]) as stdin, timed by bash's `time` around the pipeline only; GB/s.
 /// It runs as a peer, with every process of the submission stopped meanwhile.
-fn pipe_throughput(ctx: &mut Ctx, file: &str) -> Result<f64, Fail> {
-    let script = format!("TIMEFORMAT=%R; time (cat < {file} | cat > /dev/null)");
-    let spec = ctx.peer(Path::new("/bin/bash")).args(["-c", &script]);
+fn pipe_throughput(ctx: &mut Ctx, input: &Arc<OwnedFd>) -> Result<f64, Fail> {
+    nix::unistd::lseek(input, 0, nix::unistd::Whence::SeekSet)?;
+    let mut spec = ctx
+        .peer(Path::new("/bin/bash"))
+        .args(["-c", "TIMEFORMAT=%R; time (cat | cat > /dev/null)"]);
+    spec.input = crate::sandbox::Input::File(Arc::clone(input));
     let frozen = ctx.freeze_student();
     let out = ctx.run("the pipe baseline", &spec, Duration::from_secs(30));
     drop(frozen);
@@ -101,49 +106,29 @@ fn pipe_throughput(ctx: &mut Ctx, file: &str) -> Result<f64, Fail> {
     Ok(BYTES as f64 / secs.max(0.001) / 1e9)
 }
 
-/// The start of the name of the pipe baseline's input file in /dev/shm; the pid follows.
-const BASELINE: &str = "shmring-baseline-";
-
-/// Removes the baseline files of checks that are no longer running.
-fn remove_stale_baselines() {
-    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
-        return;
-    };
-    for e in dir.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(BASELINE))
-            .and_then(|p| p.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if testkit::procfs::stat(pid).is_none() {
-            let _ = crate::check::with_fs_identity(crate::check::peer_identity(), || {
-                std::fs::remove_file(e.path())
-            });
-        }
+/// The pipe baseline's input: [`BYTES`] random bytes in a memfd, so that no disk is timed and
+/// nothing is left behind, whatever ends the check (a named file in /dev/shm outlived checks
+/// killed at their time limit).
+fn baseline_input(ctx: &mut Ctx) -> Result<Arc<OwnedFd>, Fail> {
+    // SAFETY: a C string literal and flags; the result is checked before use.
+    let fd = unsafe { libc::memfd_create(c"shmring-baseline".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error().into());
     }
+    // SAFETY: memfd_create returned a new descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut file = std::fs::File::from(fd);
+    let block = ctx.random_bytes(1 << 20);
+    for _ in 0..(BYTES >> 20) {
+        file.write_all(&block)?;
+    }
+    Ok(Arc::new(OwnedFd::from(file)))
 }
 
 /// Ring throughput (`ring-bench --throughput`) against a pipe (`cat | cat`, same bytes):
 /// at least 2x.
 pub(super) fn throughput(ctx: &mut Ctx) -> CheckResult {
-    // The pipe's input: a file in tmpfs (this check's own /dev/shm), so no disk is timed,
-    // the peers' own (/dev/shm is sticky: the submission cannot replace it).
-    // Named by this check's pid: a check killed at its time limit cannot remove its file,
-    // and the next one removes those of checks that are gone (without a jail, /dev/shm is
-    // the machine's, and 128 MiB would stay there until it reboots).
-    remove_stale_baselines();
-    let file = format!("/dev/shm/{BASELINE}{}", std::process::id());
-    let block = ctx.random_bytes(1 << 20);
-    crate::check::with_fs_identity(crate::check::peer_identity(), || {
-        let mut f = std::fs::File::create(&file)?;
-        for _ in 0..(BYTES >> 20) {
-            f.write_all(&block)?;
-        }
-        Ok(())
-    })?;
+    let input = baseline_input(ctx)?;
     let bytes = BYTES.to_string();
     warm_up(
         ctx,
@@ -158,19 +143,16 @@ pub(super) fn throughput(ctx: &mut Ctx) -> CheckResult {
                 &["--throughput", &bytes, "--capacity", "1048576"],
                 "throughput ",
             )?);
-            pipe.push(pipe_throughput(ctx, &file)?);
+            pipe.push(pipe_throughput(ctx, &input)?);
         }
         Ok((ring, pipe))
     })();
-    let _ = crate::check::with_fs_identity(crate::check::peer_identity(), || {
-        std::fs::remove_file(&file)
-    });
     let (ring, pipe) = measured?;
     let (r, p) = (best_high(&ring), best_high(&pipe));
     let ratio = r / p;
     let figures = format!(
         "ring {r:.2} GB/s (best round of `ring-bench --throughput {BYTES} --capacity 1048576`: \
-         {} GB/s), pipe {p:.2} GB/s (best round of `cat < tmpfs-file | cat > /dev/null`, same \
+         {} GB/s), pipe {p:.2} GB/s (best round of `cat < in-memory-file | cat > /dev/null`, same \
          bytes, alternating: {} GB/s), ratio {ratio:.2} (at least 2.00 needed)",
         list(&ring, 2),
         list(&pipe, 2)
