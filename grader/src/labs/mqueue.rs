@@ -152,8 +152,15 @@ fn worker_killed(ctx: &mut Ctx) -> CheckResult {
             }
         })
     };
+    // Every worker is stopped until the job queue is full, so that the victim dies with
+    // jobs still queued and another worker's job unanswered: a dispatcher that sends every
+    // unanswered job again (as the reference does) then gets results twice, every time, and
+    // must print each line once. The others go on once the victim is dead.
     let victim = workers[0];
+    let stopped = Stopped::all(&workers);
+    wait_for_full_queue(pid, Instant::now() + Duration::from_secs(2));
     let held_job = kill_holding_a_job(victim, Instant::now() + Duration::from_secs(5));
+    drop(stopped);
     let _ = feeder.join();
 
     // The dispatcher must notice and start a new worker.
@@ -218,6 +225,45 @@ fn worker_killed(ctx: &mut Ctx) -> CheckResult {
         stderr_note(&out)
     );
     Ok(())
+}
+
+/// Processes stopped by SIGSTOP, continued (SIGCONT) when this is dropped, whatever happens.
+struct Stopped(Vec<i32>);
+
+impl Stopped {
+    fn all(pids: &[i32]) -> Stopped {
+        for &p in pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), Signal::SIGSTOP);
+        }
+        Stopped(pids.to_vec())
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        for &p in &self.0 {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), Signal::SIGCONT);
+        }
+    }
+}
+
+/// Waits until the job queue of the contract (`/mq-dispatch-PID-jobs`) holds as many
+/// messages as it can, or the deadline. A dispatcher that names its queues otherwise, or
+/// that never fills its job queue, is simply not waited for past the deadline.
+fn wait_for_full_queue(dispatcher: i32, deadline: Instant) {
+    use nix::mqueue::{MQ_OFlag, mq_close, mq_getattr, mq_open};
+    use nix::sys::stat::Mode;
+    let [jobs, _] = contract_names(dispatcher);
+    while Instant::now() < deadline {
+        if let Ok(q) = mq_open(jobs.as_str(), MQ_OFlag::O_RDONLY, Mode::empty(), None) {
+            let full = mq_getattr(&q).is_ok_and(|a| a.curmsgs() >= a.maxmsg());
+            let _ = mq_close(q);
+            if full {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn signal_cleanup(ctx: &mut Ctx) -> CheckResult {
