@@ -141,6 +141,46 @@ fn replies_cut_at_every_byte_part_d() {
     }
 }
 
+/// The server sends the start of a reply and closes the connection: `command` returns
+/// `UnexpectedEof` at once (a read of 0 is the end of the stream, never "nothing yet").
+#[test]
+fn a_server_that_hangs_up_mid_reply_part_d() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a stand-in server");
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        let mut ping = [0u8; 14];
+        if conn.read_exact(&mut ping).is_ok() {
+            let _ = conn.write_all(b"$5\r\nab");
+        }
+        // Dropped: the FIN follows the piece.
+    });
+    let mut c = KvClient::connect(addr).expect("connect to the stand-in server");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(c.command(&["PING"]).map_err(|e| e.kind()));
+    });
+    let got = rx.recv_timeout(common::DEADLINE);
+    let _ = server.join();
+    match got {
+        Ok(Err(ErrorKind::UnexpectedEof)) => {}
+        Ok(other) => panic!(
+            "the server sent `$5\\r\\nab` (3 of the reply's 11 bytes) and closed the \
+             connection: `command` returned {other:?}, expected Err(UnexpectedEof)"
+        ),
+        Err(_) => panic!(
+            "the server sent `$5\\r\\nab` (3 of the reply's 11 bytes) and closed the \
+             connection: `command` had not returned {} s later, expected Err(UnexpectedEof) \
+             at once. A read that returns 0 is the end of the stream: nothing more will ever \
+             come, so reading again spins for ever",
+            common::DEADLINE.as_secs()
+        ),
+    }
+}
+
 /// Nothing listening: `ConnectionRefused`.
 #[test]
 fn connect_refused_part_d() {

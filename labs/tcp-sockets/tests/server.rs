@@ -167,7 +167,7 @@ fn a_signal_exits_0_at_once_part_c(#[case] signal: Signal) {
     );
 }
 
-/// Usage errors: exit 2 with usage on stderr.
+/// Usage errors (an option or a value it cannot use): exit 2 with usage on stderr.
 #[test]
 fn usage_errors_exit_2_part_c() {
     for args in [
@@ -175,13 +175,17 @@ fn usage_errors_exit_2_part_c() {
         &["--port"][..],
         &["--port", "x"][..],
         &["--port", "0", "--bogus"][..],
+        &["--port", "0", "--max-request"][..],
+        &["--port", "0", "--max-request", "lots"][..],
     ] {
         let out = testkit::run(
             Command::cargo_bin("kv-server").unwrap().args(args),
             &format!("kv-server {}", args.join(" ")),
             b"",
             DEADLINE,
-            "",
+            "a usage error ends kv-server at once, before it listens: exit 2 with the usage on \
+             stderr. A value it cannot read (a port, a --max-request that is not a positive \
+             number of bytes) is a usage error, never a reason to serve with the default",
         );
         assert_eq!(
             out.status.code(),

@@ -139,6 +139,28 @@ fn names_that_are_not_utf8_are_unknown_part_b() {
     );
 }
 
+/// An error reply is one line, whatever bytes the name holds: a name with `\r` or `\n` in it
+/// (any bytes may be a bulk string) must not end the line early, or the client reads the rest
+/// of the name as the next reply and every reply after it is off by one.
+#[test]
+fn an_error_reply_is_one_line_part_b() {
+    let mut s = Store::new();
+    for name in [&b"A\r\nB!"[..], b"\r\n+OK", b"two\nlines", b"cr\rhere"] {
+        let got = run(&mut s, &[name]);
+        let body = got
+            .strip_prefix(b"-ERR unknown command '")
+            .and_then(|b| b.strip_suffix(b"'\r\n"));
+        assert!(
+            body.is_some_and(|b| !b.contains(&b'\r') && !b.contains(&b'\n')),
+            "the unknown command `{}` got `{}`: expected one line `-ERR unknown command \
+             '...'\\r\\n` with no `\\r` or `\\n` before its end (write the name's line breaks \
+             as spaces, say)",
+            name.escape_ascii(),
+            got.escape_ascii()
+        );
+    }
+}
+
 /// A request with no argument (an empty inline line) has no reply at all.
 #[test]
 fn an_empty_request_has_no_reply_part_b() {

@@ -1,8 +1,8 @@
 //! Bad input and clients that leave in every way: a malformed request after good ones in
 //! the same read, command names that are not UTF-8, half a request and then EOF, a reset
-//! while replies are owed. Each is answered or closed on its own; the server never ends,
-//! never loses what it accepted (replies owed, keys stored), and keeps no descriptor of a
-//! client that has gone.
+//! while replies are owed, whole requests and then the client's FIN in one wake-up. Each is
+//! answered or closed on its own; the server never ends, never loses what it accepted (replies
+//! owed, keys stored), and keeps no descriptor of a client that has gone.
 //!
 //! After each client leaves, the check waits for the server's descriptors to come back to
 //! what they were (a condition in /proc), then asks a client that stayed for a PING: a
@@ -200,6 +200,66 @@ pub(in crate::labs) fn bad_clients(ctx: &mut Ctx) -> CheckResult {
         "a client reset its connection (closed it with replies unread) while kv-server had \
          12.5 MiB of replies to send it: a write that fails with EPIPE or ECONNRESET ends that \
          connection only",
+    )?;
+
+    // 5. Whole requests, then the end of the client's sending side (`shutdown(SHUT_WR)`, as
+    //    `nc -q1` does), reaching the server in one wake-up: the server is stopped until
+    //    both are in its socket (the FIN taken, CLOSE_WAIT, so every byte before it too), so
+    //    it sees the requests and the EOF at once (EPOLLIN with EPOLLRDHUP). The replies are
+    //    still owed: the client reads on. (Only the FIN is waited for, not the bytes in the
+    //    receive queue: a process of the server that SIGSTOP did not reach may have read
+    //    them, which makes the scenario weaker, never a false failure.)
+    let mut halfway = Raw::connect(server.addr)?;
+    let mut bytes = req(&[b"SET", b"bad:half", tag.as_bytes()]);
+    bytes.extend(req(&[b"GET", b"bad:half"]));
+    let me = halfway.stream.local_addr()?;
+    server.proc.signal(nix::sys::signal::Signal::SIGSTOP);
+    let queued = halfway.send(&bytes).and_then(|()| {
+        halfway.stream.shutdown(std::net::Shutdown::Write)?;
+        Ok(poll_until(Instant::now() + PROMPT, || {
+            testkit::net::connection(server.addr, me).is_some_and(|s| s.state == "08")
+        }))
+    });
+    server.proc.signal(nix::sys::signal::Signal::SIGCONT);
+    if !queued? {
+        fail!(
+            "two requests and a client's FIN did not reach kv-server's socket within {} s \
+             (the check's own setup: the half-closed client was not judged)",
+            PROMPT.as_secs()
+        );
+    }
+    let mut want = b"+OK\r\n".to_vec();
+    want.extend(harness::bulk(tag.as_bytes()));
+    let started = Instant::now();
+    let got = halfway.read_n(want.len());
+    if got != want {
+        if got.is_empty()
+            && let Some(end) = exited(&mut server)
+        {
+            fail!("{end} after a client shut its sending side. {NEVER_THE_SERVER}");
+        }
+        fail!(
+            "a client sent `SET bad:half ...` and `GET bad:half`, then shut its sending side \
+             (shutdown(SHUT_WR), as `nc -q1` does) and went on reading; the requests and the \
+             end of its stream reached kv-server together. Expected `+OK` and the value, got \
+             {}. The client's EOF ends its requests, not its replies: run every whole request \
+             received before it and send the replies, then close (a read of 0 or EPOLLRDHUP is \
+             no reason to drop what was received)",
+            harness::shown_after(&got, started)
+        );
+    }
+    ensure!(
+        halfway.closed_by_server(),
+        "a client sent two requests and shut its sending side; after their replies the server \
+         must close that connection (its requests have ended), it was still open {} s later",
+        PROMPT.as_secs()
+    );
+    drop(halfway);
+    gone(
+        &mut server,
+        &mut keeper,
+        base,
+        "a client sent two requests, shut its sending side and read their replies",
     )?;
 
     // What was accepted before is still there.

@@ -36,8 +36,15 @@ fn refused_by(addr: std::net::SocketAddr, until: Instant) -> bool {
 
 /// One client sends `n` GETs of a value of `len` bytes in one write; `sig` comes once the
 /// server has begun answering them and every request has reached it. Then: no new
-/// connection, every reply, EOF, exit 0.
-fn owed_at_signal(ctx: &mut Ctx, sig: Signal, n: usize, len: usize) -> CheckResult {
+/// connection, every reply, EOF, exit 0; with `prompt_exit`, that exit within [`AT_ONCE`] of
+/// the EOF (the client took every reply at once, so nothing is owed any more).
+fn owed_at_signal(
+    ctx: &mut Ctx,
+    sig: Signal,
+    n: usize,
+    len: usize,
+    prompt_exit: bool,
+) -> CheckResult {
     let mut server = harness::start(ctx, &[])?;
     let name = sig.as_str();
     // Letters only: this scenario is about the signal, not about binary values.
@@ -130,10 +137,13 @@ fn owed_at_signal(ctx: &mut Ctx, sig: Signal, n: usize, len: usize) -> CheckResu
             }
         );
     }
-    // Exiting late is judged by the `signals` item; here, only that it exits 0.
+    let closed_at = Instant::now();
+    // Exiting late is judged by the `signals` item (`prompt_exit`); here, only that it
+    // exits 0.
     let ending = server
         .proc
         .wait_until(sent_at + DRAIN + Duration::from_secs(3));
+    let after_close = closed_at.elapsed();
     ensure!(
         ending == Some(Ending::Exited(0)),
         "after {name} and the last reply, kv-server {} (expected exit 0 once every connection \
@@ -151,6 +161,25 @@ fn owed_at_signal(ctx: &mut Ctx, sig: Signal, n: usize, len: usize) -> CheckResu
         "after {name} kv-server still accepted new connections while it sent its last \
          replies: close the listening socket as soon as {name} arrives"
     );
+    // The client took every reply as fast as it came and the server closed its only
+    // connection: nothing is owed any more, so the exit comes now, not at the drain's
+    // deadline (a right server exits in milliseconds; one that waits out the 5 s, 5 s after
+    // the signal, while the replies took far less).
+    ensure!(
+        !prompt_exit || after_close <= AT_ONCE,
+        "after {name} the client took every reply at once and kv-server closed its connection \
+         ({} ms after the signal), but kv-server exited only {} ms after that, {} ms after the \
+         signal (expected at once: within {} s of the last connection closing). The 5 s are a limit \
+         for clients slow to take their replies, not a wait: end the drain as soon as no \
+         connection is left (check it on every turn of the loop, not only when the signal \
+         comes)",
+        (closed_at - sent_at).as_millis(),
+        after_close.as_millis(),
+        (closed_at + after_close)
+            .duration_since(sent_at)
+            .as_millis(),
+        AT_ONCE.as_secs()
+    );
     Ok(())
 }
 
@@ -160,14 +189,14 @@ fn owed_at_signal(ctx: &mut Ctx, sig: Signal, n: usize, len: usize) -> CheckResu
 pub(in crate::labs) fn sigterm_in_flight(ctx: &mut Ctx) -> CheckResult {
     // 3000 GETs are 81 KB: more than a 64 KiB read, and the first read's replies alone are
     // more than the sockets hold, so the rest stays in the receive queue.
-    owed_at_signal(ctx, Signal::SIGTERM, 3000, 8 << 10)
+    owed_at_signal(ctx, Signal::SIGTERM, 3000, 8 << 10, false)
 }
 
 /// SIGINT is SIGTERM; exit at once when nothing is owed; a client that never reads holds
 /// the exit back at most 5 s, and the exit status is still 0.
 pub(in crate::labs) fn signals(ctx: &mut Ctx) -> CheckResult {
     // 800 GETs are 23 KB, taken in one read: this is about SIGINT, not the receive queue.
-    owed_at_signal(ctx, Signal::SIGINT, 800, 32 << 10)?;
+    owed_at_signal(ctx, Signal::SIGINT, 800, 32 << 10, true)?;
     nothing_owed(ctx)?;
     a_client_that_never_reads(ctx)
 }
