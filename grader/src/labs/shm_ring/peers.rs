@@ -89,7 +89,72 @@ pub(super) fn peer_killed(ctx: &mut Ctx) -> CheckResult {
         )?;
     }
     killed_while_sender_waits_for_input(ctx)?;
+    receiver_failed_while_sender_waits_for_input(ctx, &pattern)?;
     output_closed_while_sender_waits_for_room(ctx, &pattern)
+}
+
+/// ring-recv's stdout is /dev/full: the first bytes it copies fail to be written (ENOSPC),
+/// so it exits 1 and its half closes, while ring-send, its input still open but empty,
+/// waits for its stdin. ring-send must notice the closed receiver within 1 s of its exit,
+/// as it notices a dead one.
+fn receiver_failed_while_sender_waits_for_input(ctx: &mut Ctx, pattern: &Pattern) -> CheckResult {
+    let name = ring_name(ctx, "kfull");
+    let _remove = super::shm::RemoveOnDrop(name.clone());
+    let mut recv = start_recv(ctx, &name, "/dev/full")?;
+    let mut send: Option<crate::sandbox::Proc> = None;
+    let (_keep_open, hold) = std::sync::mpsc::channel::<()>();
+    let result = (|| {
+        if !poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
+            fail!("`ring-recv {name}` started alone did not create /dev/shm{name} within 5 s");
+        }
+        let s = send.insert(start_send(ctx, &name, &[])?);
+        let seed = ctx.next_u64();
+        // A few bytes, then the input stays open and empty: ring-send waits for its stdin.
+        feed(s, pattern.clone(), 64, 64, seed, Some(hold));
+        let Some(recv_end) = recv.wait_until(Instant::now() + Duration::from_secs(5)) else {
+            fail!(
+                "`ring-recv {name} > /dev/full` got bytes to copy but was still running 5 s \
+                 later: it {}. A write to stdout that fails (here ENOSPC) is an error: one \
+                 line, exit 1",
+                waiting_in(recv.pid)
+            );
+        };
+        let ended_at = Instant::now();
+        let recv_out = ctx.finish("ring-recv", &mut recv, Duration::from_secs(1))?;
+        ensure!(
+            recv_end == Ending::Exited(1) && recv_out.stderr.starts_with(b"ring-recv: "),
+            "`ring-recv {name} > /dev/full` could not write its stdout; it then {} (expected \
+             exit status 1 and one line `ring-recv: ...`); it said {}",
+            recv_end.describe(),
+            first_line(&recv_out.stderr)
+        );
+        let Some(send_end) = s.wait_until(ended_at + Duration::from_secs(1)) else {
+            fail!(
+                "ring-recv exited 1 (its stdout failed) and its half was closed while ring-send \
+                 waited for more input (its stdin still open); 1 s later ring-send (pid {}) was \
+                 still running: it {}. At each timeout of the poll on stdin, check the peer: a \
+                 receiver that closed its half is gone as surely as one that died (PeerClosed): \
+                 one line, exit 1",
+                s.pid,
+                waiting_in(s.pid)
+            );
+        };
+        let send_out = ctx.finish("ring-send", s, Duration::from_secs(1))?;
+        ensure!(
+            send_end == Ending::Exited(1) && send_out.stderr.starts_with(b"ring-send: "),
+            "ring-recv exited 1 while ring-send waited for its stdin; ring-send then {} \
+             (expected exit status 1 and one line `ring-send: ...`: the receiver closed); it \
+             said {}",
+            send_end.describe(),
+            first_line(&send_out.stderr)
+        );
+        ensure_gone(&[&name], "after ring-recv's stdout failed and both exited")
+    })();
+    recv.kill();
+    if let Some(mut s) = send {
+        s.kill();
+    }
+    result
 }
 
 /// Waits until `pid` is asleep in a kernel function `wanted` accepts; what it last slept in.
