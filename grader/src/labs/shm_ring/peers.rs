@@ -350,7 +350,9 @@ fn usage(pid: i32) -> Option<(f64, Option<f64>)> {
 }
 
 /// An idle receiver with no sender, and an idle pair (ring-send waiting for input,
-/// ring-recv for bytes): each uses under 2% of a CPU over 3 s.
+/// ring-recv for bytes): each uses under 2% of a CPU over 3 s, and wakes at most 100 times
+/// a second (waits of a few milliseconds cost little CPU on a fast machine, but are not
+/// idle).
 pub(super) fn idle(ctx: &mut Ctx) -> CheckResult {
     let (alone, pair) = (ring_name(ctx, "idle1"), ring_name(ctx, "idle2"));
     let mut lonely = start_recv(ctx, &alone, "/dev/null")?;
@@ -385,10 +387,20 @@ pub(super) fn idle(ctx: &mut Ctx) -> CheckResult {
         ),
     ];
     let before: Vec<_> = procs.iter().map(|(p, _)| usage(*p)).collect();
+    let woken_before: Vec<_> = procs.iter().map(|(p, _)| wakeups(*p)).collect();
     let t0 = Instant::now();
     // The one timed wait: idleness is the absence of events, so it takes a stretch of time.
     std::thread::sleep(Duration::from_secs(3));
     let secs = t0.elapsed().as_secs_f64();
+    let woken: Vec<_> = procs
+        .iter()
+        .zip(&woken_before)
+        .filter_map(|((pid, what), w0)| {
+            let rate = (wakeups(*pid)? - (*w0)?) as f64 / secs;
+            (rate > MAX_WAKEUPS_PER_S)
+                .then(|| format!("{what} (pid {pid}) woke {rate:.0} times a second"))
+        })
+        .collect();
     let mut busy = Vec::new();
     for ((pid, what), b) in procs.iter().zip(before) {
         let (Some((c0, r0)), Some((c1, r1))) = (b, usage(*pid)) else {
@@ -424,8 +436,26 @@ pub(super) fn idle(ctx: &mut Ctx) -> CheckResult {
         return Err(Fail(format!(
             "while there was nothing to do, {} (at most 2% allowed): it spins. Spin only a \
              few microseconds, then sleep in futex(FUTEX_WAIT) with a timeout until the other \
-             side rings",
-            busy.join("; ")
+             side rings{}",
+            busy.join("; "),
+            if woken.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ". Also, {}: wait with the contract's timeout of 100 ms (the futex wait for \
+                     the ring, the poll on stdin), not a few milliseconds",
+                    woken.join("; ")
+                )
+            }
+        )));
+    }
+    if !woken.is_empty() {
+        return Err(Fail(format!(
+            "while there was nothing to do, {} (at most {MAX_WAKEUPS_PER_S} allowed): an idle \
+             side that wakes every few milliseconds uses CPU for nothing. Wait with the \
+             contract's timeout of 100 ms (the futex wait for the ring, the poll on stdin), \
+             not a few milliseconds",
+            woken.join("; ")
         )));
     }
     ensure!(
@@ -434,4 +464,26 @@ pub(super) fn idle(ctx: &mut Ctx) -> CheckResult {
          once both halves are attached, remove the name"
     );
     Ok(())
+}
+
+/// Wake-ups an idle program may have per second: ten times what waits of 100 ms cost.
+const MAX_WAKEUPS_PER_S: f64 = 100.0;
+
+/// How often `pid`'s threads have been switched out so far (voluntary and involuntary
+/// context switches, summed over its threads): each is a wake-up or a preemption.
+fn wakeups(pid: i32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut n = 0;
+    for t in tasks.flatten() {
+        let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+        for line in status.lines() {
+            if let Some(v) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                n += v.trim().parse::<u64>().ok()?;
+            }
+        }
+    }
+    Some(n)
 }
