@@ -89,7 +89,72 @@ pub(super) fn peer_killed(ctx: &mut Ctx) -> CheckResult {
         )?;
     }
     killed_while_sender_waits_for_input(ctx)?;
+    receiver_failed_while_sender_waits_for_input(ctx, &pattern)?;
     output_closed_while_sender_waits_for_room(ctx, &pattern)
+}
+
+/// ring-recv's stdout is /dev/full: the first bytes it copies fail to be written (ENOSPC),
+/// so it exits 1 and its half closes, while ring-send, its input still open but empty,
+/// waits for its stdin. ring-send must notice the closed receiver within 1 s of its exit,
+/// as it notices a dead one.
+fn receiver_failed_while_sender_waits_for_input(ctx: &mut Ctx, pattern: &Pattern) -> CheckResult {
+    let name = ring_name(ctx, "kfull");
+    let _remove = super::shm::RemoveOnDrop(name.clone());
+    let mut recv = start_recv(ctx, &name, "/dev/full")?;
+    let mut send: Option<crate::sandbox::Proc> = None;
+    let (_keep_open, hold) = std::sync::mpsc::channel::<()>();
+    let result = (|| {
+        if !poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
+            fail!("`ring-recv {name}` started alone did not create /dev/shm{name} within 5 s");
+        }
+        let s = send.insert(start_send(ctx, &name, &[])?);
+        let seed = ctx.next_u64();
+        // A few bytes, then the input stays open and empty: ring-send waits for its stdin.
+        feed(s, pattern.clone(), 64, 64, seed, Some(hold));
+        let Some(recv_end) = recv.wait_until(Instant::now() + Duration::from_secs(5)) else {
+            fail!(
+                "`ring-recv {name} > /dev/full` got bytes to copy but was still running 5 s \
+                 later: it {}. A write to stdout that fails (here ENOSPC) is an error: one \
+                 line, exit 1",
+                waiting_in(recv.pid)
+            );
+        };
+        let ended_at = Instant::now();
+        let recv_out = ctx.finish("ring-recv", &mut recv, Duration::from_secs(1))?;
+        ensure!(
+            recv_end == Ending::Exited(1) && recv_out.stderr.starts_with(b"ring-recv: "),
+            "`ring-recv {name} > /dev/full` could not write its stdout; it then {} (expected \
+             exit status 1 and one line `ring-recv: ...`); it said {}",
+            recv_end.describe(),
+            first_line(&recv_out.stderr)
+        );
+        let Some(send_end) = s.wait_until(ended_at + Duration::from_secs(1)) else {
+            fail!(
+                "ring-recv exited 1 (its stdout failed) and its half was closed while ring-send \
+                 waited for more input (its stdin still open); 1 s later ring-send (pid {}) was \
+                 still running: it {}. At each timeout of the poll on stdin, check the peer: a \
+                 receiver that closed its half is gone as surely as one that died (PeerClosed): \
+                 one line, exit 1",
+                s.pid,
+                waiting_in(s.pid)
+            );
+        };
+        let send_out = ctx.finish("ring-send", s, Duration::from_secs(1))?;
+        ensure!(
+            send_end == Ending::Exited(1) && send_out.stderr.starts_with(b"ring-send: "),
+            "ring-recv exited 1 while ring-send waited for its stdin; ring-send then {} \
+             (expected exit status 1 and one line `ring-send: ...`: the receiver closed); it \
+             said {}",
+            send_end.describe(),
+            first_line(&send_out.stderr)
+        );
+        ensure_gone(&[&name], "after ring-recv's stdout failed and both exited")
+    })();
+    recv.kill();
+    if let Some(mut s) = send {
+        s.kill();
+    }
+    result
 }
 
 /// Waits until `pid` is asleep in a kernel function `wanted` accepts; what it last slept in.
@@ -285,7 +350,9 @@ fn usage(pid: i32) -> Option<(f64, Option<f64>)> {
 }
 
 /// An idle receiver with no sender, and an idle pair (ring-send waiting for input,
-/// ring-recv for bytes): each uses under 2% of a CPU over 3 s.
+/// ring-recv for bytes): each uses under 2% of a CPU over 3 s, and wakes at most 100 times
+/// a second (waits of a few milliseconds cost little CPU on a fast machine, but are not
+/// idle).
 pub(super) fn idle(ctx: &mut Ctx) -> CheckResult {
     let (alone, pair) = (ring_name(ctx, "idle1"), ring_name(ctx, "idle2"));
     let mut lonely = start_recv(ctx, &alone, "/dev/null")?;
@@ -320,10 +387,20 @@ pub(super) fn idle(ctx: &mut Ctx) -> CheckResult {
         ),
     ];
     let before: Vec<_> = procs.iter().map(|(p, _)| usage(*p)).collect();
+    let woken_before: Vec<_> = procs.iter().map(|(p, _)| wakeups(*p)).collect();
     let t0 = Instant::now();
     // The one timed wait: idleness is the absence of events, so it takes a stretch of time.
     std::thread::sleep(Duration::from_secs(3));
     let secs = t0.elapsed().as_secs_f64();
+    let woken: Vec<_> = procs
+        .iter()
+        .zip(&woken_before)
+        .filter_map(|((pid, what), w0)| {
+            let rate = (wakeups(*pid)? - (*w0)?) as f64 / secs;
+            (rate > MAX_WAKEUPS_PER_S)
+                .then(|| format!("{what} (pid {pid}) woke {rate:.0} times a second"))
+        })
+        .collect();
     let mut busy = Vec::new();
     for ((pid, what), b) in procs.iter().zip(before) {
         let (Some((c0, r0)), Some((c1, r1))) = (b, usage(*pid)) else {
@@ -359,8 +436,26 @@ pub(super) fn idle(ctx: &mut Ctx) -> CheckResult {
         return Err(Fail(format!(
             "while there was nothing to do, {} (at most 2% allowed): it spins. Spin only a \
              few microseconds, then sleep in futex(FUTEX_WAIT) with a timeout until the other \
-             side rings",
-            busy.join("; ")
+             side rings{}",
+            busy.join("; "),
+            if woken.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ". Also, {}: wait with the contract's timeout of 100 ms (the futex wait for \
+                     the ring, the poll on stdin), not a few milliseconds",
+                    woken.join("; ")
+                )
+            }
+        )));
+    }
+    if !woken.is_empty() {
+        return Err(Fail(format!(
+            "while there was nothing to do, {} (at most {MAX_WAKEUPS_PER_S} allowed): an idle \
+             side that wakes every few milliseconds uses CPU for nothing. Wait with the \
+             contract's timeout of 100 ms (the futex wait for the ring, the poll on stdin), \
+             not a few milliseconds",
+            woken.join("; ")
         )));
     }
     ensure!(
@@ -369,4 +464,26 @@ pub(super) fn idle(ctx: &mut Ctx) -> CheckResult {
          once both halves are attached, remove the name"
     );
     Ok(())
+}
+
+/// Wake-ups an idle program may have per second: ten times what waits of 100 ms cost.
+const MAX_WAKEUPS_PER_S: f64 = 100.0;
+
+/// How often `pid`'s threads have been switched out so far (voluntary and involuntary
+/// context switches, summed over its threads): each is a wake-up or a preemption.
+fn wakeups(pid: i32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut n = 0;
+    for t in tasks.flatten() {
+        let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+        for line in status.lines() {
+            if let Some(v) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                n += v.trim().parse::<u64>().ok()?;
+            }
+        }
+    }
+    Some(n)
 }

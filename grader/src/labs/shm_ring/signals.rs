@@ -1,6 +1,7 @@
 //! SIGINT and SIGTERM, each sent to each program while it waits alone on the ring it
-//! created: the name is removed, and the program ends of that signal (or with a non-zero
-//! status), never with 0 as if the copy had been done.
+//! created: the name is removed, and the program ends of that signal (the default action
+//! restored and the signal raised again): never with 0 as if the copy had been done, nor
+//! with an exit status that only imitates a signal (128 + N).
 
 use std::time::{Duration, Instant};
 
@@ -86,7 +87,13 @@ fn one(p: &mut Proc, prog: &str, sig: Signal, name: &str, state: &str) -> Result
     }
     match ending {
         Ending::Signaled(s) if s == sig as i32 => Ok(()),
-        Ending::Exited(c) if c != 0 => Ok(()),
+        Ending::Exited(c) if c != 0 => Err(Fail(format!(
+            "{cmd}, {state}, got {sig_name}: it removed the name but exited with status {c} \
+             instead of ending of {sig_name} (it said {said}). A status of 128 + N is what a \
+             shell prints for a signal, not the signal itself: a parent's waitpid sees \
+             WIFEXITED, not WIFSIGNALED. After the clean-up, restore the default action \
+             (signal(sig, SIG_DFL)) and raise the signal again"
+        ))),
         Ending::Exited(_) => Err(Fail(format!(
             "{cmd}, {state}, got {sig_name}: it removed the name but exited with status 0, \
              as if the copy had been done (it said {said}). A program stopped by a signal must \
@@ -95,7 +102,7 @@ fn one(p: &mut Proc, prog: &str, sig: Signal, name: &str, state: &str) -> Result
         ))),
         other => Err(Fail(format!(
             "{cmd}, {state}, got {sig_name}: it removed the name but {} (expected: killed by \
-             {sig_name} after its clean-up, or a non-zero status); it said {said}",
+             {sig_name} after its clean-up); it said {said}",
             other.describe()
         ))),
     }

@@ -5,15 +5,19 @@
 //! observer sends a short sync line and the talker waits for it, so the bus has finished
 //! passing the round on before the check looks (one thread: it reads the sync line only
 //! after it is done with the round). What the stalled client's socket holds is `SIOCINQ` on
-//! it; the rest of what it is owed waits in the bus. The rounds go on until at least 64 KiB
-//! wait in the bus (the least bound the contract accepts): the client must not be dropped.
+//! it; the rest of what it is owed waits in the bus. The rounds go on until another round
+//! could take what waits past 64 KiB (the least bound the contract accepts, which a bus may
+//! use): the client must not be dropped.
 //!
 //! Then the bus is stopped (SIGSTOP), the stalled client reads a little (its socket has room
 //! again, while older lines still wait in the bus), the talker sends one more line, and the
 //! bus goes on (SIGCONT). The stalled client must receive every line it is owed, in order,
 //! that last one last: a bus that writes the new line to the socket ahead of the older ones
 //! still queued mixes the order every time, and one that never writes its queue again when
-//! the socket has room (POLLOUT) leaves the client waiting. Nothing here hopes for timing.
+//! the socket has room (POLLOUT) leaves the client waiting. Last, lines wait in the bus
+//! again and the client reads with nothing new sent: a bus that flushes an outbox only when
+//! a new line comes for it leaves the client waiting every time. Nothing here hopes for
+//! timing.
 
 use std::os::fd::AsRawFd;
 use std::time::Instant;
@@ -143,70 +147,16 @@ pub(super) fn catch_up(ctx: &mut Ctx) -> CheckResult {
 
     // What the stalled client is owed, in the order the bus must deliver it.
     let mut owed: Vec<u8> = Vec::new();
-    let mut k = 0;
-    let mut in_bus = 0;
-    for r in 0..MAX_ROUNDS {
-        let mut round = Vec::with_capacity(ROUND * LINE);
-        for _ in 0..ROUND {
-            round.extend(line(k));
-            k += 1;
-        }
-        talker.send(&round)?;
-        owed.extend_from_slice(&round);
-        for j in k - ROUND..k {
-            let got = observer.line(Instant::now() + PROMPT);
-            ensure!(
-                matches!(&got, Ok(l) if *l == line(j)),
-                "one client stopped reading while another sent lines of 1 KiB; a third client, \
-                 which reads, expected line {j} ({:?}) and got {}. A client that does not read \
-                 must not stall the others: write to client sockets without blocking and keep \
-                 what one cannot take yet in its outbox. {}",
-                head(&line(j)),
-                describe(&got),
-                server_state(&mut bus)
-            );
-        }
-        let s = sync(r);
-        observer.send(&s)?;
-        owed.extend_from_slice(&s);
-        let got = talker.line(Instant::now() + PROMPT);
-        ensure!(
-            matches!(&got, Ok(l) if *l == s),
-            "the talker expected the third client's line {:?} and got {}. {}",
-            head(&s),
-            describe(&got),
-            server_state(&mut bus)
-        );
-        // The bus has read the sync line, so it is done with the round: what the stalled
-        // client's socket does not hold waits in the bus.
-        let in_socket = queued_in_socket(&stalled);
-        in_bus = owed.len().saturating_sub(in_socket);
-        if hung_up(&stalled) {
-            let (held, waited) = (in_socket / 1024, in_bus / 1024);
-            if in_bus < ROUND * LINE {
-                fail!(
-                    "a client stopped reading; once its socket was full ({held} KiB), with \
-                     about {waited} KiB waiting for it in the bus, the bus dropped it. A client \
-                     whose socket is full has only fallen behind: what it cannot take yet waits \
-                     in its outbox, and it is dropped only when that would go past the bound \
-                     (256 KiB; any bound from 64 KiB to 1 MiB is accepted)"
-                );
-            }
-            fail!(
-                "a client stopped reading; after {} KiB of lines for it, its socket held {held} \
-                 KiB and about {waited} KiB more waited for it in the bus, and the bus dropped \
-                 it. The contract lets a client's outbox hold up to 256 KiB (any bound from 64 \
-                 KiB to 1 MiB is accepted): OUTBOX_LIMIT, or the bound you give Outbox::new, is \
-                 too small",
-                owed.len() / 1024
-            );
-        }
-        if in_bus >= OUTBOX_MIN + ROUND * LINE {
-            break;
-        }
-    }
+    let mut next = (0, 0);
+    let mut three = Three {
+        bus: &mut bus,
+        talker: &mut talker,
+        stalled: &stalled,
+        observer: &mut observer,
+    };
+    let in_bus = three.fill(&mut owed, &mut next, OUTBOX_MIN)?;
     ensure!(
-        in_bus >= OUTBOX_MIN,
+        in_bus >= OUTBOX_MIN / 2,
         "after {} KiB of lines to a client that does not read, its socket held {} KiB of \
          them: uds-bus seems to have enlarged the socket's buffer (SO_SNDBUF); leave it as it is",
         owed.len() / 1024,
@@ -279,7 +229,152 @@ pub(super) fn catch_up(ctx: &mut Ctx) -> CheckResult {
             ),
         }
     }
+
+    // Last, lines wait in the bus again and nothing new comes: only the bus's own POLLOUT
+    // can bring them to the client as it reads (a bus that flushes an outbox only when a
+    // new line comes for it never does).
+    let got = observer.line(Instant::now() + PROMPT);
+    ensure!(
+        matches!(&got, Ok(l) if l.as_slice() == b"the last line\n"),
+        "the third client expected the talker's line \"the last line\" and got {}. {}",
+        describe(&got),
+        server_state(&mut bus)
+    );
+    let mut three = Three {
+        bus: &mut bus,
+        talker: &mut talker,
+        stalled: &stalled,
+        observer: &mut observer,
+    };
+    let in_bus = three.fill(&mut owed, &mut next, LINE)?;
+    let before = at;
+    while at < owed.len() {
+        let want = next_of(&owed, at).to_vec();
+        match stalled.line(Instant::now() + PROMPT) {
+            Ok(l) if l == want => at += want.len(),
+            Ok(l) => fail!(
+                "a client that had caught up stopped reading again until about {} KiB waited \
+                 for it in the bus, then read with no new line coming; it got {:?} where {:?} \
+                 was next: lines must reach each client in the order they were sent",
+                in_bus / 1024,
+                head(&l),
+                head(&want)
+            ),
+            Err(NoLine::Late) => fail!(
+                "a client stopped reading until about {} KiB waited for it in the bus, then read \
+                 again while nobody sent anything: it received {} KiB (what its socket held), \
+                 and then nothing for {} s although {} KiB were still owed to it. The bus must \
+                 write a client's outbox when its socket has room again, without waiting for a \
+                 new line: ask poll for POLLOUT for every client whose outbox holds bytes, and \
+                 flush it then. {}",
+                in_bus / 1024,
+                (at - before) / 1024,
+                PROMPT.as_secs(),
+                (owed.len() - at).div_ceil(1024),
+                server_state(&mut bus)
+            ),
+            Err(why) => fail!(
+                "a client stopped reading until about {} KiB waited for it in the bus (within \
+                 the bound), then read again, and {} with {} KiB still owed to it; {}",
+                in_bus / 1024,
+                match why {
+                    NoLine::Closed => "the bus closed its connection".to_string(),
+                    other => format!("reading failed ({other:?})"),
+                },
+                (owed.len() - at).div_ceil(1024),
+                server_state(&mut bus)
+            ),
+        }
+    }
     Ok(())
+}
+
+/// The bus and its three clients: a talker, a client that has stopped reading, an observer.
+struct Three<'a> {
+    bus: &'a mut Proc,
+    talker: &'a mut Peer,
+    stalled: &'a Peer,
+    observer: &'a mut Peer,
+}
+
+impl Three<'_> {
+    /// Rounds of the talker's lines (each followed by the observer's sync line) until at
+    /// least `enough` bytes owed to the stalled client wait in the bus, or another round
+    /// could take them past the least bound the contract accepts (`OUTBOX_MIN`); `next` is
+    /// the next line and round number. Returns the bytes waiting in the bus.
+    fn fill(
+        &mut self,
+        owed: &mut Vec<u8>,
+        next: &mut (usize, usize),
+        enough: usize,
+    ) -> Result<usize, crate::check::Fail> {
+        let (talker, observer, stalled) = (&mut *self.talker, &mut *self.observer, self.stalled);
+        let mut in_bus = 0;
+        for _ in 0..MAX_ROUNDS {
+            let (k0, r) = *next;
+            let mut round = Vec::with_capacity(ROUND * LINE);
+            for k in k0..k0 + ROUND {
+                round.extend(line(k));
+            }
+            *next = (k0 + ROUND, r + 1);
+            talker.send(&round)?;
+            owed.extend_from_slice(&round);
+            for j in k0..k0 + ROUND {
+                let got = observer.line(Instant::now() + PROMPT);
+                ensure!(
+                    matches!(&got, Ok(l) if *l == line(j)),
+                    "one client stopped reading while another sent lines of 1 KiB; a third \
+                     client, which reads, expected line {j} ({:?}) and got {}. A client that \
+                     does not read must not stall the others: write to client sockets without \
+                     blocking and keep what one cannot take yet in its outbox. {}",
+                    head(&line(j)),
+                    describe(&got),
+                    server_state(self.bus)
+                );
+            }
+            let s = sync(r);
+            observer.send(&s)?;
+            owed.extend_from_slice(&s);
+            let got = talker.line(Instant::now() + PROMPT);
+            ensure!(
+                matches!(&got, Ok(l) if *l == s),
+                "the talker expected the third client's line {:?} and got {}. {}",
+                head(&s),
+                describe(&got),
+                server_state(self.bus)
+            );
+            // The bus has read the sync line, so it is done with the round: what the stalled
+            // client's socket does not hold waits in the bus.
+            let in_socket = queued_in_socket(stalled);
+            in_bus = owed.len().saturating_sub(in_socket);
+            if hung_up(stalled) {
+                let (held, waited) = (in_socket / 1024, in_bus / 1024);
+                if in_bus < OUTBOX_MIN / 2 {
+                    fail!(
+                        "a client stopped reading; once its socket was full ({held} KiB), with \
+                         about {waited} KiB waiting for it in the bus, the bus dropped it. A \
+                         client whose socket is full has only fallen behind: what it cannot take \
+                         yet waits in its outbox, and it is dropped only when that would go past \
+                         the bound (256 KiB; any bound from 64 KiB to 1 MiB is accepted)"
+                    );
+                }
+                fail!(
+                    "a client stopped reading; after {} KiB of lines for it, its socket held \
+                     {held} KiB and about {waited} KiB more waited for it in the bus, and the \
+                     bus dropped it. The contract lets a client's outbox hold up to 256 KiB (any \
+                     bound from 64 KiB to 1 MiB is accepted): OUTBOX_LIMIT, or the bound you \
+                     give Outbox::new, is too small",
+                    owed.len() / 1024
+                );
+            }
+            // The next round (its lines and a sync line) must not take what waits past the
+            // least bound: a bus with a 64 KiB outbox would rightly drop the client.
+            if in_bus >= enough || in_bus + ROUND * LINE + 64 > OUTBOX_MIN {
+                break;
+            }
+        }
+        Ok(in_bus)
+    }
 }
 
 /// What came instead of a line, for messages.

@@ -98,10 +98,16 @@ pub(super) fn wait_logged(
     if seen && logged(bus, pid, event) >= n {
         return Ok(());
     }
+    let when = if event == "joined" {
+        ""
+    } else {
+        " It must also do so at once, in the turn of its poll loop that sees the client go \
+         (a loop that closes and logs gone clients only when a new one connects keeps them)."
+    };
     fail!(
         "{after}, uds-bus logged {} line(s) `uds-bus: client {pid} (uid UID) {event}` on \
          stderr within {} s instead of {n}: it must log one such line per client, with the pid \
-         and uid from SO_PEERCRED. {}",
+         and uid from SO_PEERCRED.{when} {}",
         logged(bus, pid, event),
         PROMPT.as_secs(),
         server_state(bus)

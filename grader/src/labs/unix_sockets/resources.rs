@@ -17,7 +17,7 @@ use super::harness::{
     NOBODY, Peer, Shared, connect_as, me, server_state, start_bus, start_ready, wait_logged,
 };
 use crate::check::{CheckResult, Ctx, Fail, poll_until};
-use crate::fail;
+use crate::{ensure, fail};
 
 /// Clients of each server.
 const CLIENTS: usize = 100;
@@ -37,6 +37,33 @@ fn open_fds(pid: i32) -> Option<Vec<String>> {
             })
             .collect(),
     )
+}
+
+/// The descriptors of `pid` whose target's name is `name` and that were opened for writing
+/// (`flags` in /proc/PID/fdinfo/FD with O_WRONLY or O_RDWR), each as `fd N (flags)`.
+fn writable_opens(pid: i32, name: &str) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|t| t.file_name() == Some(name.as_ref()))
+        })
+        .filter_map(|e| {
+            let fd = e.file_name().to_string_lossy().into_owned();
+            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+            let flags = info
+                .lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())?;
+            let mode = match flags & libc::O_ACCMODE as u32 {
+                m if m == libc::O_WRONLY as u32 => "O_WRONLY",
+                m if m == libc::O_RDWR as u32 => "O_RDWR",
+                _ => return None,
+            };
+            Some(format!("fd {fd}, {mode}"))
+        })
+        .collect()
 }
 
 /// The kind of a descriptor's target: `socket`, `pipe`, `anon_inode:[signalfd]`, a path.
@@ -164,6 +191,16 @@ pub(super) fn per_connection(ctx: &mut Ctx) -> CheckResult {
         .args([fd_path.as_os_str(), file.as_os_str()]);
     let server = start_ready(ctx, &spec, "fd-server fd.sock served.txt")?;
     let baseline = open_fds(server.pid).unwrap_or_default();
+    // What every client receives is the server's open file, with the server's access: it
+    // must be read-only (a server that has no descriptor of the file is judged elsewhere).
+    let writable = writable_opens(server.pid, "served.txt");
+    ensure!(
+        writable.is_empty(),
+        "`fd-server fd.sock served.txt` holds served.txt open for writing ({}): every client \
+         it passes the descriptor to could then write the file. The contract says fd-server \
+         opens FILE read-only (File::open, or O_RDONLY)",
+        writable.join(", ")
+    );
     for n in 0..CLIENTS {
         take_and_leave(&fd_path, n)?;
     }
