@@ -338,6 +338,15 @@ pub fn poll_until(deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Bytes written to the pipe `fd` (either end) and not read yet (FIONREAD), or `None` on
+/// error: a check that must write only once a program has read what it had waits for 0.
+pub fn pipe_unread(fd: i32) -> Option<i32> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int to the pointer.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    (r == 0).then_some(n)
+}
+
 /// What a process says on stderr, for messages (once it has ended, all of it).
 pub fn stderr_of(p: &Proc) -> String {
     p.wait_stderr(Instant::now() + Duration::from_millis(500), |_| false);

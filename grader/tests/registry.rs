@@ -121,3 +121,19 @@ fn every_lab_has_a_complete_contract_table() {
     }
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// Every mutant applies to its lab's solution as it is now (an edit of a solution that moves
+/// a mutant's context fails here, in a second, not at the end of the mutant gradings).
+#[test]
+fn every_mutant_applies_to_its_solution() {
+    let tree = Tree::locate(Some(&common::root())).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let mut problems = Vec::new();
+    for slug in tree.slugs().unwrap() {
+        let lab = tree.lab(&slug).unwrap();
+        if let Err(e) = grader::verify::materialise_mutants(&lab, &scratch.path().join(&slug)) {
+            problems.push(format!("{slug}: {e}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -31,14 +31,6 @@ const PIECES: [&[u8]; 6] = [
 /// How long the dispatcher may take to read a piece.
 const READ: Duration = Duration::from_secs(5);
 
-/// Bytes written to the pipe `fd` and not read yet (FIONREAD), or `None` on error.
-fn unread(fd: i32) -> Option<i32> {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int to the pointer.
-    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
-    (r == 0).then_some(n)
-}
-
 pub(super) fn lines_cut_anywhere(ctx: &mut Ctx) -> CheckResult {
     let scope = Scope::enter(ctx);
     let spec = Spec {
@@ -57,7 +49,9 @@ pub(super) fn lines_cut_anywhere(ctx: &mut Ctx) -> CheckResult {
         let fd = stdin.as_raw_fd();
         // Escaped bytes: the piece that ends inside "é" is not text on its own.
         shown.push(format!("\"{}\"", piece.escape_ascii()));
-        if !poll_until(Instant::now() + READ, || unread(fd) == Some(0)) {
+        if !poll_until(Instant::now() + READ, || {
+            crate::check::pipe_unread(fd) == Some(0)
+        }) {
             let state = describe_run(pid);
             p.kill();
             scope.sweep(&[pid]);

@@ -89,6 +89,7 @@ pub(super) fn peer_killed(ctx: &mut Ctx) -> CheckResult {
         )?;
     }
     killed_while_sender_waits_for_input(ctx)?;
+    killed_while_input_trickles(ctx)?;
     receiver_failed_while_sender_waits_for_input(ctx, &pattern)?;
     output_closed_while_sender_waits_for_room(ctx, &pattern)
 }
@@ -214,6 +215,85 @@ fn killed_while_sender_waits_for_input(ctx: &mut Ctx) -> CheckResult {
         paired,
         "ring-send and ring-recv on {name} both waited, but /dev/shm{name} was still there: \
          once both halves are attached, remove the name"
+    );
+    ensure_gone(&[&name], "after ring-recv was killed and ring-send exited")
+}
+
+/// The pair paired, ring-send's input trickling in: one byte, and the next as soon as
+/// ring-send has read it (its stdin pipe empty again), so that its poll for input never
+/// times out while the ring has room to spare. Then SIGKILL of ring-recv: ring-send must
+/// still notice within 1 s (checking the peer only when poll times out never does).
+fn killed_while_input_trickles(ctx: &mut Ctx) -> CheckResult {
+    use std::os::fd::{AsFd, AsRawFd};
+    let name = ring_name(ctx, "ktrickle");
+    let _remove = super::shm::RemoveOnDrop(name.clone());
+    let mut recv = start_recv(ctx, &name, "/dev/null")?;
+    if !poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
+        recv.kill();
+        fail!("`ring-recv {name}` started alone did not create /dev/shm{name} within 5 s");
+    }
+    let mut send = start_send(ctx, &name, &[])?;
+    let stdin = send
+        .stdin()
+        .and_then(|s| s.as_fd().try_clone_to_owned().ok());
+    send.close_stdin();
+    let Some(stdin) = stdin else {
+        send.kill();
+        recv.kill();
+        return Err(Fail("no stdin pipe to ring-send".into()));
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let trickle = {
+        let (stop, sent) = (stop.clone(), sent.clone());
+        std::thread::spawn(move || {
+            let fd = stdin.as_raw_fd();
+            let mut pipe = std::fs::File::from(stdin);
+            while !stop.load(Ordering::Relaxed) {
+                if std::io::Write::write_all(&mut pipe, b"t").is_err() {
+                    return;
+                }
+                sent.fetch_add(1, Ordering::Relaxed);
+                while !stop.load(Ordering::Relaxed)
+                    && crate::check::pipe_unread(fd).is_some_and(|n| n > 0)
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        })
+    };
+    // Bytes flow (each one read by ring-send) before the receiver dies.
+    let flowing = poll_until(Instant::now() + Duration::from_secs(5), || {
+        sent.load(Ordering::Relaxed) >= 20
+    });
+    recv.signal(Signal::SIGKILL);
+    let killed_at = Instant::now();
+    let ending = send.wait_until(killed_at + Duration::from_secs(1));
+    let trickled = sent.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    let Some(ending) = ending else {
+        let state = waiting_in(send.pid);
+        send.kill();
+        recv.kill();
+        let _ = trickle.join();
+        let _ = std::fs::remove_file(super::shm::shm_file(&name));
+        fail!(
+            "ring-recv was killed with SIGKILL while ring-send's input trickled in (a byte              whenever ring-send had read the last: {trickled} bytes by then); 1 s later              ring-send (pid {}) was still running: it {state}. Its poll for input never timed              out and the ring had room, so nothing looked at the receiver: check the peer              whenever 100 ms have passed since the last check, not only when poll times out",
+            send.pid
+        );
+    };
+    let _ = trickle.join();
+    recv.kill();
+    let out = ctx.finish("ring-send", &mut send, Duration::from_secs(1))?;
+    let said = first_line(&out.stderr);
+    ensure!(
+        flowing,
+        "ring-send read only {trickled} bytes of a trickle in 5 s (a byte written whenever it          had read the last): it must copy its input as it comes"
+    );
+    ensure!(
+        ending == Ending::Exited(1) && out.stderr.starts_with(b"ring-send: "),
+        "ring-recv was killed with SIGKILL while ring-send's input trickled in; ring-send then          {} (expected exit status 1 and one line `ring-send: ...`); it said {said}",
+        ending.describe()
     );
     ensure_gone(&[&name], "after ring-recv was killed and ring-send exited")
 }

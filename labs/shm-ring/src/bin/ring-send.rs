@@ -15,7 +15,7 @@ fn main() {
 
 fn send(args: &Args) -> Result<(), String> {
     todo!(
-        "part C: create or open, take the producer half, copy stdin in (poll stdin with WAIT_SLICE to notice a dead receiver), unlink once paired, close"
+        "part C: create or open, take the producer half, copy stdin in (poll stdin with WAIT_SLICE and check the peer once a WAIT_SLICE has passed, to notice a dead receiver), unlink once paired, close"
     )
 }
 

@@ -1,6 +1,7 @@
 //! `ring-send [--capacity BYTES] NAME`: copies stdin into the ring NAME, then closes it.
 
 use std::os::fd::AsFd;
+use std::time::Instant;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use shm_ring::cli::{self, Args};
@@ -29,6 +30,7 @@ fn send(args: &Args) -> Result<(), String> {
     let mut paired = false;
     let stdin = std::io::stdin();
     let mut buf = vec![0u8; 64 << 10];
+    let mut last_check = Instant::now();
     loop {
         if !paired && tx.peer_attached() {
             // Both halves are mapped: the name has done its job.
@@ -55,6 +57,12 @@ fn send(args: &Args) -> Result<(), String> {
             break;
         }
         tx.write_all(&buf[..n]).map_err(fail)?;
+        // Input that trickles in never lets poll time out: check the receiver once a
+        // slice anyway (a write with room to spare never looks at it).
+        if last_check.elapsed() >= WAIT_SLICE {
+            tx.check_peer().map_err(fail)?;
+            last_check = Instant::now();
+        }
     }
     if !paired && tx.peer_attached() {
         cli::unlink_quietly(name);
