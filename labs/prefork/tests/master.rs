@@ -169,6 +169,19 @@ fn replaces_a_dead_worker_part_d() {
     for _ in 0..4 {
         assert_eq!(s.get("/notes.txt").status, 200);
     }
+    // The dead worker's slot was given back when it was reaped: the page shows 2 workers,
+    // and no row of the dead one.
+    let page = String::from_utf8_lossy(&s.get("/server-status").body).into_owned();
+    let dead = before[0].to_string();
+    assert!(
+        page.lines().any(|l| l == "workers: 2")
+            && !page
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(dead.as_str())),
+        "worker {dead} was killed and replaced; /server-status must show the 2 workers in use \
+         and no row of the dead one (the master releases a worker's slot when it reaps it, or \
+         after a few replacements no slot is left for the next):\n{page}"
+    );
 }
 
 /// Three workers killed at the same moment, while the master is stopped (so one SIGCHLD

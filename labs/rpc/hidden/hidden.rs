@@ -117,6 +117,62 @@ fn edge_long_lines_and_a_last_line_without_newline_part_b() {
     );
 }
 
+/// The client reads a reply however its bytes arrive: a server that sends a 40 KB reply in
+/// pieces (the first 10 bytes alone, then cuts inside two-byte characters), each sent once
+/// the one before it has had time to be read, is understood.
+#[test]
+fn edge_client_reads_a_reply_cut_anywhere_part_c() {
+    use std::io::{BufRead, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let value = "\u{e9}".repeat(20_000);
+    let sent = value.clone();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_read_timeout(Some(DEADLINE));
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let id = serde_json::from_str::<Value>(&line).map_or(Value::Null, |v| v["id"].clone());
+        let reply = format!("{}\n", json!({"jsonrpc": "2.0", "result": sent, "id": id}));
+        let bytes = reply.as_bytes();
+        // `{"id":1,"jsonrpc":"2.0","result":"` is 34 bytes: odd offsets past it fall inside
+        // a character.
+        let cuts = [0, 10, 41, 20_001, bytes.len()];
+        let mut w = &stream;
+        for pair in cuts.windows(2) {
+            if w.write_all(&bytes[pair[0]..pair[1]]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let got = RpcClient::new(addr)
+        .unwrap()
+        .with_timeout(Duration::from_secs(5))
+        .with_retries(0)
+        .kv_get("k");
+    let _ = server.join();
+    match got {
+        Ok(v) => assert!(
+            v.as_str() == Some(value.as_str()),
+            "a reply of 40 KB sent in pieces: kv_get returned a value of {} bytes instead of the \
+             40,000 sent",
+            v.to_string().len()
+        ),
+        Err(e) => panic!(
+            "a reply of 40 KB sent in pieces (10 bytes, then cuts inside two-byte characters, \
+             100 ms apart), then its newline: kv_get failed with `{e}`. A reply is the line up \
+             to its newline, however its bytes arrive: read until the newline (BufRead's \
+             read_line on the connection kept for the call), not one read(), and decode the \
+             whole line, not each piece"
+        ),
+    }
+}
+
 /// Two over-long lines in a row and garbage bytes: each gets its parse error, in order.
 #[test]
 fn edge_garbage_in_a_row_part_b() {

@@ -169,12 +169,23 @@ fn kill_together(
             .filter(|p| p.state == 'Z')
             .map(|p| p.pid)
             .collect();
+        let now = children(pid);
+        if zombies.is_empty() && now.len() < s.workers {
+            fail!(
+                "workers {before:?} were SIGKILLed at the same moment under load (the master, \
+                 stopped meanwhile, got one SIGCHLD for all of them); 2 s after it went on it \
+                 had reaped them all (no zombie is left) but had only the workers {now:?}, not \
+                 {}. For each worker reaped that was not asked to stop, fork one into a free \
+                 scoreboard slot, and release a worker's scoreboard slot when you reap it: a \
+                 slot never released leaves no room after a few replacements",
+                s.workers
+            );
+        }
         fail!(
             "workers {before:?} were SIGKILLed at the same moment under load (the master, \
              stopped meanwhile, got one SIGCHLD for all of them); 2 s after it went on it had \
-             the workers {:?}{}. One SIGCHLD can stand for several dead children: reap with \
+             the workers {now:?}{}. One SIGCHLD can stand for several dead children: reap with \
              waitpid(-1, WNOHANG) until it says none is left, and fork a worker for each",
-            children(pid),
             if zombies.is_empty() {
                 String::new()
             } else {

@@ -120,6 +120,13 @@ pub(super) fn curl_statuses(ctx: &mut Ctx) -> CheckResult {
             400,
             "content-length:",
         ),
+        (
+            "GET /server-status?auto",
+            vec![],
+            "/server-status?auto",
+            200,
+            "content-type: text/plain",
+        ),
         ("a 9000-byte URL", vec![], &long, 414, ""),
         ("a 20000-byte header", vec!["-H", &big_header], "/", 431, ""),
     ];
@@ -134,7 +141,12 @@ pub(super) fn curl_statuses(ctx: &mut Ctx) -> CheckResult {
                     got.to_string()
                 },
                 crate::run::clip(headers.trim(), 400),
-                if matches!(code, 414 | 431) && got == 400 {
+                if path.contains('?') && got == 404 {
+                    format!(
+                        ". The query string is ignored: `{path}` is `{}`",
+                        path.split('?').next().unwrap_or_default()
+                    )
+                } else if matches!(code, 414 | 431) && got == 400 {
                     format!(
                         ". A request that long arrives in several reads: a 400 says the server \
                          parsed bytes from its middle, while a {code} comes from the whole \
@@ -168,24 +180,31 @@ pub(super) fn curl_statuses(ctx: &mut Ctx) -> CheckResult {
     }
     // curl -I cannot show a body that should not be there: a HEAD and a GET on one
     // connection show it, since a body after the HEAD's head would stand where the GET's
-    // status line belongs.
-    let both = raw(
-        s.port,
-        b"HEAD /4k.bin HTTP/1.1\r\nHost: grader\r\n\r\nGET /notes.txt HTTP/1.1\r\nHost: grader\r\nConnection: close\r\n\r\n",
-        PROMPT,
-    )?;
-    let after_head = both
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| &both[p + 4..])
-        .unwrap_or_default();
-    if !after_head.starts_with(b"HTTP/1.1 200") {
-        fail!(
-            "HEAD /4k.bin then GET /notes.txt on one connection: right after the HEAD's \
-             headers the next response's status line should follow, but the server sent {:?}: \
-             a HEAD response has GET's headers (Content-Length: 4096 included) and no body",
-            crate::run::clip(&String::from_utf8_lossy(after_head), 200)
-        );
+    // status line belongs. A HEAD of a missing file too: no status has a body for a HEAD.
+    for (path, status) in [("/4k.bin", "200"), ("/missing.html", "404")] {
+        let both = raw(
+            s.port,
+            format!(
+                "HEAD {path} HTTP/1.1\r\nHost: grader\r\n\r\nGET /notes.txt HTTP/1.1\r\nHost: \
+                 grader\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+            PROMPT,
+        )?;
+        let after_head = both
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|p| &both[p + 4..])
+            .unwrap_or_default();
+        if !after_head.starts_with(b"HTTP/1.1 200") {
+            fail!(
+                "HEAD {path} then GET /notes.txt on one connection: right after the HEAD's \
+                 headers (a {status}) the next response's status line should follow, but the \
+                 server sent {:?}: a response to HEAD has the headers a GET would get \
+                 (Content-Length included) and no body, whatever its status",
+                crate::run::clip(&String::from_utf8_lossy(after_head), 200)
+            );
+        }
     }
     for path in [
         "/../secret.txt",

@@ -74,6 +74,38 @@ fn clients(port: u16) -> Result<(), Fail> {
     Ok(())
 }
 
+/// The children of `master` that keep a CPU busy (over 100 ms of CPU time in 300 ms):
+/// looping, not waiting for a client.
+fn spinning(master: i32) -> Vec<i32> {
+    let cpu = |pid: i32| testkit::procfs::stat(pid).map_or(0, |s| s.utime + s.stime);
+    let workers = children(master);
+    let before: Vec<u64> = workers.iter().map(|&w| cpu(w)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: sysconf reads a constant of the system.
+    let tick = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100);
+    workers
+        .iter()
+        .zip(before)
+        .filter(|&(&w, b)| cpu(w).saturating_sub(b) * 1000 > 100 * tick)
+        .map(|(&w, _)| w)
+        .collect()
+}
+
+/// A client left unanswered: when workers are seen spinning, says so and why it happens.
+fn unanswered(e: Fail, master: i32) -> Fail {
+    let busy = spinning(master);
+    if busy.is_empty() {
+        return e;
+    }
+    Fail(format!(
+        "{}. Meanwhile worker(s) {busy:?} kept a CPU busy without answering: most likely a \
+         worker whose client left in the middle of a response (the 16 MiB file) keeps retrying \
+         its failed send. A send or sendfile that fails with EPIPE or ECONNRESET ends that \
+         connection: return the error; try again only on EINTR (and wait for POLLOUT on EAGAIN)",
+        e.0
+    ))
+}
+
 /// What a worker holds, to compare.
 struct Held {
     fds: BTreeMap<String, usize>,
@@ -130,7 +162,9 @@ pub(super) fn connections_come_and_go(ctx: &mut Ctx) -> CheckResult {
         for &o in &others {
             stop(o)?;
         }
-        let warmed = clients(s.port).and_then(|()| clients(s.port));
+        let warmed = clients(s.port)
+            .and_then(|()| clients(s.port))
+            .map_err(|e| unanswered(e, master));
         for &o in &others {
             resume(o);
         }
@@ -150,7 +184,7 @@ pub(super) fn connections_come_and_go(ctx: &mut Ctx) -> CheckResult {
     settle("after the first clients")?;
     let before: Vec<Held> = workers.iter().map(|&w| held(w)).collect();
     for _ in 0..ROUNDS {
-        clients(s.port)?;
+        clients(s.port).map_err(|e| unanswered(e, master))?;
     }
     let n = ROUNDS * 6;
     let now = children(master);

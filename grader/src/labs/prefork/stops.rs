@@ -178,8 +178,9 @@ pub(super) fn sighup_while_held(ctx: &mut Ctx, root: &Path) -> CheckResult {
                 format!(" and had not reaped {zombies:?}, which are zombies")
             },
             if zombies.is_empty() {
-                "The workers a SIGHUP owes must be forked as soon as slots are free: remember \
-                 how many are owed when no slot is left, and fork them when you reap"
+                "The workers a SIGHUP owes must be forked as soon as slots are free: release \
+                 a worker's scoreboard slot when you reap it, remember how many are owed when \
+                 no slot is left, and fork them when you reap"
             } else {
                 "One SIGCHLD can stand for several dead children: reap with waitpid(-1, \
                  WNOHANG) until it says none is left (the workers a SIGHUP owes need their \

@@ -235,6 +235,21 @@ pub(super) fn error_codes(ctx: &mut Ctx) -> CheckResult {
         }
     }
 
+    // Every kind of id the contract allows is valid, not only the small integers: a server
+    // that takes an id as an i64 answers -32600 to a good request.
+    for id in [json!(-7), json!(2.5), json!(u64::MAX), json!("x-2.5")] {
+        let sent = request("add", json!([1, 2]), id.clone());
+        let reply = conn.ask(sent.as_bytes())?;
+        ensure!(
+            matches!(&reply, Reply::Json(v) if v["id"] == id && v["result"].is_number()),
+            "sent `{}`; the reply was {}; expected its result, with the same id. An id is a \
+             string, a number (negative, fractional or past i64 alike) or null: only an id of \
+             another type (an object, an array, a bool) is -32600 (Invalid Request)",
+            sent.trim_end(),
+            reply.describe()
+        );
+    }
+
     let sent = br#"[1, {"jsonrpc":"2.0","id":3}]"#;
     let reply = conn.ask(sent)?;
     let ok = match &reply {

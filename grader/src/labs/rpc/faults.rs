@@ -290,12 +290,20 @@ pub(super) fn at_most_once(ctx: &mut Ctx) -> CheckResult {
 
 /// How long the first copy of the overlapping call sleeps.
 const FIRST_MS: u64 = 1000;
+/// How many repeats come while the first runs, and how far apart they are sent.
+const REPEATS: u32 = 8;
+const STAGGER: Duration = Duration::from_millis(100);
+/// How long after the first's reply a waiting repeat may get its own.
+const WAKE: Duration = Duration::from_millis(300);
 
 /// A call with a `_client` runs `sleep(1000)` on one connection; while it runs (a thread of
-/// the server is seen sleeping, or 300 ms have passed since the server read it), a repeat of
-/// its (client, id) comes on another connection, with the params `[0]`. The repeat must wait
-/// for the first and get its reply, `"result": 1000`: had it run again, it would be
-/// `"result": 0`, at once. Judged by the value, so no timing decides the verdict.
+/// the server is seen sleeping, or 300 ms have passed since the server read it), repeats of
+/// its (client, id) come on other connections, 100 ms apart, with the params `[0]`. Each
+/// must wait for the first and get its reply, `"result": 1000`: had it run again, it would
+/// be `"result": 0`, at once. Each must also get it within 300 ms of the first's reply: a
+/// repeat that polls, or waits on a condition variable that nobody notifies with a timeout
+/// of its own, wakes late for some of the repeats, whatever its period (they are sent in
+/// every phase of it).
 fn repeat_while_running(server: &super::harness::Server) -> CheckResult {
     let call = |ms: u64| {
         json!({"jsonrpc": "2.0", "method": "sleep", "params": [ms], "id": "same",
@@ -315,38 +323,77 @@ fn repeat_while_running(server: &super::harness::Server) -> CheckResult {
     crate::check::poll_until(Instant::now() + Duration::from_millis(300), || {
         super::harness::sleeping_thread(pid)
     });
-    let mut again = LineConn::open(server.port)?;
-    let sent = Instant::now();
-    again.send(call(0).as_bytes())?;
-    let reply = again.recv(Duration::from_millis(FIRST_MS) + super::PROMPT);
-    let after = sent.elapsed();
+    let start = Instant::now();
+    let port = server.port;
+    let limit = Duration::from_millis(FIRST_MS) + super::PROMPT;
+    let repeats: Vec<_> = (0..REPEATS)
+        .map(|k| {
+            let line = call(0);
+            std::thread::spawn(move || -> Result<(Duration, Duration, Reply), Fail> {
+                std::thread::sleep((start + STAGGER * k).saturating_duration_since(Instant::now()));
+                let mut again = LineConn::open(port)?;
+                let sent = start.elapsed();
+                again.send(line.as_bytes())?;
+                let reply = again.recv(limit);
+                Ok((sent, start.elapsed(), reply))
+            })
+        })
+        .collect();
+    let first_reply = first.recv(limit);
+    let first_at = start.elapsed();
+    let mut answers = Vec::new();
+    for r in repeats {
+        answers.push(
+            r.join()
+                .unwrap_or_else(|_| Err(Fail("a repeat's thread panicked".into())))?,
+        );
+    }
     let what = format!(
-        "`{}` ran on one connection; while it ran, a repeat of its (client, id) came on another: \
+        "`{}` ran on one connection; while it ran, repeats of its (client, id) came on others: \
          `{}`",
         call(FIRST_MS),
         call(0)
     );
-    if matches!(&reply, Reply::Json(v) if v["result"] == 0) {
-        fail!(
-            "{what}. The repeat got {} after {} ms: it ran again. A repeat that arrives while \
-             the first still runs must wait for it and get its reply (\"result\": {FIRST_MS}): \
-             a (client, id) that is running is neither new nor done (Lookup::Running: wait on \
-             the condition variable until its reply is in the cache)",
-            reply.describe(),
-            after.as_millis()
+    for (sent, at, reply) in &answers {
+        if matches!(reply, Reply::Json(v) if v["result"] == 0) {
+            fail!(
+                "{what}. A repeat got {} after {} ms: it ran again. A repeat that arrives while \
+                 the first still runs must wait for it and get its reply (\"result\": \
+                 {FIRST_MS}): a (client, id) that is running is neither new nor done \
+                 (Lookup::Running: wait on the condition variable until its reply is in the \
+                 cache)",
+                reply.describe(),
+                at.saturating_sub(*sent).as_millis()
+            );
+        }
+        ensure!(
+            matches!(reply, Reply::Json(v) if v["result"] == FIRST_MS && v["id"] == "same"),
+            "{what}. A repeat got {}; expected the reply of the first, \"result\": {FIRST_MS}, \
+             \"id\": \"same\" (a repeat of a running call waits for it)",
+            reply.describe()
         );
     }
     ensure!(
-        matches!(&reply, Reply::Json(v) if v["result"] == FIRST_MS && v["id"] == "same"),
-        "{what}. The repeat got {}; expected the reply of the first, \"result\": {FIRST_MS}, \
-         \"id\": \"same\" (a repeat of a running call waits for it)",
-        reply.describe()
-    );
-    let reply = first.recv(super::PROMPT);
-    ensure!(
-        matches!(&reply, Reply::Json(v) if v["result"] == FIRST_MS),
+        matches!(&first_reply, Reply::Json(v) if v["result"] == FIRST_MS),
         "{what}. The first got {}; expected \"result\": {FIRST_MS}",
-        reply.describe()
+        first_reply.describe()
     );
+    if let Some((sent, at, _)) = answers
+        .iter()
+        .filter(|(_, at, _)| *at > first_at + WAKE)
+        .max_by_key(|(_, at, _)| *at)
+    {
+        fail!(
+            "{what}. The first's reply came {} ms after the repeats began; a repeat sent at {} \
+             ms got the same reply only at {} ms, {} ms after it. A repeat waiting for a \
+             running call must wake as soon as the first's reply is in the cache (notify_all on \
+             the condition variable once the reply is stored), not at a timeout of its own or \
+             by polling",
+            first_at.as_millis(),
+            sent.as_millis(),
+            at.as_millis(),
+            at.saturating_sub(first_at).as_millis()
+        );
+    }
     Ok(())
 }
