@@ -278,7 +278,11 @@ fn killed_while_input_trickles(ctx: &mut Ctx) -> CheckResult {
         let _ = trickle.join();
         let _ = std::fs::remove_file(super::shm::shm_file(&name));
         fail!(
-            "ring-recv was killed with SIGKILL while ring-send's input trickled in (a byte              whenever ring-send had read the last: {trickled} bytes by then); 1 s later              ring-send (pid {}) was still running: it {state}. Its poll for input never timed              out and the ring had room, so nothing looked at the receiver: check the peer              whenever 100 ms have passed since the last check, not only when poll times out",
+            "ring-recv was killed with SIGKILL while ring-send's input trickled in (a byte \
+             whenever ring-send had read the last: {trickled} bytes by then); 1 s later \
+             ring-send (pid {}) was still running: it {state}. Its poll for input never timed \
+             out and the ring had room, so nothing looked at the receiver: check the peer \
+             whenever 100 ms have passed since the last check, not only when poll times out",
             send.pid
         );
     };
@@ -288,7 +292,8 @@ fn killed_while_input_trickles(ctx: &mut Ctx) -> CheckResult {
     let said = first_line(&out.stderr);
     ensure!(
         flowing,
-        "ring-send read only {trickled} bytes of a trickle in 5 s (a byte written whenever it          had read the last): it must copy its input as it comes"
+        "ring-send read only {trickled} bytes of a trickle in 5 s (a byte written whenever it \
+         had read the last): it must copy its input as it comes"
     );
     ensure!(
         ending == Ending::Exited(1) && out.stderr.starts_with(b"ring-send: "),
