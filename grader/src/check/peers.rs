@@ -179,6 +179,14 @@ impl Ctx {
 
     /// A failure of the grader's own making where nothing the student did can be the cause:
     /// "not gradable here", whenever it happens.
+    /// Ends a speed item as "not gradable here" because the machine was too busy for its
+    /// comparison to mean anything, as the grader's own baseline showed (measured while the
+    /// student's processes were frozen, so never their doing). Unlike
+    /// [`Ctx::not_gradable_here`], this holds after the student's programs have run.
+    pub fn too_busy_to_measure(&mut self, why: String) -> Fail {
+        self.grader_problem(why)
+    }
+
     pub(super) fn grader_problem(&mut self, why: String) -> Fail {
         self.not_gradable_here = Some(why.clone());
         Fail(format!("not gradable here: {why}"))

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::check::{CheckResult, Ctx, Fail, poll_until};
-use crate::sandbox::Ending;
+use crate::sandbox::{Ending, Proc};
 use crate::{ensure, fail};
 
 use super::shm::{
@@ -125,9 +125,10 @@ fn receiver_failed_while_sender_waits_for_input(ctx: &mut Ctx, pattern: &Pattern
         ensure!(
             recv_end == Ending::Exited(1) && recv_out.stderr.starts_with(b"ring-recv: "),
             "`ring-recv {name} > /dev/full` could not write its stdout; it then {} (expected \
-             exit status 1 and one line `ring-recv: ...`); it said {}",
+             exit status 1 and one line `ring-recv: ...`); it said {}.{}",
             recv_end.describe(),
-            first_line(&recv_out.stderr)
+            first_line(&recv_out.stderr),
+            panic_note(recv_end, &String::from_utf8_lossy(&recv_out.stderr))
         );
         let Some(send_end) = s.wait_until(ended_at + Duration::from_secs(1)) else {
             fail!(
@@ -168,17 +169,35 @@ fn wait_in(pid: i32, limit: Duration, wanted: impl Fn(&str) -> bool) -> Result<(
     if ok { Ok(()) } else { Err(last) }
 }
 
+/// What a program that ended with status 101 or said `panicked` is told, or nothing.
+fn panic_note(end: Ending, said: &str) -> &'static str {
+    if end == Ending::Exited(101) || said.contains("panicked") {
+        " Status 101 and `panicked` are a Rust panic: an unwrap or expect on the write to \
+         stdout. A write error is a runtime error like any other: return it, print one line \
+         and exit 1."
+    } else {
+        ""
+    }
+}
+
+/// `ring-recv NAME > /dev/null` started alone (it creates the ring), then `ring-send NAME`
+/// with a pipe for its stdin.
+fn start_pair(ctx: &mut Ctx, name: &str) -> Result<(Proc, Proc), Fail> {
+    let mut recv = start_recv(ctx, name, "/dev/null")?;
+    if !poll_until(Instant::now() + Duration::from_secs(5), || made(name)) {
+        recv.kill();
+        fail!("`ring-recv {name}` started alone did not create /dev/shm{name} within 5 s");
+    }
+    let send = start_send(ctx, name, &[])?;
+    Ok((recv, send))
+}
+
 /// The pair idle, ring-send waiting for its stdin (no input yet), then SIGKILL of
 /// ring-recv: ring-send must notice although it is not waiting on the ring.
 fn killed_while_sender_waits_for_input(ctx: &mut Ctx) -> CheckResult {
     let name = ring_name(ctx, "kidle");
     let _remove = super::shm::RemoveOnDrop(name.clone());
-    let mut recv = start_recv(ctx, &name, "/dev/null")?;
-    if !poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
-        recv.kill();
-        fail!("`ring-recv {name}` started alone did not create /dev/shm{name} within 5 s");
-    }
-    let mut send = start_send(ctx, &name, &[])?;
+    let (mut recv, mut send) = start_pair(ctx, &name)?;
     // Paired (the name is removed once both are attached), and both asleep: ring-recv on
     // the empty ring, ring-send on its stdin.
     let paired = poll_until(Instant::now() + Duration::from_secs(5), || !exists(&name));
@@ -227,12 +246,7 @@ fn killed_while_input_trickles(ctx: &mut Ctx) -> CheckResult {
     use std::os::fd::{AsFd, AsRawFd};
     let name = ring_name(ctx, "ktrickle");
     let _remove = super::shm::RemoveOnDrop(name.clone());
-    let mut recv = start_recv(ctx, &name, "/dev/null")?;
-    if !poll_until(Instant::now() + Duration::from_secs(5), || made(&name)) {
-        recv.kill();
-        fail!("`ring-recv {name}` started alone did not create /dev/shm{name} within 5 s");
-    }
-    let mut send = start_send(ctx, &name, &[])?;
+    let (mut recv, mut send) = start_pair(ctx, &name)?;
     let stdin = send
         .stdin()
         .and_then(|s| s.as_fd().try_clone_to_owned().ok());
@@ -369,13 +383,7 @@ fn output_closed_while_sender_waits_for_room(ctx: &mut Ctx, pattern: &Pattern) -
         || recv_said.lines().count() != 1
     {
         send.kill();
-        let panic = if recv_end == Ending::Exited(101) || recv_said.contains("panicked") {
-            " Status 101 and `panicked` are a Rust panic: an unwrap or expect on the write to \
-             stdout. A write error is a runtime error like any other: return it, print one \
-             line and exit 1."
-        } else {
-            ""
-        };
+        let panic = panic_note(recv_end, &recv_said);
         fail!(
             "ring-recv's stdout was closed by its reader (a write then fails with EPIPE); \
              ring-recv {} and said {:?} (expected exit status 1 and one line `ring-recv: \

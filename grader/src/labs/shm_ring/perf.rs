@@ -64,8 +64,38 @@ fn warm_up(ctx: &mut Ctx, args: &[&str], key: &str) -> Result<(), Fail> {
 
 /// [`bench`] with a deadline of `limit`.
 fn bench_within(ctx: &mut Ctx, args: &[&str], key: &str, limit: Duration) -> Result<f64, Fail> {
+    bench_run(ctx, args, key, limit).map_err(|(fail, _)| fail)
+}
+
+/// [`bench_within`], and on failure whether the run was still on a CPU or waiting for one
+/// at its deadline (too slow, not stuck asleep).
+fn bench_run(
+    ctx: &mut Ctx,
+    args: &[&str],
+    key: &str,
+    limit: Duration,
+) -> Result<f64, (Fail, bool)> {
     let spec = ctx.bin("ring-bench").args(args.iter().copied());
-    let out = ctx.run(&format!("ring-bench {}", args.join(" ")), &spec, limit)?;
+    let what = format!("ring-bench {}", args.join(" "));
+    let mut p = ctx.spawn(&spec).map_err(|f| (f, false))?;
+    if p.wait_until(Instant::now() + limit).is_none() {
+        let mut pids = vec![p.pid];
+        pids.extend(testkit::procfs::descendants(p.pid).iter().map(|s| s.pid));
+        let running = pids
+            .iter()
+            .any(|&pid| testkit::procfs::stat(pid).is_some_and(|s| s.state == 'R'));
+        let diagnosis = crate::sandbox::diagnose_tree();
+        p.kill();
+        let fail = Fail(format!(
+            "{what} did not finish within {:.0} s. What its processes were waiting for:\n{}",
+            limit.as_secs_f64(),
+            diagnosis.trim_end()
+        ));
+        return Err((fail, running));
+    }
+    let out = ctx
+        .finish(&what, &mut p, Duration::ZERO)
+        .map_err(|f| (f, false))?;
     let text = out.stdout_str();
     let value = text
         .split_once(key)
@@ -73,14 +103,17 @@ fn bench_within(ctx: &mut Ctx, args: &[&str], key: &str, limit: Duration) -> Res
         .and_then(|v| v.parse::<f64>().ok());
     match (out.status(), value) {
         (0, Some(v)) => Ok(v),
-        _ => Err(Fail(format!(
-            "`ring-bench {}` (the given benchmark, on your library) {}; it printed {:?} and said \
+        _ => Err((
+            Fail(format!(
+                "`ring-bench {}` (the given benchmark, on your library) {}; it printed {:?} and said \
              {:?}",
-            args.join(" "),
-            out.ending.describe(),
-            text.trim(),
-            out.stderr_str().trim()
-        ))),
+                args.join(" "),
+                out.ending.describe(),
+                text.trim(),
+                out.stderr_str().trim()
+            )),
+            false,
+        )),
     }
 }
 
@@ -169,9 +202,54 @@ pub(super) fn throughput(ctx: &mut Ctx) -> CheckResult {
     Ok(())
 }
 
+/// The time `tid`'s thread (of process `pid`) has spent ready to run but waiting for a
+/// CPU, in seconds, and the number of times it was put on one (the second and third fields
+/// of its schedstat); zeros where the kernel keeps none.
+fn cpu_wait(pid: i32, tid: i32) -> (f64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat"));
+    let mut f = text.as_deref().unwrap_or("").split_whitespace().skip(1);
+    let mut next = || f.next().and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    let (wait_ns, runs) = (next(), next());
+    (wait_ns as f64 / 1e9, runs)
+}
+
+/// A pipe ping-pong round: the median round trip in microseconds, and how long its two
+/// processes waited for a CPU, on average, each time they were woken (seconds). Every round
+/// trip wakes each of them once; on a machine with a CPU free for each, a wake-up waits
+/// microseconds. When other work crowds them it waits for that work's time slices,
+/// milliseconds, and round trips time the scheduler: no comparison of them means anything.
+struct PipeRound {
+    median_us: f64,
+    wait_per_wakeup: f64,
+}
+
+/// The deadline of one measured round (a right ring takes a fraction of a second).
+const ROUND_LIMIT: Duration = Duration::from_secs(30);
+
+/// The average wait for a CPU per wake-up of the pipe rounds' processes above which round
+/// trips are not timed fairly (a quiet machine: 2 to 4 µs; one whose CPUs run other work
+/// too: tens of microseconds and more).
+const BUSY: f64 = 20e-6;
+
+/// Why the machine was too busy to compare round trips, from the pipe rounds' waits per
+/// wake-up, or `None` when it was not.
+fn too_busy(waits: &[f64]) -> Option<String> {
+    let worst = waits.iter().copied().fold(0.0, f64::max);
+    (worst >= BUSY).then(|| {
+        format!(
+            "this machine was too busy to time round trips: the grader's own pipe round trips, \
+             run while your programs were stopped, waited {:.0} µs for a CPU on average each \
+             time a process was woken (other work was using the CPUs; {:.0} µs or more makes \
+             any round trip time the scheduler, not the ring). Grade again on a quiet machine",
+            worst * 1e6,
+            BUSY * 1e6
+        )
+    })
+}
+
 /// One pipe ping-pong round, measured by the grader itself: a forked child echoes 64-byte
-/// messages back over a second pipe; the median round trip in microseconds.
-fn pipe_pingpong(trips: usize) -> Result<f64, Fail> {
+/// messages back over a second pipe.
+fn pipe_pingpong(trips: usize) -> Result<PipeRound, Fail> {
     let (a_r, a_w) = nix::unistd::pipe()?;
     let (b_r, b_w) = nix::unistd::pipe()?;
     use std::os::fd::AsRawFd;
@@ -203,6 +281,13 @@ fn pipe_pingpong(trips: usize) -> Result<f64, Fail> {
         },
         nix::unistd::ForkResult::Parent { child } => {
             drop((a_r, b_w));
+            let (me, thread) = (std::process::id() as i32, nix::unistd::gettid().as_raw());
+            let child_pid = child.as_raw();
+            let waits = || {
+                let ((a, m), (b, n)) = (cpu_wait(me, thread), cpu_wait(child_pid, child_pid));
+                (a + b, m + n)
+            };
+            let before = waits();
             let mut times = Vec::with_capacity(trips);
             let msg = [7u8; 64];
             let mut back = [0u8; 64];
@@ -229,6 +314,9 @@ fn pipe_pingpong(trips: usize) -> Result<f64, Fail> {
                     times.push(t.elapsed().as_secs_f64() * 1e6);
                 }
             }
+            let after = waits();
+            let wakeups = after.1.saturating_sub(before.1).max(1);
+            let wait_per_wakeup = (after.0 - before.0) / wakeups as f64;
             drop((a_w, b_r));
             let _ = nix::sys::wait::waitpid(child, None);
             if !ok || times.is_empty() {
@@ -236,7 +324,10 @@ fn pipe_pingpong(trips: usize) -> Result<f64, Fail> {
                     "the grader's pipe ping-pong failed (tell your course staff)".into(),
                 ));
             }
-            Ok(median(times))
+            Ok(PipeRound {
+                median_us: median(times),
+                wait_per_wakeup,
+            })
         }
     }
 }
@@ -255,13 +346,54 @@ pub(super) fn pingpong(ctx: &mut Ctx) -> CheckResult {
         ));
     }
     let trips = TRIPS.to_string();
-    warm_up(ctx, &["--pingpong", "100"], "median ")?;
-    let (mut ring, mut pipe) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        ring.push(bench(ctx, &["--pingpong", &trips], "median ")?);
-        let frozen = ctx.freeze_student();
-        pipe.push(pipe_pingpong(TRIPS)?);
-        drop(frozen);
+    let (mut ring, mut pipe, mut waited) = (Vec::new(), Vec::new(), Vec::new());
+    // A small run first, within 2 s (a right ring takes milliseconds): a ring that hangs
+    // fails here at once instead of at each round's deadline.
+    let mut measured = bench_run(
+        ctx,
+        &["--pingpong", "100"],
+        "median ",
+        Duration::from_secs(2),
+    )
+    .map(drop)
+    .map_err(|(Fail(why), running)| {
+        let why = format!(
+            "speed was not measured: a small run did not work. {why}. Make the stream item \
+                 pass first"
+        );
+        (Fail(why), running)
+    });
+    if measured.is_ok() {
+        measured = (|| {
+            for _ in 0..ROUNDS {
+                ring.push(bench_run(
+                    ctx,
+                    &["--pingpong", &trips],
+                    "median ",
+                    ROUND_LIMIT,
+                )?);
+                let frozen = ctx.freeze_student();
+                let round = pipe_pingpong(TRIPS).map_err(|f| (f, false))?;
+                drop(frozen);
+                pipe.push(round.median_us);
+                waited.push(round.wait_per_wakeup);
+            }
+            Ok(())
+        })();
+    }
+    if let Err((fail, running)) = measured {
+        // Too slow, not stuck: was the machine too busy to time anything?
+        if running && waited.is_empty() {
+            let frozen = ctx.freeze_student();
+            if let Ok(round) = pipe_pingpong(TRIPS / 4) {
+                waited.push(round.wait_per_wakeup);
+            }
+            drop(frozen);
+        }
+        if running && let Some(busy) = too_busy(&waited) {
+            return Err(ctx.too_busy_to_measure(format!("{busy}; meanwhile: {}", fail.0)));
+        }
+        return Err(fail);
     }
     let (r, p) = (best_low(&ring), best_low(&pipe));
     let ratio = r / p;
@@ -269,10 +401,16 @@ pub(super) fn pingpong(ctx: &mut Ctx) -> CheckResult {
         "64-byte round trip: ring {r:.2} µs (best round of `ring-bench --pingpong {TRIPS}`, \
          each round's median: {} µs), pipe {p:.2} µs (two pipes and a forked echo, measured \
          by the grader, each round's median, alternating: {} µs), ratio {ratio:.2} (at most \
-         0.50 needed)",
+         0.50 needed); a pipe round's wake-up waited {:.1} µs for a CPU on average, at most",
         list(&ring, 2),
-        list(&pipe, 2)
+        list(&pipe, 2),
+        waited.iter().copied().fold(0.0, f64::max) * 1e6
     );
+    if ratio > 0.5
+        && let Some(busy) = too_busy(&waited)
+    {
+        return Err(ctx.too_busy_to_measure(format!("{busy}; meanwhile: {figures}")));
+    }
     if ratio > 0.5 {
         fail!(
             "{figures}. A round trip through the ring should not enter the kernel: before a \

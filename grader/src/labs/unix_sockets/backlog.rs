@@ -26,7 +26,7 @@ use nix::sys::signal::Signal;
 
 use super::PROMPT;
 use super::harness::{NoLine, Peer, me, server_state, start_bus, wait_logged};
-use crate::check::{CheckResult, Ctx, poll_until};
+use crate::check::{CheckResult, Ctx, Fail, poll_until};
 use crate::sandbox::Proc;
 use crate::{ensure, fail};
 
@@ -189,45 +189,32 @@ pub(super) fn catch_up(ctx: &mut Ctx) -> CheckResult {
         owed.extend_from_slice(last);
     }
     let before = at;
-    while at < owed.len() {
-        let want = next_of(&owed, at).to_vec();
-        match stalled.line(Instant::now() + PROMPT) {
-            Ok(l) if l == want => at += want.len(),
-            Ok(l) => fail!(
-                "a client stopped reading until about {} KiB waited for it in the bus, then read \
-                 {} KiB; meanwhile another client sent one more line. The first client then got \
-                 {:?} where {:?} was next: lines must reach each client in the order they were \
-                 sent. A line that arrives while older ones wait in a client's outbox goes \
-                 behind them (write straight to the socket only when the outbox is empty)",
-                in_bus / 1024,
-                (at - before + ROUND * LINE) / 1024,
-                head(&l),
-                head(&want)
-            ),
-            Err(NoLine::Late) => fail!(
-                "a client stopped reading until about {} KiB waited for it in the bus, then read \
-                 again: it received {} KiB more, and then nothing for {} s although {} KiB were \
-                 still owed to it. The bus must write a client's outbox when its socket has room \
-                 again: ask poll for POLLOUT for every client whose outbox holds bytes, and flush \
-                 it then (not only when a new line comes). {}",
-                in_bus / 1024,
-                (at - before) / 1024,
-                PROMPT.as_secs(),
-                (owed.len() - at).div_ceil(1024),
-                server_state(&mut bus)
-            ),
-            Err(why) => fail!(
-                "a client stopped reading until about {} KiB waited for it in the bus (within \
-                 the bound), then read again, and {} with {} KiB still owed to it; {}",
-                in_bus / 1024,
-                match why {
-                    NoLine::Closed => "the bus closed its connection".to_string(),
-                    other => format!("reading failed ({other:?})"),
-                },
-                (owed.len() - at).div_ceil(1024),
-                server_state(&mut bus)
-            ),
-        }
+    match read_owed(&mut stalled, &owed, &mut at) {
+        Ok(()) => {}
+        Err(Short::Order { got, want }) => fail!(
+            "a client stopped reading until about {} KiB waited for it in the bus, then read \
+             {} KiB; meanwhile another client sent one more line. The first client then got \
+             {:?} where {:?} was next: lines must reach each client in the order they were \
+             sent. A line that arrives while older ones wait in a client's outbox goes \
+             behind them (write straight to the socket only when the outbox is empty)",
+            in_bus / 1024,
+            (at - before + ROUND * LINE) / 1024,
+            head(&got),
+            head(&want)
+        ),
+        Err(Short::Late) => fail!(
+            "a client stopped reading until about {} KiB waited for it in the bus, then read \
+             again: it received {} KiB more, and then nothing for {} s although {} KiB were \
+             still owed to it. The bus must write a client's outbox when its socket has room \
+             again: ask poll for POLLOUT for every client whose outbox holds bytes, and flush \
+             it then (not only when a new line comes). {}",
+            in_bus / 1024,
+            (at - before) / 1024,
+            PROMPT.as_secs(),
+            (owed.len() - at).div_ceil(1024),
+            server_state(&mut bus)
+        ),
+        Err(Short::Cut(why)) => return Err(cut_off(in_bus, why, owed.len() - at, &mut bus)),
     }
 
     // Last, lines wait in the bus again and nothing new comes: only the bus's own POLLOUT
@@ -248,45 +235,71 @@ pub(super) fn catch_up(ctx: &mut Ctx) -> CheckResult {
     };
     let in_bus = three.fill(&mut owed, &mut next, LINE)?;
     let before = at;
-    while at < owed.len() {
-        let want = next_of(&owed, at).to_vec();
-        match stalled.line(Instant::now() + PROMPT) {
-            Ok(l) if l == want => at += want.len(),
-            Ok(l) => fail!(
-                "a client that had caught up stopped reading again until about {} KiB waited \
-                 for it in the bus, then read with no new line coming; it got {:?} where {:?} \
-                 was next: lines must reach each client in the order they were sent",
-                in_bus / 1024,
-                head(&l),
-                head(&want)
-            ),
-            Err(NoLine::Late) => fail!(
-                "a client stopped reading until about {} KiB waited for it in the bus, then read \
-                 again while nobody sent anything: it received {} KiB (what its socket held), \
-                 and then nothing for {} s although {} KiB were still owed to it. The bus must \
-                 write a client's outbox when its socket has room again, without waiting for a \
-                 new line: ask poll for POLLOUT for every client whose outbox holds bytes, and \
-                 flush it then. {}",
-                in_bus / 1024,
-                (at - before) / 1024,
-                PROMPT.as_secs(),
-                (owed.len() - at).div_ceil(1024),
-                server_state(&mut bus)
-            ),
-            Err(why) => fail!(
-                "a client stopped reading until about {} KiB waited for it in the bus (within \
-                 the bound), then read again, and {} with {} KiB still owed to it; {}",
-                in_bus / 1024,
-                match why {
-                    NoLine::Closed => "the bus closed its connection".to_string(),
-                    other => format!("reading failed ({other:?})"),
-                },
-                (owed.len() - at).div_ceil(1024),
-                server_state(&mut bus)
-            ),
+    match read_owed(&mut stalled, &owed, &mut at) {
+        Ok(()) => {}
+        Err(Short::Order { got, want }) => fail!(
+            "a client that had caught up stopped reading again until about {} KiB waited \
+             for it in the bus, then read with no new line coming; it got {:?} where {:?} \
+             was next: lines must reach each client in the order they were sent",
+            in_bus / 1024,
+            head(&got),
+            head(&want)
+        ),
+        Err(Short::Late) => fail!(
+            "a client stopped reading until about {} KiB waited for it in the bus, then read \
+             again while nobody sent anything: it received {} KiB (what its socket held), \
+             and then nothing for {} s although {} KiB were still owed to it. The bus must \
+             write a client's outbox when its socket has room again, without waiting for a \
+             new line: ask poll for POLLOUT for every client whose outbox holds bytes, and \
+             flush it then. {}",
+            in_bus / 1024,
+            (at - before) / 1024,
+            PROMPT.as_secs(),
+            (owed.len() - at).div_ceil(1024),
+            server_state(&mut bus)
+        ),
+        Err(Short::Cut(why)) => return Err(cut_off(in_bus, why, owed.len() - at, &mut bus)),
+    }
+    Ok(())
+}
+
+/// Where reading what a client is owed fell short.
+enum Short {
+    /// A line came out of order.
+    Order { got: Vec<u8>, want: Vec<u8> },
+    /// Nothing came for [`PROMPT`].
+    Late,
+    /// The bus closed the connection, or reading failed.
+    Cut(NoLine),
+}
+
+/// Reads the lines of `owed` from `at` to its end, one by one, moving `at` past each.
+fn read_owed(client: &mut Peer, owed: &[u8], at: &mut usize) -> Result<(), Short> {
+    while *at < owed.len() {
+        let want = next_of(owed, *at).to_vec();
+        match client.line(Instant::now() + PROMPT) {
+            Ok(l) if l == want => *at += want.len(),
+            Ok(got) => return Err(Short::Order { got, want }),
+            Err(NoLine::Late) => return Err(Short::Late),
+            Err(why) => return Err(Short::Cut(why)),
         }
     }
     Ok(())
+}
+
+/// The failure of a client cut off (`why`) with `left` bytes still owed to it.
+fn cut_off(in_bus: usize, why: NoLine, left: usize, bus: &mut Proc) -> Fail {
+    Fail(format!(
+        "a client stopped reading until about {} KiB waited for it in the bus (within the \
+         bound), then read again, and {} with {} KiB still owed to it; {}",
+        in_bus / 1024,
+        match why {
+            NoLine::Closed => "the bus closed its connection".to_string(),
+            other => format!("reading failed ({other:?})"),
+        },
+        left.div_ceil(1024),
+        server_state(bus)
+    ))
 }
 
 /// The bus and its three clients: a talker, a client that has stopped reading, an observer.
