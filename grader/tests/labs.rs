@@ -45,12 +45,24 @@ fn solutions_score_the_maximum_and_skeletons_zero() {
         let lab = tree.lab(&slug).unwrap();
         let (s1, s2) = (slug.clone(), slug.clone());
         let sol = lab.solution.clone();
+        // The checks that run alone measure speed or behaviour under load: two gradings
+        // measure twice, beside this test's other gradings, and may land on both sides of a
+        // bar. Each must still pass in the course's grading; equality is asked of the rest.
+        let measured: Vec<String> = lab
+            .file
+            .items
+            .iter()
+            .filter(|i| i.alone)
+            .map(|i| i.id.clone())
+            .collect();
         jobs.push((
             format!("{slug} solution"),
             Box::new(move || {
                 let course = grade(&s1, &sol);
                 verify::expect_max(&verify::without_machine_limits(course.clone()))?;
-                verify::same_local_verdicts(&course, &grade_local(&s1, &sol)?)
+                let mut local = grade_local(&s1, &sol)?;
+                local.items.retain(|i| !measured.contains(&i.id));
+                verify::same_local_verdicts(&course, &local)
             }),
         ));
         let skel = lab.dir.clone();

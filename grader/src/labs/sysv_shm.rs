@@ -183,6 +183,36 @@ const STOPPED: &str = "To catch a lock holder the grader stopped and continued t
      (SIGSTOP, SIGCONT): an adder asleep in semop then gets EINTR (Interrupted system call), \
      and wait must call semop again instead of returning the error";
 
+/// Stops adders one at a time until one is stopped inside semop (`/proc/PID/syscall` names
+/// it: it was asleep waiting for the lock), then continues them, within 5 s.
+fn interrupt_a_waiter(adders: &mut [(Proc, String)]) {
+    let in_semop = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
+            .is_some_and(|n| n == libc::SYS_semop || n == libc::SYS_semtimedop)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut turn = 0;
+    while Instant::now() < deadline && !adders.is_empty() {
+        turn += 1;
+        let (p, _) = &mut adders[turn % adders.len()];
+        if p.try_ending().is_some() {
+            continue;
+        }
+        let pid = p.pid;
+        p.signal(Signal::SIGSTOP);
+        let stopped = poll_until(Instant::now() + Duration::from_secs(2), || {
+            matches!(state(pid), Some('T' | 't' | 'Z') | None)
+        });
+        let caught = stopped && in_semop(pid);
+        p.signal(Signal::SIGCONT);
+        if caught {
+            return;
+        }
+    }
+}
+
 /// Adders SIGKILLed while they hold the lock: the others still finish (SEM_UNDO).
 fn survives_killed_adders(scene: &mut Scene) -> CheckResult {
     const PROCS: usize = 8;
@@ -199,6 +229,10 @@ fn survives_killed_adders(scene: &mut Scene) -> CheckResult {
         let p = scene.spawn(&spec)?;
         adders.push((p, format!("`shmctr add {} {ADDS}`", path.display())));
     }
+    // First, an adder asleep in semop (waiting for the lock) is stopped and continued: its
+    // semop then fails with EINTR (System V calls are never restarted after a stop), every
+    // time, and wait must call it again.
+    interrupt_a_waiter(&mut adders);
     // Catch an adder while it holds the lock: stop it, and look at the semaphore. Its value
     // is 0 (taken) and the last semop on it was this adder's exactly when the adder's last
     // operation was the wait of its lock. Then SIGKILL it, still stopped, lock held.

@@ -40,13 +40,7 @@ pub(crate) struct Half {
     pub(crate) ring: Ring,
     role: Role,
     peer: Option<Peer>,
-    /// Waits left to go straight to sleep: a yield that lost the CPU to other work for
-    /// longer than a whole spin means spinning does not pay on this machine for now.
-    crowded: u32,
 }
-
-/// Waits that skip spinning after a yield lost the CPU (then spinning is tried again).
-const CROWDED_WAITS: u32 = 64;
 
 impl Half {
     pub(crate) fn new(ring: Ring, role: Role) -> Half {
@@ -54,7 +48,6 @@ impl Half {
             ring,
             role,
             peer: None,
-            crowded: 0,
         }
     }
     fn mine(&self) -> &Side {
@@ -111,11 +104,8 @@ impl Half {
         // 1. Spin: on another core the other side usually acts within a microsecond or two,
         //    and a round trip that never enters the kernel is the point of a ring. With one
         //    CPU it cannot act while we spin: no spin then.
-        //    Nor when other work crowds the CPUs (see 2): then go straight to sleep.
-        let calm = self.crowded == 0;
-        self.crowded = self.crowded.saturating_sub(1);
         let mut spins = 0u32;
-        while calm && futex::spinning_pays() && !ready(h) {
+        while futex::spinning_pays() && !ready(h) {
             std::hint::spin_loop();
             spins += 1;
             if spins & 15 == 0 && start.elapsed() > futex::SPIN_PURE {
@@ -123,15 +113,8 @@ impl Half {
             }
         }
         // 2. Yield: if the other side shares our core, spinning only keeps it from running.
-        //    A yield that comes back only after a whole spin gave the CPU to other work for
-        //    a time slice (milliseconds): sleep instead, which wakes at once when rung.
-        while calm && !ready(h) && start.elapsed() < futex::SPIN {
-            let before = Instant::now();
+        while !ready(h) && start.elapsed() < futex::SPIN {
             std::thread::yield_now();
-            if before.elapsed() > futex::SPIN {
-                self.crowded = CROWDED_WAITS;
-                break;
-            }
         }
         loop {
             let h = self.ring.map.header();
