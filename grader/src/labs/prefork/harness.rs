@@ -71,6 +71,15 @@ pub(super) fn children(pid: i32) -> Vec<i32> {
     v
 }
 
+/// The children of `pid` that have exited and that it has not reaped yet.
+pub(super) fn zombies(pid: i32) -> Vec<i32> {
+    testkit::procfs::children(pid)
+        .into_iter()
+        .filter(|p| p.state == 'Z')
+        .map(|p| p.pid)
+        .collect()
+}
+
 /// Starts `prefork-httpd --port 0 --root ROOT --workers N`, waits for its
 /// `listening on 127.0.0.1:PORT` line and its N workers.
 pub(super) fn start(ctx: &mut Ctx, root: &Path, workers: usize) -> Result<Server, Fail> {

@@ -164,11 +164,7 @@ fn kill_together(
     });
     if !replaced {
         let _ = load.kill();
-        let zombies: Vec<i32> = testkit::procfs::children(pid)
-            .into_iter()
-            .filter(|p| p.state == 'Z')
-            .map(|p| p.pid)
-            .collect();
+        let zombies = super::harness::zombies(pid);
         let now = children(pid);
         if zombies.is_empty() && now.len() < s.workers {
             fail!(

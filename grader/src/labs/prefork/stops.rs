@@ -150,11 +150,7 @@ pub(super) fn sighup_while_held(ctx: &mut Ctx, root: &Path) -> CheckResult {
         now.len() == n && !now.iter().any(|p| retired.contains(p))
     });
     if !ready {
-        let zombies: Vec<i32> = testkit::procfs::children(pid)
-            .into_iter()
-            .filter(|p| p.state == 'Z')
-            .map(|p| p.pid)
-            .collect();
+        let zombies = super::harness::zombies(pid);
         let now = children(pid);
         fail!(
             "{sighups} SIGHUPs came while every worker held a request{}; once those requests \
