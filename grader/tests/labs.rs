@@ -36,7 +36,8 @@ fn grade_only(slug: &str, submission: &Path, only: &[String]) -> Report {
 
 /// The reference solution of every lab scores the maximum, and its skeleton scores 0; a
 /// student's own grading of each (`cargo grade`, `--local`) passes and fails every item it
-/// grades as the course's grading does.
+/// grades as the course's grading does, but for the reference's speed and load checks
+/// (`alone`), which each grading measures again beside this test's others.
 #[test]
 fn solutions_score_the_maximum_and_skeletons_zero() {
     let tree = tree();
