@@ -160,10 +160,9 @@ fn worker_killed(ctx: &mut Ctx) -> CheckResult {
     let stopped = Stopped::all(&workers);
     wait_for_full_queue(pid, Instant::now() + Duration::from_secs(2));
     let held_job = kill_holding_a_job(victim, Instant::now() + Duration::from_secs(5));
-    drop(stopped);
-    let _ = feeder.join();
 
-    // The dispatcher must notice and start a new worker.
+    // The dispatcher must notice and start a new worker. The others go on only then, so
+    // that the dispatcher has seen the death before any queued job is answered.
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut replaced = false;
     while Instant::now() < deadline && p.try_ending().is_none() {
@@ -174,6 +173,8 @@ fn worker_killed(ctx: &mut Ctx) -> CheckResult {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    drop(stopped);
+    let _ = feeder.join();
     if !replaced {
         let state = describe_run(pid);
         fail!(
