@@ -153,9 +153,24 @@ fn every_mutant_is_caught_by_its_items() {
             let only = if quick.is_empty() { named } else { quick };
             let mut m = m;
             m.loses.retain(|(id, _)| only.contains(id));
+            // A second grading only when the first missed it: a check of behaviour under
+            // load can miss beside this test's other gradings (two at a time on each CPU).
+            // `cargo xtask verify` asks two equal verdicts on a quiet machine; a mutant
+            // missed twice here fails.
             jobs.push((
                 format!("{slug} mutant {}", m.name),
-                Box::new(move || verify::expect_caught(&grade_only(&slug, &dir, &only), &m)),
+                Box::new(move || {
+                    verify::expect_caught(&grade_only(&slug, &dir, &only), &m).or_else(|first| {
+                        verify::expect_caught(&grade_only(&slug, &dir, &only), &m).map_err(
+                            |second| {
+                                format!(
+                                    "{first}
+    and again: {second}"
+                                )
+                            },
+                        )
+                    })
+                }),
             ));
         }
     }
