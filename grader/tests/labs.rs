@@ -49,13 +49,7 @@ fn solutions_score_the_maximum_and_skeletons_zero() {
         // The checks that run alone measure speed or behaviour under load: two gradings
         // measure twice, beside this test's other gradings, and may land on both sides of a
         // bar. Each must still pass in the course's grading; equality is asked of the rest.
-        let measured: Vec<String> = lab
-            .file
-            .items
-            .iter()
-            .filter(|i| i.alone)
-            .map(|i| i.id.clone())
-            .collect();
+        let measured = alone_items(&lab);
         jobs.push((
             format!("{slug} solution"),
             Box::new(move || {
@@ -77,6 +71,16 @@ fn solutions_score_the_maximum_and_skeletons_zero() {
         ));
     }
     run_pairwise(jobs);
+}
+
+/// The ids of `lab`'s checks that run alone (speed, and behaviour under load).
+fn alone_items(lab: &grader::labfile::Lab) -> Vec<String> {
+    lab.file
+        .items
+        .iter()
+        .filter(|i| i.alone)
+        .map(|i| i.id.clone())
+        .collect()
 }
 
 fn grade_local(slug: &str, submission: &Path) -> Result<Report, String> {
@@ -132,13 +136,7 @@ fn every_mutant_is_caught_by_its_items() {
         let lab = tree.lab(&slug).unwrap();
         let mutants = verify::materialise_mutants(&lab, &scratch.path().join(&slug)).unwrap();
         assert!(!mutants.is_empty(), "lab {slug} has no mutants");
-        let alone: Vec<&str> = lab
-            .file
-            .items
-            .iter()
-            .filter(|i| i.alone)
-            .map(|i| i.id.as_str())
-            .collect();
+        let alone = alone_items(&lab);
         for (m, dir) in mutants {
             count += 1;
             let slug = slug.clone();
@@ -147,7 +145,7 @@ fn every_mutant_is_caught_by_its_items() {
             // other items too, they catch it here, and `cargo xtask verify` grades it whole.
             let quick: Vec<String> = named
                 .iter()
-                .filter(|id| !alone.contains(&id.as_str()))
+                .filter(|id| !alone.contains(id))
                 .cloned()
                 .collect();
             let only = if quick.is_empty() { named } else { quick };
